@@ -1,0 +1,218 @@
+"""Built-in functions of the language: signatures for the checker and pure-Python
+implementations for the runtime. No builtin touches files, the environment or code.
+
+Row builtins work on values of one row; data builtins (load, split, concat, take,
+shuffle, count) work on whole data sets and are executed by the runtime.
+"""
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+ANSWER_MARKERS = ("So the answer is", "Therefore, the answer is", "Thus, the answer is",
+                  "The answer is", "the answer is")
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str
+    kind: str  # "row" | "data"
+    min_args: int
+    max_args: int
+    kwargs: tuple[str, ...]
+    returns: str  # type tag used by the checker: text, number, bool, list, data, any, ...
+    doc: str
+    impl: Callable[..., Any] | None = None
+
+
+# ------------------------------------------------------------------ text helpers
+def _text(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, dict) and "text" in v:
+        return str(v["text"])
+    if isinstance(v, dict) and "answer" in v:
+        return str(v["answer"])
+    return str(v)
+
+
+def _letters(n: int) -> str:
+    return "abcdefghijklmnopqrstuvwxyz"[:n]
+
+
+def format_options(options, style: str = "(a)") -> str:
+    """``(a) first\\n(b) second``; style "A." gives ``A. first``."""
+    out = []
+    for i, opt in enumerate(options or []):
+        letter = _letters(26)[i]
+        if style == "(A)":
+            out.append(f"({letter.upper()}) {opt}")
+        elif style == "A.":
+            out.append(f"{letter.upper()}. {opt}")
+        else:
+            out.append(f"({letter}) {opt}")
+    return "\n".join(out)
+
+
+def extract_answer(text, options=None, markers=None):
+    """The final answer of a chain-of-thought reply, as the original authors parse it:
+    the text after the last answer marker up to the first '.' or blank line; with
+    options, an option letter ``(x)`` is matched first, then the option text.
+    Returns None when nothing can be parsed (a parse failure)."""
+    t = _text(text)
+    markers = list(markers) if markers else list(ANSWER_MARKERS)
+    tail = None
+    for m in markers:
+        i = t.rfind(m)
+        if i >= 0:
+            tail = t[i + len(m):]
+            break
+    if tail is None:
+        tail = t
+    tail = tail.strip().lstrip(":").strip()
+    tail = re.split(r"\n\s*\n", tail, maxsplit=1)[0]
+    if options:
+        opts = [str(o) for o in options]
+        m = re.match(r"\(?([a-zA-Z])\)(?:\s|$|\.)", tail) or re.search(r"\(([a-zA-Z])\)", tail[:40])
+        if m:
+            idx = ord(m.group(1).lower()) - ord("a")
+            if 0 <= idx < len(opts):
+                return opts[idx]
+        low = tail.lower()
+        hits = [o for o in opts if o.lower() and o.lower() in low]
+        if hits:
+            return max(hits, key=len)
+        m = re.match(r"^([a-zA-Z])(?:[.)\s]|$)", tail)
+        if m and len(opts) <= 26:
+            idx = ord(m.group(1).lower()) - ord("a")
+            if 0 <= idx < len(opts):
+                return opts[idx]
+        return None
+    ans = re.split(r"(?<!\d)\.(?!\d)|\n", tail, maxsplit=1)[0].strip()
+    return ans or None
+
+
+def last_number(text):
+    """The last number in a text (GSM8K style); None when there is none."""
+    nums = re.findall(r"-?\d[\d,]*\.?\d*", _text(text))
+    for raw in reversed(nums):
+        s = raw.replace(",", "").rstrip(".")
+        try:
+            v = float(s)
+        except ValueError:
+            continue
+        return int(v) if v.is_integer() else v
+    return None
+
+
+def items(text, max=None):  # noqa: A002 - the language's keyword name
+    """Split a numbered or bulleted list into its items (DKT reflection)."""
+    lines = [ln.strip() for ln in _text(text).splitlines()]
+    out = []
+    for ln in lines:
+        m = re.match(r"^(?:\d+[.)]|[-*\u2022]|Q\d*[:.]|Question\s*\d*[:.])\s*(.+)$", ln)
+        if m and m.group(1).strip():
+            out.append(m.group(1).strip())
+    if not out:
+        out = [ln for ln in lines if ln]
+    return out[: int(max)] if max is not None else out
+
+
+def after(text, marker):
+    t = _text(text)
+    i = t.rfind(str(marker))
+    return t[i + len(str(marker)):].strip() if i >= 0 else None
+
+
+def before(text, marker):
+    t = _text(text)
+    i = t.find(str(marker))
+    return t[:i].strip() if i >= 0 else t.strip()
+
+
+def pairs(candidates, scores, margin=0):
+    """Preference pairs: every (chosen, rejected) of candidates whose scores differ by
+    more than ``margin``, best-scored first. None scores are skipped."""
+    cands = list(candidates or [])
+    sc = list(scores or [])
+    out = []
+    for i, (ci, si) in enumerate(zip(cands, sc)):
+        for j, (cj, sj) in enumerate(zip(cands, sc)):
+            if i != j and si is not None and sj is not None and si - sj > margin:
+                out.append({"chosen": _text(ci), "rejected": _text(cj), "margin": si - sj})
+    out.sort(key=lambda p: -p["margin"])
+    return out
+
+
+def best(candidates, scores):
+    """The candidate with the highest score (first on ties); None if there are none."""
+    best_i, best_s = None, None
+    for i, s in enumerate(scores or []):
+        if s is not None and (best_s is None or s > best_s):
+            best_i, best_s = i, s
+    return None if best_i is None else list(candidates)[best_i]
+
+
+def task(prefix, target, weight=1.0, name=None):
+    """One task of a multitask objective: ``prefix + input -> target`` weighted by ``weight``."""
+    return {"prefix": str(prefix), "target": target, "weight": float(weight),
+            "name": name or str(prefix).strip().rstrip(":") or "task"}
+
+
+def _join(values, sep="\n"):
+    return str(sep).join(_text(v) for v in (values or []))
+
+
+ROW_BUILTINS: dict[str, Builtin] = {b.name: b for b in [
+    Builtin("extract_answer", "row", 1, 1, ("options", "markers", "on_parse_error"), "text",
+            "final answer after the last 'So/Therefore/Thus, the answer is'", extract_answer),
+    Builtin("last_number", "row", 1, 1, ("on_parse_error",), "number", "last number in a text", last_number),
+    Builtin("items", "row", 1, 1, ("max", "on_parse_error"), "list", "items of a numbered list", items),
+    Builtin("after", "row", 2, 2, (), "text", "text after the last marker", after),
+    Builtin("before", "row", 2, 2, (), "text", "text before the first marker", before),
+    Builtin("format_options", "row", 1, 1, ("style",), "text", "options as (a) ... lines", format_options),
+    Builtin("pairs", "row", 2, 2, ("margin",), "list", "preference pairs from scores", pairs),
+    Builtin("best", "row", 2, 2, (), "any", "highest-scored candidate", best),
+    Builtin("task", "row", 2, 2, ("weight", "name"), "task", "one task of a multitask objective", task),
+    Builtin("join", "row", 1, 2, (), "text", "join a list of texts", _join),
+    Builtin("strip", "row", 1, 1, (), "text", "trim whitespace", lambda s: _text(s).strip()),
+    Builtin("lower", "row", 1, 1, (), "text", "lower case", lambda s: _text(s).lower()),
+    Builtin("upper", "row", 1, 1, (), "text", "upper case", lambda s: _text(s).upper()),
+    Builtin("contains", "row", 2, 2, (), "bool", "substring test", lambda s, t: str(t) in _text(s)),
+    Builtin("len", "row", 1, 1, (), "number", "length", lambda v: len(v or [])),
+    Builtin("str", "row", 1, 1, (), "text", "as text", _text),
+    Builtin("int", "row", 1, 1, (), "number", "as integer", lambda v: int(float(v))),
+    Builtin("float", "row", 1, 1, (), "number", "as number", lambda v: float(v)),
+    Builtin("round", "row", 1, 2, (), "number", "round", lambda v, n=0: round(float(v), int(n))),
+    Builtin("min", "row", 1, 9, (), "number", "minimum", lambda *a: min(a[0]) if len(a) == 1 else min(a)),
+    Builtin("max", "row", 1, 9, (), "number", "maximum", lambda *a: max(a[0]) if len(a) == 1 else max(a)),
+    Builtin("letter", "row", 1, 1, (), "text", "option letter of an index: 0 -> a", lambda i: _letters(26)[int(i)]),
+]}
+
+DATA_BUILTINS: dict[str, Builtin] = {b.name: b for b in [
+    Builtin("load", "data", 1, 1, ("split", "format", "columns", "limit", "seed", "shuffle"), "data",
+            "load a jsonl/json/csv/parquet path, 'hf:ID' or 'builtin:NAME'"),
+    Builtin("split", "data", 2, 2, ("seed",), "data2", "split by ratio with a seed"),
+    Builtin("concat", "data", 2, 9, (), "data", "rows of several data sets"),
+    Builtin("take", "data", 2, 2, (), "data", "the first n rows"),
+    Builtin("shuffle", "data", 1, 1, ("seed",), "data", "rows in a seeded random order"),
+    Builtin("count", "data", 1, 1, (), "number", "number of rows"),
+]}
+
+# Names that stand for a choice inside keyword arguments rather than a value.
+ENUMS: dict[str, tuple[str, ...]] = {
+    "confidence": ("option_prob", "mean_token_prob", "top2_margin"),
+    "on_parse_error": ("drop", "keep", "fail"),
+}
+
+
+def split_rows(rows: list, ratio: float, seed: int = 0) -> tuple[list, list]:
+    """Deterministic split: shuffle indices with ``seed``, first ``ratio`` share first."""
+    idx = list(range(len(rows)))
+    random.Random(seed).shuffle(idx)
+    cut = int(round(len(rows) * float(ratio)))
+    first = sorted(idx[:cut])
+    second = sorted(idx[cut:])
+    return [rows[i] for i in first], [rows[i] for i in second]

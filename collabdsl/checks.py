@@ -1,0 +1,422 @@
+"""Lint rules: each a small function from the program's facts to diagnostics.
+
+Codes: E1xx are errors (the program cannot run as written), W2xx warnings.
+``RULES`` lists every rule with its code, so docs and tests can enumerate them.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from collabdsl import ast as A
+from collabdsl.analysis import Facts
+from collabdsl.builtins import DATA_BUILTINS, ENUMS, ROW_BUILTINS
+from collabdsl.diagnostics import Diagnostic, error, warning
+from collabdsl.vocab import (BACKEND_KWARGS, BACKENDS, EMBEDDED_MODELS, KB_METHODS, METRICS,
+                             MODEL_METHODS, MODEL_OPTIONS, OBJECTIVES, PARAM_TYPES, TRAIN_OPTIONS)
+
+SLOT_RE = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
+
+
+def _lit(e):
+    """The value of a literal expression (numbers, negatives, strings, bools), else None."""
+    if isinstance(e, A.Num):
+        return e.value
+    if isinstance(e, A.Neg) and isinstance(e.operand, A.Num):
+        return -e.operand.value
+    if isinstance(e, (A.Str, A.Bool)):
+        return e.value
+    return None
+
+
+def _const(e, facts: Facts):
+    """A literal, or a param's literal default."""
+    v = _lit(e)
+    if v is None and isinstance(e, A.Name):
+        sym = facts.symbol(str(e.id))
+        if sym is not None and sym.kind == "param":
+            v = _lit(sym.node.default)
+    return v
+
+
+# ---------------------------------------------------------------------- names
+def check_undefined(f: Facts) -> list[Diagnostic]:
+    out = []
+    for n in f.undefined:
+        hint = ""
+        if str(n.id) in MODEL_METHODS or str(n.id) in KB_METHODS:
+            hint = f" ('{n.id}' is a method: call it on a model or kb, e.g. large.{n.id}(...))"
+        out.append(error("E101", f"undefined name '{n.id}'{hint}", n.id.span if n.id.span.line else n.span))
+    return out
+
+
+def check_duplicates(f: Facts) -> list[Diagnostic]:
+    return [error("E102", f"'{name}' is already defined as a {first.kind} at line {first.name.span.line}",
+                  name.span) for name, first in f.duplicates]
+
+
+def _unused(kind: str, code: str, label: str):
+    def rule(f: Facts) -> list[Diagnostic]:
+        return [warning(code, f"{label} '{s.name}' is never used", s.name.span)
+                for s in f.symbols.values()
+                if s.kind == kind and not s.imported and f.uses.get(str(s.name), 0) == 0]
+    rule.__name__ = f"check_unused_{kind}"
+    return rule
+
+
+check_unused_param = _unused("param", "W201", "param")
+check_unused_model = _unused("model", "W202", "model")
+check_unused_prompt = _unused("prompt", "W203", "prompt")
+check_unused_data = _unused("data", "W204", "data")
+
+
+# ---------------------------------------------------------------------- prompts
+def check_slots(f: Facts) -> list[Diagnostic]:
+    out = []
+    for p in f.program.decls(A.Prompt):
+        used = set(SLOT_RE.findall(p.template))
+        declared = {str(s) for s in p.slots}
+        for name in sorted(used - declared):
+            out.append(error("E103", f"template slot '{{{name}}}' is not declared: add it to "
+                             f"prompt {p.name}({', '.join(list(declared) + [name])})", p.template_span))
+        for s in p.slots:
+            if str(s) not in used:
+                out.append(warning("W205", f"slot '{s}' of prompt '{p.name}' is never used in its template",
+                                   s.span))
+    return out
+
+
+def check_call_arity(f: Facts) -> list[Diagnostic]:
+    out = []
+    for c in f.calls:
+        if c.kind == "prompt":
+            want = len(c.target.node.slots)
+            got = len(c.call.args)
+            if c.call.kwargs:
+                out.append(error("E113", f"prompt '{c.target.name}' takes its slots by position",
+                                 c.call.kwargs[0].span))
+            elif got != want:
+                out.append(error("E113", f"prompt '{c.target.name}' has {want} slot(s), called with {got}",
+                                 c.call.span))
+        elif c.kind == "step":
+            want = len(c.target.node.params)
+            if len(c.call.args) != want:
+                out.append(error("E113", f"step '{c.target.name}' takes {want} argument(s), "
+                                 f"called with {len(c.call.args)}", c.call.span))
+        elif c.kind in ("builtin", "data_builtin"):
+            b = (ROW_BUILTINS if c.kind == "builtin" else DATA_BUILTINS)[c.method]
+            n = len(c.call.args)
+            if not b.min_args <= n <= b.max_args:
+                want = b.min_args if b.min_args == b.max_args else f"{b.min_args} to {b.max_args}"
+                out.append(error("E113", f"{b.name}() takes {want} argument(s), called with {n}", c.call.span))
+            for kw in c.call.kwargs:
+                if kw.name not in b.kwargs:
+                    out.append(error("E112", f"{b.name}() has no option '{kw.name}'"
+                                     + (f"; options: {', '.join(b.kwargs)}" if b.kwargs else ""), kw.span))
+    return out
+
+
+# ---------------------------------------------------------------------- methods
+def check_methods(f: Facts) -> list[Diagnostic]:
+    """Unknown methods, a method on the wrong kind of thing, unknown or missing options."""
+    out = []
+    for c in f.calls:
+        if c.kind == "model_method":
+            table, what = MODEL_METHODS, "a model"
+        elif c.kind == "kb_method":
+            table, what = KB_METHODS, "a knowledge base"
+        elif c.kind == "unknown" and c.method is not None and c.target is not None:
+            out.append(error("E117", f"'{c.target.name}' is a {c.target.kind}; it has no method '{c.method}'",
+                             c.call.func.span))
+            continue
+        else:
+            continue
+        m = table.get(c.method)
+        if m is None:
+            other = KB_METHODS if table is MODEL_METHODS else MODEL_METHODS
+            hint = f" ('{c.method}' is a method of {'a knowledge base' if other is KB_METHODS else 'a model'})" \
+                if c.method in other else ""
+            out.append(error("E117", f"{what} has no method '{c.method}'{hint}; methods: {', '.join(table)}",
+                             c.call.func.span))
+            continue
+        given = {str(k.name) for k in c.call.kwargs}
+        for kw in c.call.kwargs:
+            if kw.name not in m.required + m.optional:
+                out.append(error("E112", f"{c.method}() has no option '{kw.name}'; options: "
+                                 f"{', '.join(m.required + m.optional)}", kw.span))
+            elif kw.name in ENUMS:
+                v = kw.value
+                ok = isinstance(v, A.Name) and str(v.id) in ENUMS[kw.name]
+                if kw.name == "on_parse_error" and not isinstance(v, A.Name):
+                    ok = True  # a default value
+                if not ok:
+                    out.append(error("E112", f"unknown {kw.name} '{_src(v)}'; expected one of "
+                                     f"{', '.join(ENUMS[kw.name])}", v.span))
+        for req in m.required:
+            if req not in given:
+                out.append(error("E118", f"{c.method}() needs '{req}:'", c.call.span))
+        if len(c.call.args) != 1:
+            out.append(error("E113", f"{c.method}() takes one positional argument (the prompt or text), "
+                             f"got {len(c.call.args)}", c.call.span))
+    return out
+
+
+def _src(e) -> str:
+    if isinstance(e, A.Name):
+        return str(e.id)
+    v = _lit(e)
+    return str(v) if v is not None else type(e).__name__.lower()
+
+
+def check_confidence_read(f: Facts) -> list[Diagnostic]:
+    out = []
+    for ff in f.fields:
+        if ff.record is None:
+            continue
+        name = str(ff.attr.name)
+        if ff.record == "text" and name == "confidence":
+            out.append(warning("W207", "reading .confidence of a generation without an estimator: add "
+                               "confidence: mean_token_prob (or top2_margin) to the generate call",
+                               ff.attr.name.span))
+        elif ff.record in ("choice", "gen") and name not in _fields(ff.record):
+            out.append(error("E108", f"a {ff.record} result has no field '{name}'; fields: "
+                             f"{', '.join(_fields(ff.record))}", ff.attr.name.span))
+    return out
+
+
+def _fields(rec):
+    from collabdsl.vocab import RESULT_FIELDS
+    return RESULT_FIELDS[rec]
+
+
+# ---------------------------------------------------------------------- fields
+def check_fields(f: Facts) -> list[Diagnostic]:
+    out = []
+    for ff in f.fields:
+        if ff.record is not None or ff.schema is None:
+            continue
+        if str(ff.attr.name) not in ff.schema:
+            cols = ", ".join(sorted(ff.schema)) or "none"
+            out.append(error("E108", f"no upstream step produces field '{ff.attr.name}' of '{ff.data}' "
+                             f"(known columns: {cols})", ff.attr.name.span))
+    return out
+
+
+# ---------------------------------------------------------------------- thresholds
+def check_thresholds(f: Facts) -> list[Diagnostic]:
+    out = []
+    for node, what, (lo, hi), other in f.compares:
+        v = _const(other, f)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        if not lo <= v <= hi:
+            rng = f"[{lo:g}, {hi:g}]"
+            src = "its estimator" if what == "confidence" else "the judge's declared range"
+            out.append(error("E104", f"threshold {v:g} is outside {src} {rng}: the {what} can never "
+                             f"compare as intended", other.span))
+    return out
+
+
+# ---------------------------------------------------------------------- training
+def check_training(f: Facts) -> list[Diagnostic]:
+    out = []
+    for t, schema, data in f.trainings:
+        sym = f.symbol(str(t.model))
+        obj = OBJECTIVES.get(str(t.objective))
+        if obj is None:
+            out.append(error("E112", f"unknown training objective '{t.objective}'; objectives: "
+                             f"{', '.join(OBJECTIVES)}", t.objective.span))
+        if sym is not None and sym.kind == "model" and isinstance(sym.node, A.Model):
+            m = sym.node
+            backend = BACKENDS.get(str(m.backend))
+            if m.trainable is False:
+                out.append(error("E105", f"model '{t.model}' is declared frozen and cannot be trained",
+                                 t.model.span))
+            elif backend is not None and not backend.trainable:
+                out.append(error("E106", f"model '{t.model}' is an {m.backend}() model; only local "
+                                 "weights (embedded, hf, gguf, vllm) can be trained", t.model.span))
+        elif sym is not None and sym.kind != "model":
+            out.append(error("E117", f"'{t.model}' is a {sym.kind}, not a model", t.model.span))
+        if obj is None:
+            continue
+        names = {str(kw.name) for kw in t.entries}
+        for kw in t.entries:
+            if kw.name not in obj.required + obj.optional + TRAIN_OPTIONS:
+                out.append(error("E112", f"{t.objective} has no entry '{kw.name}'; entries: "
+                                 f"{', '.join(obj.required + obj.optional)}; options: {', '.join(TRAIN_OPTIONS)}",
+                                 kw.name.span))
+        for req in obj.required:
+            if req not in names:
+                out.append(error("E118", f"{t.objective} needs '{req}:'", t.span))
+    return out
+
+
+def check_dpo_pairs(f: Facts) -> list[Diagnostic]:
+    out = []
+    for t, schema, data in f.trainings:
+        if str(t.objective) != "dpo":
+            continue
+        for col in ("chosen", "rejected"):
+            e = t.entry(col)
+            if e is None and schema is not None and col not in schema:
+                out.append(error("E107", f"dpo needs preference pairs: '{data}' has no '{col}' column "
+                                 "(build pairs with `expand p in pairs(...)` or give "
+                                 f"'{col}:' explicitly)", t.span))
+    return out
+
+
+def check_lambda(f: Facts) -> list[Diagnostic]:
+    out = []
+    for t, _, _ in f.trainings:
+        e = t.entry("lambda")
+        v = _const(e, f) if e is not None else None
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not 0 <= v <= 1:
+            out.append(error("E109", f"lambda {v:g} is outside [0, 1]: kd mixes (1 - lambda) gold and "
+                             "lambda teacher", e.span))
+    for p in f.program.decls(A.Param):
+        if str(p.name) in ("lam", "lambda_", "kd_lambda"):
+            v = _lit(p.default)
+            if isinstance(v, (int, float)) and not 0 <= v <= 1:
+                out.append(error("E109", f"lambda {v:g} is outside [0, 1]", p.default.span))
+    return out
+
+
+def check_counts(f: Facts) -> list[Diagnostic]:
+    """k of sample, max of items, top of retrieve, repeat counts and limits must be >= 1."""
+    out = []
+
+    def bad(e, what):
+        v = _const(e, f)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 1:
+            out.append(error("E110", f"{what} must be at least 1, got {v:g}", e.span))
+
+    for c in f.calls:
+        for kw in c.call.kwargs:
+            if (c.method, str(kw.name)) in (("sample", "k"), ("items", "max"), ("retrieve", "top"),
+                                            ("load", "limit")):
+                bad(kw.value, f"{kw.name}")
+    for r in f.program.decls(A.Repeat):
+        if r.count is not None:
+            bad(r.count, "a repeat count")
+        if r.max is not None:
+            bad(r.max, "a repeat max")
+    for p in f.program.decls(A.Param):
+        if str(p.name) == "k" or str(p.name).endswith("_k"):
+            bad(p.default, f"param {p.name}")
+    return out
+
+
+def check_loop_trains(f: Facts) -> list[Diagnostic]:
+    out = []
+    for r in f.program.decls(A.Repeat):
+        if not any(isinstance(s, A.Training) for s in A.iter_stmts(r.body)):
+            out.append(warning("W206", "this loop trains nothing: every iteration would compute the same "
+                               "results", r.span))
+    return out
+
+
+# ---------------------------------------------------------------------- declarations
+def check_params(f: Facts) -> list[Diagnostic]:
+    out = []
+    for p in f.program.decls(A.Param):
+        typ = PARAM_TYPES.get(str(p.type))
+        if typ is None:
+            out.append(error("E114", f"unknown param type '{p.type}'; types: {', '.join(PARAM_TYPES)}",
+                             p.type.span))
+            continue
+        v = _lit(p.default)
+        if v is None and not isinstance(p.default, A.NoneLit):
+            out.append(error("E114", f"the default of param '{p.name}' must be a literal", p.default.span))
+        elif v is not None and (not isinstance(v, typ) or (str(p.type) != "bool" and isinstance(v, bool))):
+            out.append(error("E114", f"param '{p.name}' is {p.type} but its default is "
+                             f"{type(v).__name__}", p.default.span))
+    return out
+
+
+def check_models(f: Facts) -> list[Diagnostic]:
+    out = []
+    for m in f.program.decls(A.Model):
+        b = BACKENDS.get(str(m.backend))
+        if b is None:
+            out.append(error("E112", f"unknown backend '{m.backend}'; backends: {', '.join(BACKENDS)}",
+                             m.backend.span))
+            continue
+        if len(m.args) != 1:
+            out.append(error("E113", f"{m.backend}() takes one reference, e.g. {b.doc.split(': ', 1)[-1]}",
+                             m.span))
+        elif str(m.backend) == "embedded":
+            v = _const(m.args[0], f)
+            if isinstance(v, str) and v not in EMBEDDED_MODELS:
+                out.append(error("E112", f"unknown embedded model '{v}'; embedded: "
+                                 f"{', '.join(EMBEDDED_MODELS)}", m.args[0].span))
+        for kw in m.kwargs:
+            if kw.name not in BACKEND_KWARGS.get(str(m.backend), ()):
+                out.append(error("E112", f"{m.backend}() has no option '{kw.name}'", kw.span))
+        for opt in m.options:
+            if opt.name not in MODEL_OPTIONS:
+                out.append(error("E112", f"unknown model option '{opt.name}'; options: "
+                                 f"{', '.join(MODEL_OPTIONS)}", opt.name.span))
+        if m.trainable and not b.trainable:
+            out.append(error("E106", f"an {m.backend}() model cannot be trainable", m.span))
+    return out
+
+
+def check_static_ifs(f: Facts) -> list[Diagnostic]:
+    """Program-level ifs are decided from params before the run."""
+    out = []
+    for cond in f.static_conds:
+        for node in cond.walk():
+            if isinstance(node, A.Name):
+                sym = f.symbol(str(node.id))
+                if sym is not None and sym.kind != "param":
+                    out.append(error("E115", f"a program-level if can only test params; '{node.id}' is a "
+                                     f"{sym.kind} (use a per-row if inside a for block)", node.span))
+            elif isinstance(node, (A.Call, A.Attr)):
+                out.append(error("E115", "a program-level if can only test params and literals", node.span))
+                break
+    return out
+
+
+def check_returns(f: Facts) -> list[Diagnostic]:
+    out = [error("E116", "return outside a step", r.span) for r in f.returns_outside]
+    for s in f.program.decls(A.Step):
+        if not any(isinstance(st, A.Return) for st in A.iter_row_stmts(s.body)):
+            out.append(warning("W208", f"step '{s.name}' returns nothing", s.name.span))
+    return out
+
+
+def check_eval(f: Facts) -> list[Diagnostic]:
+    out = []
+    for e in f.program.decls(A.Eval):
+        for m in e.metrics:
+            if m not in METRICS:
+                out.append(error("E112", f"unknown metric '{m}'; metrics: {', '.join(METRICS)}", m.span))
+        if e.gold is None:
+            out.append(error("E119", f"eval '{e.name}' needs a `gold EXPR` line naming the gold answer", e.span))
+        if not e.systems:
+            out.append(warning("W209", f"eval '{e.name}' evaluates no system", e.span))
+        seen = set()
+        for s in e.systems:
+            if s.label in seen:
+                out.append(error("E102", f"system '{s.label}' appears twice in eval '{e.name}'", s.span))
+            seen.add(s.label)
+    return out
+
+
+RULES: list[tuple[str, Callable[[Facts], list[Diagnostic]]]] = [
+    ("E101", check_undefined), ("E102", check_duplicates),
+    ("W201", check_unused_param), ("W202", check_unused_model), ("W203", check_unused_prompt),
+    ("W204", check_unused_data), ("E103/W205", check_slots), ("E113", check_call_arity),
+    ("E117", check_methods), ("W207", check_confidence_read), ("E108", check_fields),
+    ("E104", check_thresholds), ("E105/E106", check_training), ("E107", check_dpo_pairs),
+    ("E109", check_lambda), ("E110", check_counts), ("W206", check_loop_trains),
+    ("E114", check_params), ("E112", check_models), ("E115", check_static_ifs),
+    ("E116/W208", check_returns), ("E119", check_eval),
+]
+
+
+def run_checks(f: Facts) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for _, rule in RULES:
+        out.extend(rule(f))
+    return out

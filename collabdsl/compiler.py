@@ -1,0 +1,189 @@
+"""The compiler pipeline: parse -> link imports -> analyse -> check -> bind params and
+models -> lower to the IR graph. Each stage is a function; this module chains them."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from collabdsl import ast as A
+from collabdsl.analysis import analyze
+from collabdsl.checks import run_checks
+from collabdsl.diagnostics import Diagnostic, error
+from collabdsl.evaluate import EvalError, constant
+from collabdsl.linker import link
+from collabdsl.parser import parse_file
+from collabdsl.vocab import BACKENDS, PARAM_TYPES, REF_KINDS
+
+
+@dataclass
+class CompileResult:
+    program: A.Program | None
+    graph: object | None  # networkx.DiGraph
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+
+def check_path(path: str) -> CompileResult:
+    """Parse, link and check one file (no IR)."""
+    program, diags = parse_file(path)
+    sources = {}
+    if program is None:
+        try:
+            sources[str(path)] = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            pass
+        return CompileResult(None, None, diags, sources)
+    sources[program.path] = program.source
+    program, link_diags, link_sources = link(program)
+    sources.update(link_sources)
+    diags = diags + link_diags
+    facts = analyze(program)
+    diags += run_checks(facts)
+    return CompileResult(program, None, _dedupe(diags), sources)
+
+
+def _dedupe(diags):
+    seen, out = set(), []
+    for d in diags:
+        key = (d.code, d.span.path, d.span.line, d.span.col, d.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def lint_paths(paths: list[str]) -> tuple[list[Diagnostic], dict[str, str]]:
+    diags, sources = [], {}
+    for p in paths:
+        r = check_path(p)
+        diags += r.diagnostics
+        sources.update(r.sources)
+    return diags, sources
+
+
+# ---------------------------------------------------------------------- binding
+def bind_params(program: A.Program, sets: dict[str, str]) -> tuple[dict, list[Diagnostic]]:
+    """Param values: defaults, then ``--set name=value`` parsed by the param's type."""
+    values, diags = {}, []
+    decls = {str(p.name): p for p in program.decls(A.Param)}
+    for name, p in decls.items():
+        try:
+            values[name] = constant(p.default, values)
+        except EvalError:
+            values[name] = None
+    where = A.Span("--set", 0, 0, 0, 0)
+    for name, raw in (sets or {}).items():
+        p = decls.get(name)
+        if p is None:
+            diags.append(error("E120", f"--set {name}: no param '{name}' in {program.path} "
+                               f"(params: {', '.join(decls) or 'none'})", where))
+            continue
+        try:
+            values[name] = parse_value(raw, str(p.type))
+        except ValueError as exc:
+            diags.append(error("E120", f"--set {name}={raw}: {exc}", where))
+    return values, diags
+
+
+def parse_value(raw: str, typ: str):
+    if typ == "bool":
+        low = raw.strip().lower()
+        if low in ("true", "1", "yes", "on"):
+            return True
+        if low in ("false", "0", "no", "off"):
+            return False
+        raise ValueError("expected true or false")
+    if typ == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError("expected an integer") from None
+    if typ == "float":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError("expected a number") from None
+    if typ in PARAM_TYPES:
+        return raw
+    raise ValueError(f"unknown type {typ}")
+
+
+def parse_model_ref(ref: str) -> dict:
+    """``KIND:VALUE`` -> a model spec. ``server:URL#MODEL`` names the served model."""
+    kind, sep, value = ref.partition(":")
+    if not sep or kind not in REF_KINDS or not value:
+        raise ValueError(f"expected KIND:VALUE with KIND one of {', '.join(REF_KINDS)}, got {ref!r}")
+    spec = {"backend": kind, "ref": value, "kwargs": {}}
+    if kind == "server" and "#" in value:
+        spec["ref"], spec["kwargs"]["model"] = value.rsplit("#", 1)
+    return spec
+
+
+def bind_models(program: A.Program, params: dict, overrides: dict[str, str]) -> tuple[dict, list[Diagnostic]]:
+    models, diags = {}, []
+    for m in program.decls(A.Model):
+        try:
+            ref = constant(m.args[0], params) if m.args else None
+            kwargs = {str(k.name): constant(k.value, params) for k in m.kwargs}
+            options = {str(k.name): constant(k.value, params) for k in m.options}
+            lora = None if m.lora is None else {str(k.name): constant(k.value, params) for k in m.lora}
+        except EvalError as exc:
+            diags.append(error("E121", exc.reason, exc.span))
+            continue
+        backend = BACKENDS.get(str(m.backend))
+        trainable = m.trainable if m.trainable is not None else bool(backend and backend.trainable)
+        models[str(m.name)] = {"backend": str(m.backend), "ref": ref, "kwargs": kwargs, "options": options,
+                               "trainable": trainable, "lora": lora if (trainable and m.trainable) else
+                               ({} if trainable else None), "span": str(m.span)}
+    where = A.Span("--model", 0, 0, 0, 0)
+    for role, ref in (overrides or {}).items():
+        if role not in models:
+            diags.append(error("E120", f"--model {role}: no model '{role}' (models: {', '.join(models)})", where))
+            continue
+        try:
+            spec = parse_model_ref(ref)
+        except ValueError as exc:
+            diags.append(error("E120", f"--model {role}={ref}: {exc}", where))
+            continue
+        keep = {k: models[role][k] for k in ("options", "span")}
+        b = BACKENDS[spec["backend"]]
+        trainable = models[role]["trainable"] and b.trainable
+        models[role] = {**spec, **keep, "trainable": trainable,
+                        "lora": models[role]["lora"] if trainable else None}
+    return models, diags
+
+
+def compile_path(path: str, sets: dict[str, str] | None = None,
+                 models: dict[str, str] | None = None) -> CompileResult:
+    result = check_path(path)
+    if result.program is None or result.errors:
+        return result
+    params, d1 = bind_params(result.program, sets or {})
+    bound, d2 = bind_models(result.program, params, models or {})
+    result.diagnostics += d1 + d2
+    result.params, result.models = params, bound
+    if result.errors:
+        return result
+    from collabdsl.lower import lower  # networkx is imported only when a graph is built
+
+    try:
+        result.graph = lower(result.program, params, bound)
+    except EvalError as exc:
+        result.diagnostics.append(error("E121", exc.reason, exc.span))
+    return result
+
+
+def program_hash(sources: dict[str, str]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in sorted(sources):
+        h.update(json.dumps([Path(path).name, sources[path]]).encode())
+    return h.hexdigest()

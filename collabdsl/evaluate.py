@@ -1,0 +1,201 @@
+"""Evaluation of pure row expressions: the meaning of the language's expressions.
+
+Used by the compiler to decide static ifs and constant options from params, and by
+the runtime to compute prompts, gates, filters and training fields row by row.
+Nothing here can run code, read files or the environment: only the builtins.
+"""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Any
+
+from collabdsl import ast as A
+from collabdsl.builtins import ROW_BUILTINS
+
+SLOT_OPEN = "\x00{"
+SLOT_CLOSE = "}\x00"
+
+
+class EvalError(Exception):
+    def __init__(self, message: str, span: A.Span):
+        super().__init__(f"{span}: {message}")
+        self.span = span
+        self.reason = message
+
+
+@dataclass
+class Env:
+    params: dict[str, Any] = field(default_factory=dict)
+    prompts: dict[str, dict] = field(default_factory=dict)  # name -> {slots, template}
+    var: str | None = None  # the row variable
+    row: dict | None = None
+    names: dict[str, Any] = field(default_factory=dict)  # other bound names (e.g. loop variable)
+
+
+def render_prompt(template: str, slots: list[str], values: list[Any]) -> str:
+    """Substitute ``{slot}`` by value; ``{{`` and ``}}`` are literal braces."""
+    mapping = {s: _as_text(v) for s, v in zip(slots, values)}
+    out, i = [], 0
+    while i < len(template):
+        ch = template[i]
+        if template.startswith("{{", i):
+            out.append("{")
+            i += 2
+        elif template.startswith("}}", i):
+            out.append("}")
+            i += 2
+        elif ch == "{":
+            j = template.find("}", i)
+            name = template[i + 1:j] if j > 0 else ""
+            if j > 0 and name in mapping:
+                out.append(mapping[name])
+                i = j + 1
+            else:
+                out.append(ch)
+                i += 1
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def _as_text(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, dict):
+        for key in ("answer", "text"):
+            if key in v:
+                return _as_text(v[key])
+    if isinstance(v, list):
+        return "\n".join(_as_text(x) for x in v)
+    return str(v)
+
+
+_CMP = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+        ">": operator.gt, ">=": operator.ge}
+_ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+          "%": operator.mod}
+
+
+def _unwrap(v):
+    """A record compared or computed with stands for its main value."""
+    if isinstance(v, dict):
+        if "answer" in v and "probs" in v:
+            return v["answer"]
+        if "text" in v and "confidence" in v:
+            return v["text"]
+    return v
+
+
+def evaluate(e: A.Expr, env: Env) -> Any:
+    if isinstance(e, A.Num):
+        return e.value
+    if isinstance(e, A.Str):
+        return e.value
+    if isinstance(e, A.Bool):
+        return e.value
+    if isinstance(e, A.NoneLit):
+        return None
+    if isinstance(e, A.Name):
+        n = str(e.id)
+        if env.var is not None and n == env.var:
+            return env.row
+        if n in env.names:
+            return env.names[n]
+        if n in env.params:
+            return env.params[n]
+        raise EvalError(f"'{n}' has no value here", e.span)
+    if isinstance(e, A.Attr):
+        obj = evaluate(e.obj, env)
+        name = str(e.name)
+        if isinstance(obj, dict):
+            if name not in obj:
+                if obj is env.row:
+                    raise EvalError(f"the row has no field '{name}' (fields: {', '.join(sorted(obj))})", e.span)
+                return None
+            return obj[name]
+        if obj is None:
+            return None
+        if name == "text":
+            return obj
+        raise EvalError(f"a {type(obj).__name__} value has no field '{name}'", e.span)
+    if isinstance(e, A.Index):
+        obj, idx = evaluate(e.obj, env), evaluate(e.index, env)
+        try:
+            return obj[int(idx) if isinstance(idx, float) else idx]
+        except (IndexError, KeyError, TypeError) as exc:
+            raise EvalError(f"cannot index: {exc}", e.span) from None
+    if isinstance(e, A.BinOp):
+        left, right = _unwrap(evaluate(e.left, env)), _unwrap(evaluate(e.right, env))
+        if e.op == "+" and (isinstance(left, str) or isinstance(right, str)):
+            return _as_text(left) + _as_text(right)
+        try:
+            return _ARITH[e.op](left, right)
+        except (TypeError, ZeroDivisionError) as exc:
+            raise EvalError(f"cannot compute {e.op}: {exc}", e.span) from None
+    if isinstance(e, A.Compare):
+        left, right = _unwrap(evaluate(e.left, env)), _unwrap(evaluate(e.right, env))
+        if e.op in ("==", "!="):
+            return _CMP[e.op](left, right)
+        if left is None or right is None:
+            return False  # an unparsed value never passes a threshold
+        try:
+            return _CMP[e.op](left, right)
+        except TypeError as exc:
+            raise EvalError(f"cannot compare: {exc}", e.span) from None
+    if isinstance(e, A.And):
+        return bool(evaluate(e.left, env)) and bool(evaluate(e.right, env))
+    if isinstance(e, A.Or):
+        return bool(evaluate(e.left, env)) or bool(evaluate(e.right, env))
+    if isinstance(e, A.Not):
+        return not evaluate(e.operand, env)
+    if isinstance(e, A.Neg):
+        return -evaluate(e.operand, env)
+    if isinstance(e, A.ListLit):
+        return [evaluate(i, env) for i in e.items]
+    if isinstance(e, A.DictLit):
+        return {str(k): evaluate(v, env) for k, v in zip(e.keys, e.values)}
+    if isinstance(e, A.Range):
+        return (evaluate(e.lo, env), evaluate(e.hi, env))
+    if isinstance(e, A.Call):
+        return _call(e, env)
+    raise EvalError(f"cannot evaluate {type(e).__name__} here", e.span)
+
+
+def _call(e: A.Call, env: Env):
+    name = e.fname
+    if name is None:
+        raise EvalError("only prompts and builtins can be called here", e.span)
+    if name in env.prompts:
+        p = env.prompts[name]
+        return render_prompt(p["template"], p["slots"], [evaluate(a, env) for a in e.args])
+    b = ROW_BUILTINS.get(name)
+    if b is None or b.impl is None:
+        raise EvalError(f"'{name}' cannot be computed here", e.span)
+    args = [evaluate(a, env) for a in e.args]
+    kwargs = {str(k.name): evaluate(k.value, env) for k in e.kwargs
+              if k.name != "on_parse_error"}
+    try:
+        return b.impl(*args, **kwargs)
+    except (TypeError, ValueError, IndexError) as exc:
+        raise EvalError(f"{name}(): {exc}", e.span) from None
+
+
+def parse_error_policy(e: A.Call):
+    """``on_parse_error`` of a call: ("drop"|"keep"|"fail", None) or ("value", literal)."""
+    v = e.kwarg("on_parse_error")
+    if v is None:
+        return ("keep", None)
+    if isinstance(v, A.Name) and str(v.id) in ("drop", "keep", "fail"):
+        return (str(v.id), None)
+    return ("value", v)
+
+
+def constant(e: A.Expr | None, params: dict, default=None):
+    """Evaluate an expression that may only use params and literals."""
+    if e is None:
+        return default
+    return evaluate(e, Env(params=params))

@@ -1,0 +1,57 @@
+"""The IR: a networkx DiGraph of typed operations.
+
+Graph attributes (``G.graph``):
+    name, description, path      the program header and file
+    params                       {name: value} after --set overrides
+    models                       {role: ModelSpec dict} after --model rebinding
+    prompts                      {name: {"slots": [...], "template": str}}
+    kbs                          [name, ...]
+    order                        node ids in run order (a topological order of the
+                                 top level, loop bodies right after their loop node)
+
+Node attributes (every node):
+    kind      one of KINDS below
+    label     short human text for graphs and plans
+    span      "path:line:col" of the statement that made the node
+    parent    id of the enclosing ``loop`` node, or None at top level
+    data      the data set the node works on (name), or None
+    model     the model role used (model ops, train), or None
+    version   for model ops: id of the ``train`` node whose version is used, or None
+              (base weights); for train: the version it starts from
+    reads     columns of ``data`` the node reads
+    out       the column (row ops), data set name(s) (data ops) or model role (train)
+              the node writes
+    when      [gate column, ...] conjunction of gate columns (value true) that select
+              the rows the node runs on; a leading "!" negates: "!_g3"
+    expr      pure row expression(s) as AST nodes (evaluated by collabdsl.evaluate)
+    options   literal options (temperature, k, range, objective entries, ...)
+
+Edges: ``kind="data"`` (a column or data set flows, ``label`` names it) or
+``kind="version"`` (a trained model version flows into the nodes that use it).
+
+Loops: a ``loop`` node stands for the whole repetition (``options``: count or until/
+max, the iteration variable). The nodes of its body are in the same graph with
+``parent`` set to the loop's id and are listed in run order in the loop node's
+``body``. Edges between body nodes are the dependencies of one iteration. What one
+iteration hands to the next (model versions trained in the body, data sets rebound
+in it) is listed in the loop node's ``carried`` attribute, not drawn as back edges,
+so the graph is always acyclic. An edge from a node outside into a body node also
+has a twin edge into the loop node, so contracting a loop keeps the order.
+
+Static ifs on params are decided when the IR is built: only the taken branch is in
+the graph (the checker has seen both).
+"""
+from __future__ import annotations
+
+KINDS = (
+    # data sets
+    "load", "split", "concat", "take", "shuffle", "filter", "expand",
+    # per-row operations
+    "compute", "gate", "generate", "sample", "score", "choose", "kb_write", "retrieve",
+    # model versions and results
+    "train", "eval",
+    # control
+    "loop",
+)
+
+MODEL_OPS = ("generate", "sample", "score", "choose")

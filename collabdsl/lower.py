@@ -1,0 +1,421 @@
+"""AST -> IR. Per-row code is put in A-normal form: every model call, retrieval and
+gate becomes a node that writes one column; what is left are pure expressions over
+columns and params, evaluated row by row by ``collabdsl.evaluate``. Steps are inlined
+at each call, so their model calls batch with the rest of the block.
+See ``collabdsl.ir`` for the graph's contract.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from collabdsl import ast as A
+from collabdsl.evaluate import constant
+from collabdsl.ir import MODEL_OPS
+from collabdsl.vocab import MODEL_METHODS
+
+
+@dataclass
+class RowCtx:
+    data: str
+    var: str
+    prefix: str  # namespace of hidden columns for this block / inlined step
+    locals: dict[str, str] = field(default_factory=dict)  # local name -> column
+    subst: dict[str, A.Expr] = field(default_factory=dict)  # step params -> pure exprs
+    models: dict[str, str] = field(default_factory=dict)  # step params bound to model roles
+    when: tuple[str, ...] = ()
+    ret: str | None = None  # return column of an inlined step
+
+
+def _rebuild(e, fn):
+    """Copy of ``e`` with ``fn`` applied to each direct child expression."""
+    if not isinstance(e, A.Node):
+        return e
+    changes = {}
+    for f in dataclasses.fields(e):
+        v = getattr(e, f.name)
+        if isinstance(v, A.Expr):
+            changes[f.name] = fn(v)
+        elif isinstance(v, list) and v and isinstance(v[0], (A.Expr, A.KwArg)):
+            changes[f.name] = [A.KwArg(k.span, k.name, fn(k.value)) if isinstance(k, A.KwArg) else fn(k)
+                               for k in v]
+    return dataclasses.replace(e, **changes) if changes else e
+
+
+def reads_of(e, var: str) -> list[str]:
+    """Columns of the row ``var`` that a pure expression reads ("*" for the whole row)."""
+    cols = []
+    if e is None:
+        return cols
+    for node in e.walk():
+        if isinstance(node, A.Attr) and isinstance(node.obj, A.Name) and str(node.obj.id) == var:
+            cols.append(str(node.name))
+    whole = [n for n in e.walk() if isinstance(n, A.Name) and str(n.id) == var]
+    attrs = [n for n in e.walk() if isinstance(n, A.Attr) and isinstance(n.obj, A.Name) and str(n.obj.id) == var]
+    if len(whole) > len(attrs):
+        cols.append("*")
+    return sorted(set(cols))
+
+
+class Lowerer:
+    def __init__(self, program: A.Program, params: dict, models: dict):
+        self.p = program
+        self.params = params
+        self.G = nx.DiGraph()
+        self.n = 0
+        self.order: list[str] = []
+        self.parents: list[str | None] = [None]
+        # (data, column) -> nodes that wrote it (several when written under different gates);
+        # (data, None) -> the node that made the data set; ("kb", name) -> last writer of a kb
+        self.writers: dict[tuple, list[str]] = {}
+        self.version: dict[str, str | None] = {role: None for role in models}
+        self.prompts = {str(p.name): {"slots": [str(s) for s in p.slots], "template": p.template}
+                        for p in program.decls(A.Prompt)}
+        self.steps = {str(s.name): s for s in program.decls(A.Step)}
+        self.kinds = {str(m.name): "model" for m in program.decls(A.Model)}
+        self.kinds.update({str(t.new_name): "model" for t in program.decls(A.Training) if t.new_name})
+        self.kinds.update({str(k.name): "kb" for k in program.decls(A.KB)})
+        self.G.graph.update(name=str(program.header.name) if program.header else "",
+                            description=program.header.description if program.header else "",
+                            path=program.path, params=params, models=models, prompts=self.prompts,
+                            kbs=[str(k.name) for k in program.decls(A.KB)])
+
+    # ------------------------------------------------------------------ nodes
+    def node(self, kind: str, label: str, span: A.Span, *, data=None, model=None, reads=(), out=None,
+             when=(), expr=None, options=None, sources=()) -> str:
+        nid = f"n{self.n}"
+        self.n += 1
+        parent = self.parents[-1]
+        version = self.version.get(model) if model else None
+        self.G.add_node(nid, kind=kind, label=label, span=f"{span.path}:{span.line}:{span.col}",
+                        parent=parent, data=data, model=model, version=version, reads=list(reads),
+                        out=out, when=list(when), expr=expr, options=options or {})
+        self.order.append(nid)
+        for col in reads:
+            for src in self.writers.get((data, col)) or self.writers.get((data, None)) or ():
+                self.edge(src, nid, "data", col if col != "*" else data)
+        for g in when:
+            for src in self.writers.get((data, g.lstrip("!")), ()):
+                self.edge(src, nid, "data", g.lstrip("!"))
+        for src_data in sources:  # data sets read whole
+            for src in self.writers.get((src_data, None), ()):
+                self.edge(src, nid, "data", src_data)
+        if version:
+            self.edge(version, nid, "version", model)
+        return nid
+
+    def edge(self, src: str, dst: str, kind: str, label: str) -> None:
+        if src == dst:
+            return
+        self.G.add_edge(src, dst, kind=kind, label=label)
+        # twin edges into every enclosing loop of dst that does not contain src
+        src_loops = set(self._loops_of(src))
+        for loop in self._loops_of(dst):
+            if loop not in src_loops and loop != src:
+                self.G.add_edge(src, loop, kind=kind, label=label, twin=True)
+
+    def _loops_of(self, nid: str) -> list[str]:
+        out, cur = [], self.G.nodes[nid].get("parent") if nid in self.G else None
+        while cur:
+            out.append(cur)
+            cur = self.G.nodes[cur].get("parent")
+        return out
+
+    def wrote(self, data, col, nid: str, when) -> None:
+        """Record ``nid`` as a writer of ``col``: under a gate it adds to the writers."""
+        if when and (data, col) in self.writers:
+            self.writers[(data, col)] = self.writers[(data, col)] + [nid]
+        else:
+            self.writers[(data, col)] = [nid]
+
+    def const(self, e, default=None):
+        return constant(e, self.params, default)
+
+    # ------------------------------------------------------------------ program
+    def lower(self) -> nx.DiGraph:
+        self.block(self.p.body)
+        self.G.graph["order"] = self.order
+        return self.G
+
+    def block(self, body) -> None:
+        for st in body:
+            self.stmt(st)
+
+    def stmt(self, st) -> None:
+        if isinstance(st, A.Data):
+            self.data(st)
+        elif isinstance(st, A.ForEach):
+            ctx = RowCtx(self.data_name(st.source), str(st.var), prefix=f"_b{self.n}_")
+            self.row_block(st.body, ctx)
+        elif isinstance(st, A.Training):
+            self.training(st)
+        elif isinstance(st, A.Repeat):
+            self.loop(st)
+        elif isinstance(st, A.StaticIf):
+            self.block(st.then if self.const(st.cond) else st.orelse)
+        elif isinstance(st, A.Eval):
+            self.eval(st)
+        elif isinstance(st, A.KB):
+            self.writers[("kb", str(st.name))] = []
+
+    def data_name(self, e) -> str:
+        if isinstance(e, A.Name):
+            return str(e.id)
+        raise ValueError(f"{e.span}: expected the name of a data set")
+
+    def data(self, st: A.Data) -> None:
+        src = st.source
+        names = [str(n) for n in st.names]
+        if isinstance(src, A.Filter):
+            data = self.data_name(src.source)
+            ctx = RowCtx(data, str(src.var), prefix=f"_f{self.n}_")
+            cond = self.pure(src.cond, ctx)
+            nid = self.node("filter", f"{names[0]} = {data} where ...", st.span, data=data,
+                            reads=reads_of(cond, ctx.var), out=names[0], expr={"cond": cond, "var": ctx.var})
+        elif isinstance(src, A.Expand):
+            data = self.data_name(src.source)
+            ctx = RowCtx(data, str(src.var), prefix=f"_e{self.n}_")
+            items = self.pure(src.items, ctx)
+            item_col = f"_item{self.n}"
+            nid = self.node("expand", f"{names[0]} = expand {data}", st.span, data=data,
+                            reads=reads_of(items, ctx.var), out=names[0],
+                            expr={"items": items, "var": ctx.var}, options={"item": item_col})
+            self._forget(names[0])
+            self.writers[(names[0], None)] = [nid]
+            inner = RowCtx(names[0], str(src.var), prefix=f"_e{self.n}_", locals={str(src.item): item_col})
+            self.row_block(src.body, inner)
+            return
+        elif isinstance(src, A.Call) and src.fname in ("load", "split", "concat", "take", "shuffle"):
+            nid = self.data_call(src, names, st.span)
+        else:  # an alias: a copy of another data set
+            nid = self.node("concat", f"{names[0]} = {self.data_name(src)}", st.span,
+                            data=self.data_name(src), out=names, sources=[self.data_name(src)])
+        for n in names:
+            self._forget(n)
+            self.writers[(n, None)] = [nid]
+
+    def _forget(self, data: str) -> None:
+        for key in [k for k in self.writers if k[0] == data]:
+            del self.writers[key]
+
+    def data_call(self, call: A.Call, names: list[str], span) -> str:
+        kind = call.fname
+        opts = {str(k.name): self.const(k.value) for k in call.kwargs}
+        if kind == "load":
+            opts["source"] = self.const(call.args[0])
+            label = f"load {opts['source']}" + (f" [{opts['split']}]" if opts.get("split") else "")
+            return self.node("load", label, span, out=names[0], options=opts)
+        inputs = [self.data_name(a) for a in call.args if isinstance(a, A.Name)]
+        if kind == "split":
+            opts["ratio"] = self.const(call.args[1])
+            label = f"split {inputs[0]} {opts['ratio']:g}"
+        elif kind == "take":
+            opts["n"] = self.const(call.args[1])
+            inputs = inputs[:1]
+            label = f"take {opts['n']} of {inputs[0]}"
+        else:
+            label = f"{kind} {', '.join(inputs)}"
+        return self.node(kind, label, span, data=inputs[0] if inputs else None, out=names,
+                         options=opts, sources=inputs)
+
+    def training(self, st: A.Training) -> None:
+        data = self.data_name(st.source)
+        ctx = RowCtx(data, str(st.var), prefix=f"_t{self.n}_")
+        entries, options, reads = {}, {}, set()
+        for kw in st.entries:
+            name = str(kw.name)
+            if name in ("lambda", "beta", "lr", "epochs", "batch_size", "grad_accum", "max_length",
+                        "max_steps", "seed", "warmup", "scheduler", "lora_r", "lora_alpha",
+                        "lora_dropout", "full"):
+                options[name] = self.const(kw.value)
+            else:
+                entries[name] = self.pure(kw.value, ctx)
+                reads.update(reads_of(entries[name], ctx.var))
+        role = str(st.model)
+        out = str(st.new_name) if st.new_name else role
+        options["objective"] = str(st.objective)
+        nid = self.node("train", f"train {role} {st.objective}" + (f" -> {out}" if out != role else ""),
+                        st.span, data=data, model=role, reads=sorted(reads), out=out,
+                        expr={"entries": entries, "var": ctx.var}, options=options)
+        self.version[out] = nid
+        self.G.graph["models"].setdefault(out, {**self.G.graph["models"].get(role, {}), "derived_from": role})
+
+    def loop(self, st: A.Repeat) -> None:
+        opts = {"var": str(st.var) if st.var else None}
+        if st.count is not None:
+            opts["count"] = self.const(st.count)
+            label = f"repeat {opts['count']}"
+        else:
+            opts["until"] = st.until
+            opts["max"] = self.const(st.max)
+            label = f"repeat until ... (max {opts['max']})"
+        nid = self.node("loop", label, st.span, options=opts)
+        self.parents.append(nid)
+        self.block(st.body)
+        self.parents.pop()
+        body = [n for n in self.order if self.G.nodes[n]["parent"] == nid]
+        carried = sorted({self.G.nodes[n]["out"] for n in self.order
+                          if nid in self._loops_of(n) and self.G.nodes[n]["kind"] == "train"} |
+                         {o for n in self.order if self.G.nodes[n]["parent"] == nid
+                          and self.G.nodes[n]["kind"] in ("load", "split", "concat", "take", "shuffle",
+                                                          "filter", "expand")
+                          for o in (self.G.nodes[n]["out"] if isinstance(self.G.nodes[n]["out"], list)
+                                    else [self.G.nodes[n]["out"]])})
+        self.G.nodes[nid]["body"] = body
+        self.G.nodes[nid]["carried"] = carried
+
+    def eval(self, st: A.Eval) -> None:
+        data = self.data_name(st.source)
+        ctx = RowCtx(data, str(st.var), prefix=f"_v{self.n}_")
+        systems = []
+        for s in st.systems:
+            if s.when is not None and not self.const(s.when):
+                continue
+            col = f"_sys{self.n}"
+            self.assign_col(col, s.expr, ctx, s.span)
+            systems.append({"label": s.label, "column": col})
+        gold_col = f"_gold{self.n}"
+        self.assign_col(gold_col, st.gold, ctx, st.span)
+        reads = [s["column"] for s in systems] + [gold_col]
+        self.node("eval", f"eval {st.name}", st.span, data=data, reads=reads, out=str(st.name),
+                  options={"name": str(st.name), "metrics": [str(m) for m in st.metrics],
+                           "systems": systems, "gold": gold_col})
+
+    # ------------------------------------------------------------------ rows
+    def row_block(self, body, ctx: RowCtx) -> bool:
+        """Lower per-row statements; True when every path returns (inside a step)."""
+        for i, st in enumerate(body):
+            if isinstance(st, A.Assign):
+                if st.var is None:
+                    col = ctx.locals.get(str(st.name)) or f"{ctx.prefix}{st.name}"
+                    ctx.locals[str(st.name)] = col
+                    self.assign_col(col, st.value, ctx, st.span)
+                else:
+                    self.assign_col(str(st.name), st.value, ctx, st.span)
+            elif isinstance(st, A.CallStmt):
+                self.pure(st.call, ctx, statement=True)
+            elif isinstance(st, A.Return):
+                self.assign_col(ctx.ret or f"{ctx.prefix}ret", st.value, ctx, st.span)
+                return True
+            elif isinstance(st, A.Gate):
+                cond = self.pure(st.cond, ctx)
+                g = f"_g{self.n}"
+                self.writers[(ctx.data, g)] = [self.node(
+                    "gate", "if ...", st.span, data=ctx.data, reads=reads_of(cond, ctx.var), out=g,
+                    when=ctx.when, expr={"cond": cond, "var": ctx.var})]
+                then_ctx = dataclasses.replace(ctx, when=ctx.when + (g,), locals=ctx.locals)
+                else_ctx = dataclasses.replace(ctx, when=ctx.when + ("!" + g,), locals=ctx.locals)
+                r_then = self.row_block(st.then, then_ctx)
+                r_else = self.row_block(st.orelse, else_ctx)
+                if r_then and r_else:
+                    return True
+                if r_then:
+                    ctx = dataclasses.replace(ctx, when=ctx.when + ("!" + g,))
+                elif r_else:
+                    ctx = dataclasses.replace(ctx, when=ctx.when + (g,))
+        return False
+
+    def assign_col(self, col: str, value: A.Expr, ctx: RowCtx, span) -> None:
+        if isinstance(value, A.Call) and self._model_call(value, ctx):
+            self.model_op(value, ctx, out=col)
+            return
+        pure = self.pure(value, ctx)
+        self.node("compute", f"{col} = ...", span, data=ctx.data, reads=reads_of(pure, ctx.var), out=col,
+                  when=ctx.when, expr={"value": pure, "var": ctx.var})
+        self.wrote(ctx.data, col, self.order[-1], ctx.when)
+
+    def _model_call(self, call: A.Call, ctx: RowCtx) -> str | None:
+        m = call.method
+        if m is None:
+            return None
+        recv, meth = m
+        role = ctx.models.get(recv, recv)
+        if self.kinds.get(role) == "model" and meth in MODEL_OPS:
+            return role
+        return None
+
+    def model_op(self, call: A.Call, ctx: RowCtx, out: str | None = None) -> str:
+        role = self._model_call(call, ctx)
+        method = call.method[1]
+        out = out or f"{ctx.prefix}{method}{self.n}"
+        prompt = self.pure(call.args[0], ctx) if call.args else A.Str(call.span, "")
+        opts, exprs = {}, {"prompt": prompt, "var": ctx.var}
+        reads = set(reads_of(prompt, ctx.var))
+        for kw in call.kwargs:
+            name = str(kw.name)
+            if name in ("confidence",) and isinstance(kw.value, A.Name):
+                opts[name] = str(kw.value.id)
+            elif name == "on_parse_error":
+                v = kw.value
+                opts[name] = str(v.id) if isinstance(v, A.Name) and str(v.id) in ("drop", "keep", "fail") \
+                    else {"value": self.const(v)}
+            elif name == "options":
+                exprs["options"] = self.pure(kw.value, ctx)
+                reads.update(reads_of(exprs["options"], ctx.var))
+            else:
+                opts[name] = self.const(kw.value)
+        label = f"{role}.{method} -> {out}"
+        self.node(method, label, call.span, data=ctx.data, model=role, reads=sorted(reads), out=out,
+                  when=ctx.when, expr=exprs, options=opts)
+        self.wrote(ctx.data, out, self.order[-1], ctx.when)
+        return out
+
+    def pure(self, e, ctx: RowCtx, statement: bool = False):
+        """Replace model calls, retrievals, step calls and locals by columns."""
+        if isinstance(e, A.Name):
+            n = str(e.id)
+            if n in ctx.subst:
+                return ctx.subst[n]
+            if n in ctx.locals:
+                return A.Attr(e.span, A.Name(e.span, A.Ident(ctx.var)), A.Ident(ctx.locals[n]))
+            return e
+        if isinstance(e, A.Call):
+            if self._model_call(e, ctx):
+                col = self.model_op(e, ctx)
+                return A.Attr(e.span, A.Name(e.span, A.Ident(ctx.var)), A.Ident(col))
+            m = e.method
+            if m is not None and self.kinds.get(m[0]) == "kb":
+                return self.kb_call(e, ctx, statement)
+            if e.fname in self.steps and e.fname not in ctx.locals:
+                return self.inline_step(e, ctx)
+        return _rebuild(e, lambda c: self.pure(c, ctx))
+
+    def kb_call(self, e: A.Call, ctx: RowCtx, statement: bool):
+        kb, meth = e.method
+        args = [self.pure(a, ctx) for a in e.args]
+        kws = {str(k.name): self.pure(k.value, ctx) for k in e.kwargs}
+        reads = sorted({c for x in args + list(kws.values()) for c in reads_of(x, ctx.var)})
+        if meth == "write":
+            nid = self.node("kb_write", f"{kb}.write", e.span, data=ctx.data, reads=reads, out=kb,
+                            when=ctx.when, expr={"text": args[0] if args else None, "key": kws.get("key"),
+                                                 "var": ctx.var})
+            self.wrote("kb", kb, nid, ctx.when)
+            return A.NoneLit(e.span)
+        col = f"{ctx.prefix}retrieve{self.n}"
+        top = self.const(e.kwarg("top"), 1)
+        nid = self.node("retrieve", f"{kb}.retrieve top {top} -> {col}", e.span, data=ctx.data, reads=reads,
+                        out=col, when=ctx.when, expr={"query": args[0] if args else None, "var": ctx.var},
+                        options={"kb": kb, "top": top})
+        for src in self.writers.get(("kb", kb), ()):
+            self.edge(src, nid, "data", kb)
+        self.wrote(ctx.data, col, nid, ctx.when)
+        return A.Attr(e.span, A.Name(e.span, A.Ident(ctx.var)), A.Ident(col))
+
+    def inline_step(self, call: A.Call, ctx: RowCtx):
+        step = self.steps[call.fname]
+        k = self.n
+        inner = RowCtx(ctx.data, ctx.var, prefix=f"_{step.name}{k}_", when=ctx.when)
+        for param, arg in zip(step.params, call.args):
+            if isinstance(arg, A.Name) and self.kinds.get(str(arg.id)) in ("model", "kb"):
+                inner.models[str(param)] = ctx.models.get(str(arg.id), str(arg.id))
+            else:
+                inner.subst[str(param)] = self.pure(arg, ctx)
+        inner.ret = f"_{step.name}{k}"
+        self.row_block(step.body, inner)
+        return A.Attr(call.span, A.Name(call.span, A.Ident(ctx.var)), A.Ident(inner.ret))
+
+
+def lower(program: A.Program, params: dict, models: dict) -> nx.DiGraph:
+    return Lowerer(program, params, models).lower()

@@ -1,0 +1,362 @@
+"""Source text -> typed AST (Lark LALR with propagated positions)."""
+from __future__ import annotations
+
+import ast as pyast
+import textwrap
+from functools import lru_cache
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from collabdsl import ast as A
+from collabdsl.diagnostics import Diagnostic, error
+from collabdsl.resources import grammar_path
+
+# Human names for terminals in "expected ..." messages.
+_TERMINAL_NAMES = {
+    "NAME": "a name", "STRING": "a string", "LONG_STRING": 'a """string"""', "NUMBER": "a number",
+    "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'",
+    "COMMA": "','", "COLON": "':'", "EQUAL": "'='", "DOT": "'.'", "COMP_OP": "a comparison",
+    "ADD_OP": "'+' or '-'", "MUL_OP": "'*', '/' or '%'", "MINUS": "'-'", "__ANON_0": "'..'",
+    "$END": "end of file",
+}
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(grammar_path().read_text(), parser="lalr", propagate_positions=True,
+                maybe_placeholders=True, cache=True)
+
+
+def _span(path: str, meta) -> A.Span:
+    if getattr(meta, "empty", False) or not hasattr(meta, "line"):
+        return A.Span(path, 1, 1, 1, 1)
+    return A.Span(path, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _tok_span(path: str, tok: Token) -> A.Span:
+    return A.Span(path, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
+
+
+def _string(tok: Token) -> str:
+    text = pyast.literal_eval(str(tok))
+    if str(tok).startswith('"""'):
+        text = textwrap.dedent(text).strip("\n")
+    return text
+
+
+@v_args(meta=True)
+class _Build(Transformer):
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def _id(self, tok) -> A.Ident:
+        return A.Ident(str(tok), _tok_span(self.path, tok))
+
+    def _s(self, meta) -> A.Span:
+        return _span(self.path, meta)
+
+    # ------------------------------------------------------------ program
+    def start(self, meta, items):
+        header = items[0] if items and isinstance(items[0], A.Header) else None
+        body = [i for i in items if not isinstance(i, A.Header)]
+        return A.Program(self._s(meta), self.path, "", header, body)
+
+    def header(self, meta, items):
+        return A.Header(self._s(meta), self._id(items[0]), _string(items[1]))
+
+    def import_stmt(self, meta, items):
+        module, is_file = items[0]
+        return A.Import(self._s(meta), module, is_file, [self._id(t) for t in items[1:]])
+
+    def module_std(self, meta, items):
+        return items[0], False
+
+    def module_file(self, meta, items):
+        return _string(items[0]), True
+
+    def dotted_name(self, meta, items):
+        return ".".join(str(t) for t in items)
+
+    def param_decl(self, meta, items):
+        return A.Param(self._s(meta), self._id(items[0]), self._id(items[1]), items[2])
+
+    def model_decl(self, meta, items):
+        name, backend, args, *opts = items
+        pos, kws = args or ([], [])
+        options, trainable, lora = [], None, None
+        for kind, value in opts:
+            if kind == "frozen":
+                trainable = False
+            elif kind == "trainable":
+                trainable = True
+                lora = value
+            else:
+                options.append(value)
+        return A.Model(self._s(meta), self._id(name), self._id(backend), pos, kws, options, trainable, lora)
+
+    def opt_trainable(self, meta, items):
+        spec = items[0]
+        # `trainable` alone: LoRA with defaults; `trainable full`: full fine-tuning.
+        if spec is None:
+            return "trainable", []
+        return "trainable", None if spec == "full" else spec
+
+    def opt_frozen(self, meta, items):
+        return "frozen", None
+
+    def opt_value(self, meta, items):
+        return "value", A.KwArg(self._s(meta), self._id(items[0]), items[1])
+
+    def lora(self, meta, items):
+        pos, kws = items[0] or ([], [])
+        return kws
+
+    def full(self, meta, items):
+        return "full"
+
+    def derive_decl(self, meta, items):
+        training = items[1]
+        training.new_name = self._id(items[0])
+        training.span = self._s(meta)
+        return training
+
+    def data_decl(self, meta, items):
+        *names, source = items
+        return A.Data(self._s(meta), [self._id(n) for n in names], source)
+
+    def filter(self, meta, items):
+        return A.Filter(self._s(meta), self._id(items[0]), items[1], items[2])
+
+    def expand(self, meta, items):
+        return A.Expand(self._s(meta), self._id(items[0]), items[1], self._id(items[2]), items[3], items[4])
+
+    def prompt_decl(self, meta, items):
+        name, slots, text = items
+        return A.Prompt(self._s(meta), self._id(name), slots or [], _string(text), _tok_span(self.path, text))
+
+    def names(self, meta, items):
+        return [self._id(t) for t in items]
+
+    def kb_decl(self, meta, items):
+        return A.KB(self._s(meta), self._id(items[0]))
+
+    def step_decl(self, meta, items):
+        return A.Step(self._s(meta), self._id(items[0]), items[1] or [], items[2])
+
+    def foreach(self, meta, items):
+        return A.ForEach(self._s(meta), self._id(items[0]), items[1], items[2])
+
+    def train_stmt(self, meta, items):
+        return items[0]
+
+    def training(self, meta, items):
+        model, objective, var, source, *entries = items
+        return A.Training(self._s(meta), self._id(model), self._id(objective), self._id(var), source, entries)
+
+    def entry(self, meta, items):
+        return A.KwArg(self._s(meta), self._id(items[0]), items[1])
+
+    def repeat(self, meta, items):
+        return A.Repeat(self._s(meta), items[0], None, None, self._id(items[1]) if items[1] else None, items[2])
+
+    def repeat_until(self, meta, items):
+        return A.Repeat(self._s(meta), None, items[0], items[1], self._id(items[2]) if items[2] else None, items[3])
+
+    def static_if(self, meta, items):
+        cond, then, orelse = items
+        if isinstance(orelse, A.StaticIf):
+            orelse = [orelse]
+        return A.StaticIf(self._s(meta), cond, then, orelse or [])
+
+    def top_block(self, meta, items):
+        return list(items)
+
+    def eval_stmt(self, meta, items):
+        name, var, source, *rest = items
+        metrics = [self._id(t) for t in rest if isinstance(t, Token)]
+        gold, systems = None, []
+        for it in rest:
+            if isinstance(it, tuple):
+                gold = it[1]
+            elif isinstance(it, A.System):
+                systems.append(it)
+        return A.Eval(self._s(meta), self._id(name), self._id(var), source, metrics, gold, systems)
+
+    def eval_gold(self, meta, items):
+        return ("gold", items[0])
+
+    def eval_system(self, meta, items):
+        return A.System(self._s(meta), _string(items[0]), items[1], items[2])
+
+    # ------------------------------------------------------------ rows
+    def row_block(self, meta, items):
+        return list(items)
+
+    def assign(self, meta, items):
+        var, name = items[0]
+        return A.Assign(self._s(meta), var, name, items[1])
+
+    def local_target(self, meta, items):
+        return None, self._id(items[0])
+
+    def field_target(self, meta, items):
+        return self._id(items[0]), self._id(items[1])
+
+    def gate(self, meta, items):
+        cond, then, orelse = items
+        if isinstance(orelse, A.Gate):
+            orelse = [orelse]
+        return A.Gate(self._s(meta), cond, then, orelse or [])
+
+    def return_stmt(self, meta, items):
+        return A.Return(self._s(meta), items[0])
+
+    def call_stmt(self, meta, items):
+        obj, method, args = items
+        pos, kws = args or ([], [])
+        s = self._s(meta)
+        func = A.Attr(s, A.Name(_tok_span(self.path, obj), self._id(obj)), self._id(method))
+        return A.CallStmt(s, A.Call(s, func, pos, kws))
+
+    # ------------------------------------------------------------ expressions
+    def range(self, meta, items):
+        return A.Range(self._s(meta), items[0], items[1])
+
+    def or_(self, meta, items):
+        return A.Or(self._s(meta), items[0], items[1])
+
+    def and_(self, meta, items):
+        return A.And(self._s(meta), items[0], items[1])
+
+    def not_(self, meta, items):
+        return A.Not(self._s(meta), items[0])
+
+    def compare(self, meta, items):
+        return A.Compare(self._s(meta), str(items[1]), items[0], items[2])
+
+    def binop(self, meta, items):
+        return A.BinOp(self._s(meta), str(items[1]), items[0], items[2])
+
+    def neg(self, meta, items):
+        return A.Neg(self._s(meta), items[0])
+
+    def getattr(self, meta, items):
+        return A.Attr(self._s(meta), items[0], self._id(items[1]))
+
+    def call(self, meta, items):
+        pos, kws = items[1] or ([], [])
+        return A.Call(self._s(meta), items[0], pos, kws)
+
+    def index(self, meta, items):
+        return A.Index(self._s(meta), items[0], items[1])
+
+    def number(self, meta, items):
+        text = str(items[0])
+        value = int(text) if text.isdigit() else float(text)
+        return A.Num(self._s(meta), value)
+
+    def string(self, meta, items):
+        return A.Str(self._s(meta), _string(items[0]))
+
+    def true(self, meta, items):
+        return A.Bool(self._s(meta), True)
+
+    def false(self, meta, items):
+        return A.Bool(self._s(meta), False)
+
+    def none(self, meta, items):
+        return A.NoneLit(self._s(meta))
+
+    def name(self, meta, items):
+        return A.Name(self._s(meta), self._id(items[0]))
+
+    def list(self, meta, items):
+        return A.ListLit(self._s(meta), [i for i in items if i is not None])
+
+    def dict(self, meta, items):
+        pairs = [i for i in items if i is not None]
+        return A.DictLit(self._s(meta), [k for k, _ in pairs], [v for _, v in pairs])
+
+    def pair(self, meta, items):
+        key = items[0]
+        name = _string(key) if key.type == "STRING" else str(key)
+        return A.Ident(name, _tok_span(self.path, key)), items[1]
+
+    def args(self, meta, items):
+        pos = [i for i in items if not isinstance(i, A.KwArg)]
+        kws = [i for i in items if isinstance(i, A.KwArg)]
+        return pos, kws
+
+    def kwarg(self, meta, items):
+        return A.KwArg(self._s(meta), self._id(items[0]), items[1])
+
+
+def _expected(exc: UnexpectedInput) -> str:
+    names = sorted({_TERMINAL_NAMES.get(t, f"'{t.lower()}'" if t.isupper() and not t.startswith("__") else t)
+                    for t in getattr(exc, "expected", None) or getattr(exc, "allowed", None) or []})
+    if not names:
+        return ""
+    if len(names) > 8:
+        names = names[:8] + ["..."]
+    return "; expected " + ", ".join(names)
+
+
+def _describe(tok: Token) -> str:
+    if tok.type == "$END":
+        return "end of file"
+    return f"{tok.type.lower() if tok.type in ('NAME', 'NUMBER', 'STRING') else 'token'} '{tok}'"
+
+
+def syntax_diagnostic(exc: UnexpectedInput, path: str) -> Diagnostic:
+    line = getattr(exc, "line", 1) or 1
+    col = getattr(exc, "column", 1) or 1
+    if isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        if tok.type == "$END":
+            msg = "unexpected end of file" + _expected(exc)
+        else:
+            msg = f"unexpected {_describe(tok)}" + _expected(exc)
+        if tok.type != "$END" and tok.line:
+            line, col = tok.line, tok.column
+        end = col + max(1, len(str(tok)))
+    elif isinstance(exc, UnexpectedCharacters):
+        msg = f"unexpected character {exc.char!r}" + _expected(exc)
+        end = col + 1
+    elif isinstance(exc, UnexpectedEOF):
+        msg = "unexpected end of file" + _expected(exc)
+        end = col + 1
+    else:  # pragma: no cover - lark's base class
+        msg, end = str(exc).splitlines()[0], col + 1
+    if line < 1 or line == -1:
+        line, col, end = 1, 1, 2
+    return error("E001", f"syntax error: {msg}", A.Span(path, line, max(col, 1), line, max(end, 2)))
+
+
+def parse(source: str, path: str = "<string>") -> tuple[A.Program | None, list[Diagnostic]]:
+    """Parse ``source``. Returns the program, or None and one syntax diagnostic."""
+    try:
+        tree = _parser().parse(source)
+    except UnexpectedInput as exc:
+        return None, [syntax_diagnostic(exc, path)]
+    try:
+        program = _Build(path).transform(tree)
+    except VisitError as exc:  # a literal lark accepted but Python cannot read (e.g. bad escape)
+        meta = getattr(exc.obj, "meta", None)
+        span = _span(path, meta) if meta is not None else A.Span(path, 1, 1, 1, 2)
+        if isinstance(exc.obj, Token):
+            span = _tok_span(path, exc.obj)
+        return None, [error("E002", f"invalid literal: {exc.orig_exc}", span)]
+    program.source = source
+    return program, []
+
+
+def parse_file(path: str | Path) -> tuple[A.Program | None, list[Diagnostic]]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [error("E003", f"cannot read file: {exc.strerror or exc}", A.Span(str(path), 0, 0, 0, 0))]
+    return parse(text, str(path))
