@@ -26,8 +26,9 @@ Node attributes (every node):
     expr      pure row expression(s) as AST nodes (evaluated by collabdsl.evaluate)
     options   literal options (temperature, k, range, objective entries, ...)
 
-Edges: ``kind="data"`` (a column or data set flows, ``label`` names it) or
-``kind="version"`` (a trained model version flows into the nodes that use it).
+Edges: ``kind="data"`` (a column or data set flows, ``label`` names it),
+``kind="version"`` (a trained model version flows into the nodes that use it) or
+``kind="order"`` (a training waits for the earlier uses of the version it replaces).
 
 Loops: a ``loop`` node stands for the whole repetition (``options``: count or until/
 max, the iteration variable). The nodes of its body are in the same graph with

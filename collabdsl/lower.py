@@ -71,6 +71,7 @@ class Lowerer:
         # (data, None) -> the node that made the data set; ("kb", name) -> last writer of a kb
         self.writers: dict[tuple, list[str]] = {}
         self.version: dict[str, str | None] = {role: None for role in models}
+        self.uses: dict[str, list[str]] = {}  # model role -> model ops since its last training
         self.prompts = {str(p.name): {"slots": [str(s) for s in p.slots], "template": p.template}
                         for p in program.decls(A.Prompt)}
         self.steps = {str(s.name): s for s in program.decls(A.Step)}
@@ -104,6 +105,12 @@ class Lowerer:
                 self.edge(src, nid, "data", src_data)
         if version:
             self.edge(version, nid, "version", model)
+        if model and kind in MODEL_OPS:
+            self.uses.setdefault(model, []).append(nid)
+        elif kind == "train":
+            # a training must wait for every earlier use of the version it replaces
+            for use in self.uses.pop(model, []):
+                self.edge(use, nid, "order", model)
         return nid
 
     def edge(self, src: str, dst: str, kind: str, label: str) -> None:
@@ -217,6 +224,7 @@ class Lowerer:
             label = f"take {opts['n']} of {inputs[0]}"
         else:
             label = f"{kind} {', '.join(inputs)}"
+        opts["inputs"] = inputs
         return self.node(kind, label, span, data=inputs[0] if inputs else None, out=names,
                          options=opts, sources=inputs)
 

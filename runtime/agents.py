@@ -1,0 +1,270 @@
+"""Agents: each model backend is an agent that owns one executor (loaded once, lazily),
+the current version of every role bound to it, and a request queue.
+
+Nodes submit requests; the agent's worker takes every request queued by every ready
+node and sends them to the backend in batches of up to ``batch_size`` (requests that
+cannot share a batch, e.g. different adapters or sampling options, are grouped by the
+executor). Roles declared with the same backend reference (``small`` and ``large``
+both ``embedded(...)``) share one agent and one copy of the weights, each with its
+own version (LoRA adapter).
+
+Memory policy (explicit): local backends (embedded, hf, gguf, vllm) are counted by
+the size of their weight files. Before a local backend loads, idle local agents are
+unloaded, least recently used first, until the new one fits under
+``COLLAB_MAX_LOADED_GB`` (default: 60% of physical memory). A backend that alone is
+larger than the budget still loads (alone). An unloaded agent reloads on its next
+request; its versions (adapters) are kept, so nothing is lost.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from runtime.executors.base import ChoiceRequest, GenRequest
+
+LOCAL = ("embedded", "hf", "gguf", "vllm")
+
+# Loading a backend and starting a training both import large libraries; transformers'
+# lazy imports are not safe from two threads at once, so those steps take this lock.
+HEAVY_LOCK = threading.Lock()
+
+
+@dataclass
+class AgentStats:
+    calls: int = 0  # backend requests (one per prompt; k samples count once)
+    batches: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    retries: int = 0
+    loads: int = 0
+    seconds: float = 0.0
+
+
+def agent_key(spec: dict) -> str:
+    kw = spec.get("kwargs") or {}
+    return f"{spec['backend']}:{spec.get('ref')}" + (f"#{kw['model']}" if kw.get("model") else "")
+
+
+def make_executor(spec: dict):
+    """The executor for a model spec (heavy libraries are imported here, on demand)."""
+    backend, ref, kw = spec["backend"], spec.get("ref"), spec.get("kwargs") or {}
+    opts = spec.get("options") or {}
+    if backend in ("embedded", "hf", "gguf"):
+        from runtime.executors.transformers_exec import TransformersExecutor
+
+        extra = {k: opts[k] for k in ("device", "dtype") if opts.get(k)}
+        return TransformersExecutor(ref, kind=backend, batch_size=int(opts.get("batch_size", 16)), **extra)
+    if backend == "vllm":
+        from runtime.executors.vllm_exec import VLLMExecutor
+
+        return VLLMExecutor(ref, **{k: v for k, v in kw.items() if v is not None})
+    if backend in ("api", "server"):
+        from runtime.executors.litellm_exec import LiteLLMExecutor
+
+        if backend == "server":
+            model = kw.get("model") or "default"
+            return LiteLLMExecutor(model=f"openai/{model}", api_base=ref,
+                                   concurrency=int(opts.get("concurrency", 16)))
+        return LiteLLMExecutor(model=ref, concurrency=int(opts.get("concurrency", 16)))
+    raise ValueError(f"backend {backend!r} has no executor")
+
+
+def _locked_make(spec: dict):
+    with HEAVY_LOCK:
+        return make_executor(spec)
+
+
+def _weights_bytes(spec: dict) -> int:
+    """Size of a local backend's weights, from its files; 0 when unknown."""
+    try:
+        if spec["backend"] == "embedded":
+            from runtime.embedded import embedded_gguf_path
+
+            return embedded_gguf_path(spec["ref"]).stat().st_size * 2
+        path = os.path.expanduser(str(spec.get("ref")))
+        if os.path.isfile(path):
+            return os.path.getsize(path) * 2
+        if os.path.isdir(path):
+            return sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path)
+                       if f.endswith((".safetensors", ".bin")))
+    except Exception:  # noqa: BLE001 - an estimate only
+        return 0
+    return 0
+
+
+def memory_budget() -> int:
+    gb = os.environ.get("COLLAB_MAX_LOADED_GB")
+    if gb:
+        return int(float(gb) * 2**30)
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.6)
+    except (ValueError, OSError, AttributeError):
+        return 16 * 2**30
+
+
+class Agent:
+    def __init__(self, key: str, spec: dict, pool: "AgentPool"):
+        self.key, self.spec, self.pool = key, spec, pool
+        self.executor = None
+        self.batch_size = int((spec.get("options") or {}).get("batch_size", 16))
+        self.queue: asyncio.Queue | None = None
+        self.worker: asyncio.Task | None = None
+        self.stats = AgentStats()
+        self.busy = 0
+        self.last_used = 0.0
+        self.size = _weights_bytes(spec) if spec["backend"] in LOCAL else 0
+        self.load_lock = asyncio.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self.executor is not None
+
+    async def _ensure_loaded(self):
+        async with self.load_lock:
+            if self.executor is None:
+                if self.spec["backend"] in LOCAL:
+                    await self.pool.make_room(self)
+                t = time.perf_counter()
+                self.executor = await asyncio.to_thread(_locked_make, self.spec)
+                self.stats.loads += 1
+                self.stats.seconds += time.perf_counter() - t
+        return self.executor
+
+    def unload(self) -> None:
+        if self.executor is not None:
+            self.executor.close()
+            self.executor = None
+
+    async def submit(self, kind: str, requests: list) -> list:
+        """Queue requests (``kind`` "generate" or "choose") and wait for their results."""
+        if not requests:
+            return []
+        if self.queue is None:
+            self.queue = asyncio.Queue()
+            self.worker = asyncio.create_task(self._work())
+        loop = asyncio.get_running_loop()
+        futures = []
+        for r in requests:
+            fut = loop.create_future()
+            self.queue.put_nowait((kind, r, fut))
+            futures.append(fut)
+        return list(await asyncio.gather(*futures))
+
+    async def _work(self):
+        while True:
+            first = await self.queue.get()
+            await asyncio.sleep(0)  # let other ready nodes queue their requests too
+            items = [first]
+            while not self.queue.empty():
+                items.append(self.queue.get_nowait())
+            for kind in ("generate", "choose"):
+                group = [it for it in items if it[0] == kind]
+                for i in range(0, len(group), self.batch_size):
+                    await self._run_batch(kind, group[i:i + self.batch_size])
+
+    async def _run_batch(self, kind: str, batch: list) -> None:
+        self.busy += 1
+        try:
+            executor = await self._ensure_loaded()
+            t = time.perf_counter()
+            reqs = [r for _, r, _ in batch]
+            fn = executor.generate if kind == "generate" else executor.choose
+            results = await asyncio.to_thread(fn, reqs)
+            self.stats.seconds += time.perf_counter() - t
+            self.stats.batches += 1
+            self.stats.calls += len(reqs)
+            for (_, _, fut), res in zip(batch, results):
+                if kind == "generate":
+                    for g in res:
+                        self.stats.prompt_tokens += g.prompt_tokens
+                        self.stats.completion_tokens += g.completion_tokens
+                        self.stats.cost += g.cost
+                        self.stats.retries += g.retries
+                if not fut.done():
+                    fut.set_result(res)
+        except Exception as exc:  # noqa: BLE001 - every waiting node gets the error
+            for _, _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+        finally:
+            self.busy -= 1
+            self.last_used = time.monotonic()
+
+    async def close(self):
+        if self.worker is not None:
+            self.worker.cancel()
+            try:
+                await self.worker
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+        self.unload()
+
+
+@dataclass
+class Role:
+    """A declared model role: which agent serves it and its current version."""
+
+    name: str
+    spec: dict
+    agent: Agent | None  # None for column() models
+    adapter: str | None = None  # LoRA adapter of the current version (None: base weights)
+    version_id: str = ""  # fingerprint of the current version
+    history: list = field(default_factory=list)
+
+
+class AgentPool:
+    def __init__(self, models: dict[str, dict]):
+        self.agents: dict[str, Agent] = {}
+        self.roles: dict[str, Role] = {}
+        self.budget = memory_budget()
+        for name, spec in models.items():
+            if spec.get("derived_from"):
+                continue
+            self.roles[name] = self._role(name, spec)
+        for name, spec in models.items():  # trained copies start as their base
+            if spec.get("derived_from"):
+                base = self.roles.get(spec["derived_from"])
+                self.roles[name] = Role(name, base.spec if base else spec, base.agent if base else None)
+
+    def _role(self, name: str, spec: dict) -> Role:
+        from runtime.store import stable_hash
+
+        agent = None
+        if spec["backend"] != "column":
+            key = agent_key(spec)
+            agent = self.agents.get(key) or Agent(key, spec, self)
+            self.agents[key] = agent
+        return Role(name, spec, agent, None, stable_hash({k: spec.get(k) for k in ("backend", "ref", "kwargs")}))
+
+    async def make_room(self, new: Agent) -> None:
+        used = sum(a.size for a in self.agents.values() if a.loaded and a is not new)
+        idle = sorted((a for a in self.agents.values() if a.loaded and a is not new and a.busy == 0
+                       and a.spec["backend"] in LOCAL), key=lambda a: a.last_used)
+        while idle and used + new.size > self.budget:
+            victim = idle.pop(0)
+            await asyncio.to_thread(victim.unload)
+            used -= victim.size
+
+    async def close(self):
+        for a in self.agents.values():
+            await a.close()
+
+
+def gen_request(prompt: str, options: dict, role: Role, n: int = 1, seed: Any = None,
+                logprobs: bool = False) -> GenRequest:
+    o = {**(role.spec.get("options") or {}), **{k: v for k, v in options.items() if v is not None}}
+    return GenRequest(prompt=prompt, temperature=float(o.get("temperature", 0.0)),
+                      top_p=float(o.get("top_p", 1.0)), max_tokens=int(o.get("max_tokens", 128)),
+                      n=n, seed=seed, logprobs=logprobs, adapter=role.adapter,
+                      chat=bool(o.get("chat", True)))
+
+
+def choice_request(prompt: str, options: list, role: Role) -> ChoiceRequest:
+    o = role.spec.get("options") or {}
+    return ChoiceRequest(prompt=prompt, options=tuple(str(x) for x in options), adapter=role.adapter,
+                         chat=bool(o.get("chat", True)))

@@ -1,0 +1,209 @@
+"""One handler per IR node kind, named after it. A handler gets the node's attributes,
+its run key (node id plus loop iteration) and the run context, and changes the
+context's data sets, roles (model versions), knowledge bases and results."""
+from __future__ import annotations
+
+import asyncio
+import re
+
+from collabdsl import ast as A
+from collabdsl.builtins import split_rows
+from collabdsl.evaluate import Env, EvalError, evaluate
+from runtime.errors import RunError
+
+HANDLERS = {}
+
+
+def handler(kind):
+    def deco(fn):
+        HANDLERS[kind] = fn
+        return fn
+    return deco
+
+
+# ---------------------------------------------------------------------- helpers
+def active_rows(ctx, node) -> list[dict]:
+    rows = ctx.datasets.get(node["data"])
+    if rows is None:
+        raise RunError(node, f"data set '{node['data']}' has not been computed")
+    out = []
+    for r in rows:
+        ok = True
+        for g in node["when"]:
+            neg = g.startswith("!")
+            if bool(r.get(g.lstrip("!"))) == neg:
+                ok = False
+                break
+        if ok:
+            out.append(r)
+    return out
+
+
+def env_for(ctx, node, row) -> Env:
+    var = (node["expr"] or {}).get("var")
+    return Env(params=ctx.params, prompts=ctx.prompts, var=var, row=row)
+
+
+def ev(ctx, node, e, row):
+    try:
+        return evaluate(e, env_for(ctx, node, row))
+    except EvalError as exc:
+        raise RunError(node, f"row {row.get('_rid')}: {exc.reason}", exc.span) from None
+
+
+def apply_policy(ctx, node, key, policy, rows_failed, out):
+    """What happens to rows whose value did not parse: keep None, a default, drop, or fail."""
+    if not rows_failed:
+        return
+    ctx.count(key, parse_failures=len(rows_failed))
+    kind = policy if isinstance(policy, str) else "value"
+    if kind == "fail":
+        raise RunError(node, f"{len(rows_failed)} replies did not parse (first row "
+                       f"{rows_failed[0].get('_rid')}); on_parse_error: fail")
+    if kind == "value":
+        for r in rows_failed:
+            r[out] = policy["value"] if isinstance(policy, dict) else None
+    elif kind == "drop":
+        dropped = {id(r) for r in rows_failed}
+        ctx.datasets[node["data"]] = [r for r in ctx.datasets[node["data"]] if id(r) not in dropped]
+
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def parse_score(text: str, lo: float, hi: float):
+    """The first number in the reply that lies in the declared range; None if none does."""
+    for m in _NUMBER.finditer(text or ""):
+        v = float(m.group())
+        if lo <= v <= hi:
+            return int(v) if v.is_integer() else v
+    return None
+
+
+# ---------------------------------------------------------------------- data sets
+@handler("load")
+async def load(ctx, node, key):
+    from runtime.data import load_rows
+
+    o = dict(node["options"])
+    limit = o.get("limit")
+    if ctx.limit is not None:
+        limit = ctx.limit if limit is None else min(int(limit), ctx.limit)
+    try:
+        rows = await asyncio.to_thread(
+            load_rows, o["source"], split=o.get("split"), format=o.get("format"),
+            columns=o.get("columns"), limit=limit, seed=int(o.get("seed") or 0),
+            shuffle=bool(o.get("shuffle", False)), base_dir=ctx.base_dir)
+    except (OSError, ValueError, KeyError) as exc:
+        raise RunError(node, f"cannot load {o['source']!r}: {exc}") from None
+    name = node["out"]
+    for i, r in enumerate(rows):
+        r["_rid"] = f"{name}:{i}"
+    ctx.datasets[name] = rows
+
+
+@handler("split")
+async def split(ctx, node, key):
+    o = node["options"]
+    first, second = split_rows(ctx.datasets[node["data"]], float(o["ratio"]), int(o.get("seed") or 0))
+    a, b = node["out"]
+    ctx.datasets[a] = [dict(r) for r in first]
+    ctx.datasets[b] = [dict(r) for r in second]
+
+
+@handler("concat")
+async def concat(ctx, node, key):
+    outs = node["out"] if isinstance(node["out"], list) else [node["out"]]
+    rows = [dict(r) for src in node["options"].get("inputs", [node["data"]]) for r in ctx.datasets[src]]
+    for o in outs:
+        ctx.datasets[o] = [dict(r) for r in rows]
+
+
+@handler("take")
+async def take(ctx, node, key):
+    n = int(node["options"]["n"])
+    for o in node["out"]:
+        ctx.datasets[o] = [dict(r) for r in ctx.datasets[node["data"]][:n]]
+
+
+@handler("shuffle")
+async def shuffle(ctx, node, key):
+    import random
+
+    rows = [dict(r) for r in ctx.datasets[node["data"]]]
+    random.Random(int(node["options"].get("seed") or 0)).shuffle(rows)
+    for o in node["out"]:
+        ctx.datasets[o] = rows
+
+
+@handler("filter")
+async def filter(ctx, node, key):  # noqa: A001 - the IR kind
+    cond = node["expr"]["cond"]
+    ctx.datasets[node["out"]] = [dict(r) for r in active_rows(ctx, node) if ev(ctx, node, cond, r)]
+
+
+@handler("expand")
+async def expand(ctx, node, key):
+    item_col = node["options"]["item"]
+    out = []
+    for r in active_rows(ctx, node):
+        items = ev(ctx, node, node["expr"]["items"], r) or []
+        if not isinstance(items, list):
+            items = [items]
+        for j, it in enumerate(items):
+            out.append({**r, item_col: it, "_rid": f"{r['_rid']}.{j}"})
+    ctx.datasets[node["out"]] = out
+
+
+# ---------------------------------------------------------------------- pure row ops
+@handler("compute")
+async def compute(ctx, node, key):
+    value = node["expr"]["value"]
+    out = node["out"]
+    policy = None
+    if isinstance(value, A.Call) and value.kwarg("on_parse_error") is not None:
+        from collabdsl.evaluate import parse_error_policy
+
+        kind, v = parse_error_policy(value)
+        policy = kind if kind != "value" else {"value": evaluate(v, Env(params=ctx.params))}
+    failed = []
+    for r in active_rows(ctx, node):
+        r[out] = ev(ctx, node, value, r)
+        if policy is not None and r[out] is None:
+            failed.append(r)
+    apply_policy(ctx, node, key, policy, failed, out)
+
+
+@handler("gate")
+async def gate(ctx, node, key):
+    for r in active_rows(ctx, node):
+        r[node["out"]] = bool(ev(ctx, node, node["expr"]["cond"], r))
+
+
+# ---------------------------------------------------------------------- knowledge bases
+@handler("kb_write")
+async def kb_write(ctx, node, key):
+    e = node["expr"]
+    entries = []
+    for r in active_rows(ctx, node):
+        text = ev(ctx, node, e["text"], r)
+        if text is None or str(text).strip() == "":
+            continue
+        k = ev(ctx, node, e["key"], r) if e.get("key") is not None else None
+        entries.append({"text": str(text), "key": f"{k}" if k is not None else f"{key}:{r['_rid']}"})
+    if entries:
+        await asyncio.to_thread(ctx.store.kb_write, ctx.kb_name(node["out"]), entries, ctx.run_id, key)
+    ctx.kb_sizes[node["out"]] = ctx.kb_sizes.get(node["out"], 0) + len(entries)
+
+
+@handler("retrieve")
+async def retrieve(ctx, node, key):
+    o = node["options"]
+    kb = ctx.kb_name(o["kb"])
+    rows = active_rows(ctx, node)
+    for r in rows:
+        q = ev(ctx, node, node["expr"]["query"], r)
+        hits = await asyncio.to_thread(ctx.store.kb_search, kb, str(q or ""), int(o.get("top") or 1))
+        r[node["out"]] = "\n".join(t for t, _ in hits)
+    ctx.count(key, calls=len(rows))
+    ctx.retrievals[node["out"]] = (len(rows), len(ctx.datasets[node["data"]]))

@@ -1,0 +1,209 @@
+"""Handlers of the model operations: generate, sample, score, choose.
+
+Each runs its rows in chunks. For a chunk it looks up the call cache (keyed by model
+version, prompt, sampling options and sample index), sends the misses to the model's
+agent, and writes the chunk's outputs to the run store in one transaction, so a
+resumed run continues after the last completed chunk.
+"""
+from __future__ import annotations
+
+import zlib
+
+from runtime.agents import choice_request, gen_request
+from runtime.errors import RunError
+from runtime.executors.base import confidence as estimate
+from runtime.handlers import active_rows, apply_policy, ev, handler, parse_score
+from runtime.store import cache_key
+
+CHUNK = 64
+
+
+def _seed(ctx, key: str, rid: str) -> int:
+    return zlib.crc32(f"{ctx.seed}:{key.split('@')[0]}:{rid}".encode()) & 0x7FFFFFFF
+
+
+def _options(node, role) -> dict:
+    o = dict(role.spec.get("options") or {})
+    o.update({k: v for k, v in node["options"].items() if k not in ("on_parse_error",)})
+    return o
+
+
+async def _run_model(ctx, node, key, make_value, kind: str):
+    """Shared driver: rows -> requests -> cached or computed values -> row[out]."""
+    role = ctx.pool.roles[node["model"]]
+    out = node["out"]
+    rows = active_rows(ctx, node)
+    done = ctx.reusable_rows(key)  # rid -> value, from an identical earlier node or this run
+    todo = []
+    for r in rows:
+        if r["_rid"] in done:
+            r[out] = done[r["_rid"]]
+        else:
+            todo.append(r)
+    if rows and not todo:
+        ctx.count(key, cache_hits=len(rows))
+    start = len(rows) - len(todo)
+    ctx.progress_total(key, len(rows), start)
+    for i in range(0, len(todo), CHUNK):
+        chunk = todo[i:i + CHUNK]
+        values, stats = await make_value(ctx, node, key, role, chunk)
+        ctx.count(key, **stats)
+        for r, v in zip(chunk, values):
+            r[out] = v
+        ctx.store.write_rows(ctx.run_id, key, start + i, [{"rid": r["_rid"], "v": v}
+                                                          for r, v in zip(chunk, values)], stats=stats)
+        ctx.progress_advance(key, len(chunk))
+    return rows
+
+
+async def _cached_calls(ctx, node, key, role, kind, requests, keys):
+    """Results for ``requests``: from the cache where present, else from the agent."""
+    hits = ctx.store.cache_get_many(keys)
+    miss = [i for i, k in enumerate(keys) if k not in hits]
+    results = [hits.get(k) for k in keys]
+    if miss:
+        if role.agent is None:
+            raise RunError(node, f"model '{node['model']}' has no backend")
+        try:
+            got = await role.agent.submit(kind, [requests[i] for i in miss])
+        except RunError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported with the node and its line
+            raise RunError(node, f"model '{node['model']}' ({role.spec['backend']}:{role.spec.get('ref')}) "
+                           f"failed: {type(exc).__name__}: {exc}") from exc
+        fresh = {}
+        for i, res in zip(miss, got):
+            value = _to_json(kind, res)
+            results[i] = value
+            fresh[keys[i]] = value
+        ctx.store.cache_put_many(fresh)
+    stats = {"calls": len(miss), "cache_hits": len(keys) - len(miss)}
+    if miss:
+        gens = [g for i in miss for g in (results[i] if kind == "generate" else [])]
+        stats.update(prompt_tokens=sum(g["prompt_tokens"] for g in gens),
+                     completion_tokens=sum(g["completion_tokens"] for g in gens),
+                     cost=sum(g["cost"] for g in gens), retries=sum(g["retries"] for g in gens))
+    return results, stats
+
+
+def _to_json(kind, res):
+    if kind == "generate":
+        return [{"text": g.text, "token_logprobs": g.token_logprobs, "top2_margins": g.top2_margins,
+                 "prompt_tokens": g.prompt_tokens, "completion_tokens": g.completion_tokens,
+                 "cost": g.cost, "retries": g.retries} for g in res]
+    return {"probs": list(res.probs), "logliks": list(res.logliks)}
+
+
+def _gen_obj(d):
+    from runtime.executors.base import Generation
+
+    return Generation(text=d["text"], token_logprobs=d.get("token_logprobs"),
+                      top2_margins=d.get("top2_margins"))
+
+
+def _column(ctx, node, role, r):
+    col = role.spec.get("ref")
+    if col not in r:
+        raise RunError(node, f"row {r.get('_rid')} has no column '{col}' for column() model "
+                       f"'{node['model']}'")
+    return r[col]
+
+
+async def _generations(ctx, node, key, role, chunk, n=1, logprobs=False):
+    opts = _options(node, role)
+    prompts = [str(ev(ctx, node, node["expr"]["prompt"], r)) for r in chunk]
+    temp = float(opts.get("temperature", 0.0) or 0.0)
+    reqs, keys = [], []
+    for r, p in zip(chunk, prompts):
+        seed = opts.get("seed", _seed(ctx, key, r["_rid"])) if temp > 0 else None
+        req = gen_request(p, {**opts, "temperature": temp}, role, n=n, seed=seed, logprobs=logprobs)
+        reqs.append(req)
+        keys.append(cache_key(role.version_id, p, {"t": req.temperature, "p": req.top_p, "m": req.max_tokens,
+                                                   "n": n, "seed": seed, "lp": logprobs, "chat": req.chat}, 0))
+    return await _cached_calls(ctx, node, key, role, "generate", reqs, keys)
+
+
+async def _generate_values(ctx, node, key, role, chunk):
+    est = node["options"].get("confidence")
+    if role.agent is None:
+        vals = [_column(ctx, node, role, r) for r in chunk]
+        return [({"text": v, "confidence": 1.0} if est else v) for v in vals], {}
+    results, stats = await _generations(ctx, node, key, role, chunk, logprobs=bool(est))
+    values = []
+    for res in results:
+        g = res[0]
+        if est:
+            values.append({"text": g["text"], "confidence": estimate(est, gen=_gen_obj(g))})
+        else:
+            values.append(g["text"])
+    return values, stats
+
+
+async def _sample_values(ctx, node, key, role, chunk):
+    k = int(node["options"]["k"])
+    if role.agent is None:
+        return [list(v) if isinstance(v, list) else [v] * k for v in
+                (_column(ctx, node, role, r) for r in chunk)], {}
+    results, stats = await _generations(ctx, node, key, role, chunk, n=k)
+    return [[g["text"] for g in res] for res in results], stats
+
+
+@handler("generate")
+async def generate(ctx, node, key):
+    await _run_model(ctx, node, key, _generate_values, "generate")
+
+
+@handler("sample")
+async def sample(ctx, node, key):
+    await _run_model(ctx, node, key, _sample_values, "generate")
+
+
+@handler("score")
+async def score(ctx, node, key):
+    lo, hi = node["options"]["range"]
+    raw = f"_{node['out']}_reply"
+
+    async def values(ctx, node, key, role, chunk):
+        if role.agent is None:
+            texts = [str(_column(ctx, node, role, r)) for r in chunk]
+            stats = {}
+        else:
+            results, stats = await _generations(ctx, node, key, role, chunk)
+            texts = [res[0]["text"] for res in results]
+        for r, t in zip(chunk, texts):
+            r[raw] = t
+        return [parse_score(t, float(lo), float(hi)) for t in texts], stats
+
+    rows = await _run_model(ctx, node, key, values, "generate")
+    failed = [r for r in rows if r.get(node["out"]) is None]
+    apply_policy(ctx, node, key, node["options"].get("on_parse_error", "keep"), failed, node["out"])
+
+
+@handler("choose")
+async def choose(ctx, node, key):
+    async def values(ctx, node, key, role, chunk):
+        options = [list(ev(ctx, node, node["expr"]["options"], r) or []) for r in chunk]
+        for r, o in zip(chunk, options):
+            if not o:
+                raise RunError(node, f"row {r.get('_rid')}: choose() got no options")
+        if role.agent is None:
+            out = []
+            for r, o in zip(chunk, options):
+                v = str(_column(ctx, node, role, r))
+                idx = next((i for i, x in enumerate(o) if str(x).strip().lower() == v.strip().lower()), 0)
+                probs = [1.0 if i == idx else 0.0 for i in range(len(o))]
+                out.append({"answer": o[idx], "index": idx, "confidence": 1.0, "probs": probs})
+            return out, {}
+        prompts = [str(ev(ctx, node, node["expr"]["prompt"], r)) for r in chunk]
+        reqs = [choice_request(p, o, role) for p, o in zip(prompts, options)]
+        keys = [cache_key(role.version_id, p, {"choose": [str(x) for x in o], "chat": q.chat}, 0)
+                for p, o, q in zip(prompts, options, reqs)]
+        results, stats = await _cached_calls(ctx, node, key, role, "choose", reqs, keys)
+        out = []
+        for o, res in zip(options, results):
+            probs = res["probs"]
+            idx = max(range(len(probs)), key=probs.__getitem__)
+            out.append({"answer": o[idx], "index": idx, "confidence": probs[idx], "probs": probs})
+        return out, stats
+
+    await _run_model(ctx, node, key, values, "choose")

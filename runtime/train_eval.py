@@ -1,0 +1,136 @@
+"""Handlers of ``train`` (a new model version through runtime.trainer) and ``eval``
+(metrics of each system into the result table and the run store)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from pathlib import Path
+
+from runtime.errors import RunError
+from runtime.handlers import active_rows, ev, handler
+from runtime.metrics import score
+
+DONE_MARK = "collab_version.json"
+
+
+def _base_path(spec: dict) -> str:
+    if spec["backend"] == "embedded":
+        from runtime.embedded import embedded_model_dir
+
+        return str(embedded_model_dir(spec["ref"]))
+    return str(spec["ref"])
+
+
+def _training_rows(ctx, node, rows) -> tuple[list, list | None]:
+    """Trainer rows for the objective from the node's entries, row by row."""
+    obj = node["options"]["objective"]
+    entries = node["expr"]["entries"]
+    out, tasks = [], None
+
+    def val(name, r, default_col=None):
+        if name in entries:
+            return ev(ctx, node, entries[name], r)
+        return r.get(default_col or name)
+
+    for r in rows:
+        if obj == "sft":
+            rec = {"input": val("input", r), "target": val("target", r)}
+        elif obj == "kd":
+            rec = {"input": val("input", r), "gold": val("gold", r), "teacher": val("teacher", r)}
+        elif obj == "dpo":
+            rec = {"prompt": val("prompt", r, "question"), "chosen": val("chosen", r),
+                   "rejected": val("rejected", r)}
+        elif obj == "multitask":
+            ts = val("tasks", r) or []
+            tasks = tasks or [{"name": t["name"], "prefix": t["prefix"], "weight": t["weight"]} for t in ts]
+            rec = {"input": val("input", r), "targets": {t["name"]: t["target"] for t in ts}}
+        else:
+            raise RunError(node, f"unknown objective {obj}")
+        rec = {k: (v["answer"] if isinstance(v, dict) and "answer" in v else
+                   v["text"] if isinstance(v, dict) and "text" in v else v) for k, v in rec.items()}
+        if any(v is None for k, v in rec.items() if k != "targets"):
+            continue  # a row whose fields did not parse is not a training example
+        out.append({k: (str(v) if k != "targets" else {n: str(t) for n, t in v.items() if t is not None})
+                    for k, v in rec.items()})
+    return out, tasks
+
+
+def _locked(fn, *args, **kwargs):
+    from runtime.agents import HEAVY_LOCK
+
+    with HEAVY_LOCK:
+        return fn(*args, **kwargs)
+
+
+@handler("train")
+async def train(ctx, node, key):
+    role = ctx.pool.roles[node["model"]]
+    new = ctx.pool.roles[node["out"]]
+    fp = ctx.last_fp[key.split("@")[0]]
+    rows, tasks = _training_rows(ctx, node, active_rows(ctx, node))
+    o = node["options"]
+    record = {"node": key, "model": node["out"], "objective": o["objective"], "examples": len(rows)}
+    if not rows:
+        record["skipped"] = "no training examples"
+        new.adapter, new.version_id = role.adapter, role.version_id
+        ctx.trainings.append(record)
+        return
+    out_dir = ctx.work_dir / "versions" / fp[:24]
+    mark = out_dir / DONE_MARK
+    if mark.is_file():
+        info = json.loads(mark.read_text())
+        ctx.stats[key].reused = True
+        ctx.count(key, cache_hits=1)
+    else:
+        from runtime.trainer import train as run_trainer
+
+        spec = role.spec
+        lora = None if (spec.get("lora") is None or o.get("full")) else dict(spec.get("lora") or {})
+        if lora is not None:
+            for k in ("r", "alpha", "dropout"):
+                if o.get(f"lora_{k}") is not None:
+                    lora[k] = o[f"lora_{k}"]
+        kwargs = {k: o[k] for k in ("lr", "epochs", "batch_size", "grad_accum", "max_length", "max_steps",
+                                    "beta") if o.get(k) is not None}
+        if o.get("lambda") is not None:
+            kwargs["lam"] = float(o["lambda"])
+        try:
+            result = await asyncio.to_thread(
+                _locked, run_trainer, o["objective"], _base_path(spec), rows, out_dir, adapter=role.adapter,
+                lora=lora, seed=int(o.get("seed", ctx.seed) or 0), tasks=tasks, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            raise RunError(node, f"training failed: {type(exc).__name__}: {exc}") from exc
+        info = {"path": str(result.path), "adapter": str(result.adapter_path) if result.adapter_path else None,
+                "steps": result.steps, "examples": result.examples, "seconds": result.seconds,
+                "train_loss": result.train_loss, "tokens": result.tokens}
+        if not info["adapter"]:
+            raise RunError(node, "full fine-tuning produced a new model folder; serving it as a version "
+                           "is not supported yet (use LoRA)")
+        mark.write_text(json.dumps(info))
+    new.adapter = info["adapter"]
+    new.version_id = fp
+    ctx.store.add_model_version(node["out"], f"{role.spec['backend']}:{role.spec.get('ref')}",
+                                info["adapter"], run_id=ctx.run_id, node_id=key)
+    record.update(info)
+    ctx.trainings.append(record)
+
+
+@handler("eval")
+async def eval_(ctx, node, key):
+    o = node["options"]
+    rows = active_rows(ctx, node)
+    golds = [r.get(o["gold"]) for r in rows]
+    metrics = []
+    iteration = ctx.iteration[-1] if ctx.iteration else None
+    for s in o["systems"]:
+        preds = [r.get(s["column"]) for r in rows]
+        row = {"table": o["name"], "iteration": iteration, "system": s["label"], "n": len(rows)}
+        for m in o["metrics"]:
+            v = score(m, preds, golds)
+            row[m] = None if math.isnan(v) else v
+            metrics.append({"system": s["label"], "metric": m, "value": row[m], "n": len(rows)})
+        ctx.results.append(row)
+    ctx.store.add_metrics(ctx.run_id, key, metrics, table_name=o["name"], iteration=iteration)
+
+
