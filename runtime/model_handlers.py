@@ -40,8 +40,9 @@ async def _run_model(ctx, node, key, make_value, kind: str):
             r[out] = done[r["_rid"]]
         else:
             todo.append(r)
-    if rows and not todo:
-        ctx.count(key, cache_hits=len(rows))
+    if len(rows) > len(todo):
+        ctx.count(key, cache_hits=len(rows) - len(todo))
+        ctx.store.add_node_stats(ctx.run_id, key, cache_hits=len(rows) - len(todo))
     start = len(rows) - len(todo)
     ctx.progress_total(key, len(rows), start)
     for i in range(0, len(todo), CHUNK):

@@ -216,10 +216,10 @@ async def run_node(ctx: RunContext, nid: str) -> None:
         raise RunError(a, f"{type(exc).__name__}: {exc}") from exc
     st = ctx.stats[key]
     st.seconds = time.perf_counter() - t
-    extra = {"parse_failures": st.parse_failures} if a["kind"] not in REUSABLE else {}
+    extra = {"parse_failures": st.parse_failures}
     if a["kind"] in ("retrieve",):
         extra["calls"] = st.calls
-    ctx.store.node_done(ctx.run_id, key, stats={"seconds": 0, **extra} if extra else None)
+    ctx.store.node_done(ctx.run_id, key, stats=extra)
 
 
 async def run_loop(ctx: RunContext, nid: str) -> None:
