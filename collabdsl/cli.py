@@ -1,0 +1,525 @@
+"""The ``collab`` command line.
+
+Start-up matters (``collab lint`` runs in editors and pre-commit hooks): at module level this
+imports only typer and collabdsl's light modules. The compiler (lark) is imported by the
+commands that compile; rich, networkx, ``collabdsl.render`` and ``collabdsl.plan`` only
+inside the commands that need them. Nothing here imports torch, transformers, trl, vllm or
+litellm; ``collab run`` hands over to ``runtime.run`` which loads backends itself.
+
+Exit status: 0 ok; 1 the program has errors (or, with ``lint --strict``, warnings) or a run
+failed; 2 usage errors (bad ``--set``/``--model``, a missing tool or runtime component).
+"""
+import enum
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+
+from collabdsl import __version__
+
+RUNTIME_MISSING = ("collab run: the runtime is not available yet in this version; "
+                   "use `collab plan` to see what would run")
+STORE_MISSING = ("collab {cmd}: the run store is not available in this version "
+                 "(it needs the runtime: pip install 'collab[run]')")
+DEFAULT_STORE = Path(".collab") / "runs.db"
+
+
+class CollabTyper(typer.Typer):
+    """The ``collab`` app. Called as a program (``collab ...``), a plain ``collab lint PATH...
+    [--format text|json] [--strict]`` is served without typer's argument machinery (which
+    imports pydantic), to keep lint start-up fast; everything else, including any other
+    option, ``--help`` and errors, goes through typer as usual."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not args and set(kwargs) <= {"prog_name"}:
+            code = _fast_lint(sys.argv[1:])
+            if code is not None:
+                sys.exit(code)
+        return super().__call__(*args, **kwargs)
+
+
+app = CollabTyper(
+    name="collab",
+    help="collab: compile, inspect and run collaboration schemes between small and large "
+         "language models, written in the .collab language.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class TextOrJson(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+class GraphFormat(str, enum.Enum):
+    mermaid = "mermaid"
+    dot = "dot"
+    json = "json"
+    svg = "svg"
+    png = "png"
+
+
+SET_HELP = "Override a param: --set name=value (parsed by the param's type). Repeatable."
+MODEL_HELP = ("Rebind a model role: --model role=KIND:VALUE, KIND one of "
+              "embedded, hf, gguf, vllm, api, server, column "
+              "(e.g. large=api:openai/gpt-4o-mini, small=hf:HuggingFaceTB/SmolLM2-360M-Instruct, "
+              "large=server:http://127.0.0.1:8000/v1#model-name). Repeatable.")
+
+
+# ------------------------------------------------------------------ helpers
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"collab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", "-V", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """collab: a language for small/large LM collaboration schemes.
+
+    Check programs with `collab lint`, draw them with `collab graph`, see what a run would
+    cost with `collab plan`, and run them with `collab run`.
+    """
+
+
+def parse_sets(values: list[str]) -> dict:
+    """``["n=3", "p0=0.7"]`` -> ``{"n": "3", "p0": "0.7"}``; exits 2 on bad syntax."""
+    out = {}
+    for raw in values or []:
+        name, sep, value = raw.partition("=")
+        name = name.strip()
+        if not sep or not name or not name.replace("_", "a").isalnum() or name[0].isdigit():
+            _fail(f"--set {raw!r}: expected name=value, e.g. --set n_train=200")
+        out[name] = value
+    return out
+
+
+def parse_models(values: list[str]) -> dict:
+    """``["large=api:openai/gpt-4o"]`` -> ``{"large": "api:openai/gpt-4o"}``; exits 2 on bad syntax."""
+    from collabdsl.vocab import REF_KINDS
+
+    out = {}
+    for raw in values or []:
+        role, sep, ref = raw.partition("=")
+        role = role.strip()
+        kind, colon, value = ref.partition(":")
+        if not sep or not role or not role.replace("_", "a").isalnum() or role[0].isdigit():
+            _fail(f"--model {raw!r}: expected role=KIND:VALUE, e.g. --model large=api:openai/gpt-4o-mini")
+        if not colon or kind not in REF_KINDS or not value:
+            _fail(f"--model {raw!r}: expected role=KIND:VALUE with KIND one of {', '.join(REF_KINDS)}, "
+                  f"e.g. --model {role}=hf:HuggingFaceTB/SmolLM2-360M-Instruct")
+        out[role] = ref
+    return out
+
+
+def _styled(d, text: str) -> str:
+    head, nl, rest = text.partition("\n")
+    color = "red" if d.is_error else "yellow"
+    return typer.style(head, fg=color, bold=True) + nl + rest
+
+
+def _print_diagnostics(diags, sources: dict, err: bool) -> tuple[int, int]:
+    from collabdsl.diagnostics import sort_key
+
+    errors = warnings = 0
+    for d in sorted(diags, key=sort_key):
+        errors += d.is_error
+        warnings += not d.is_error
+        typer.echo(_styled(d, d.render(sources.get(d.span.path))), err=err)
+    return errors, warnings
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _compile(path: Path, sets: dict, models: dict):
+    """Compile or exit 1 with the diagnostics (on stderr); warnings go to stderr too."""
+    from collabdsl.compiler import compile_path
+
+    result = compile_path(str(path), sets=sets or None, models=models or None)
+    errors, _ = _print_diagnostics(result.diagnostics, result.sources, err=True)
+    if errors or result.graph is None:
+        if not errors:
+            typer.echo(f"{path}: could not be compiled", err=True)
+        typer.echo(f"{_plural(errors, 'error')}: {path} was not compiled", err=True)
+        raise typer.Exit(1)
+    return result
+
+
+def _collab_files(paths: list[Path]) -> list[str]:
+    out: list[str] = []
+    for p in paths:
+        if p.is_dir():
+            found = sorted(str(f) for f in p.rglob("*.collab") if f.is_file())
+            if not found:
+                _fail(f"{p}: no .collab files in this folder")
+            out.extend(found)
+        else:
+            out.append(str(p))
+    return out
+
+
+# ------------------------------------------------------------------ lint
+@app.command()
+def lint(
+    paths: list[Path] = typer.Argument(..., help="Programs (.collab files) or folders to search for them.",
+                                       show_default=False),
+    format: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f",
+                                      help="text: diagnostics with source lines and carets; "
+                                           "json: a list of diagnostic objects."),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) on warnings too."),
+) -> None:
+    """Check programs without running them.
+
+    Reports syntax errors, undefined names, types, prompt slots, models, training objectives
+    and thresholds, with the source line and a caret. Exit 1 if there are errors (or
+    warnings with --strict), 0 otherwise."""
+    code = _lint_impl(paths, format.value, strict)
+    if code:
+        raise typer.Exit(code)
+
+
+def _lint_impl(paths: list[Path], fmt: str, strict: bool) -> int:
+    from collabdsl.compiler import lint_paths
+
+    files = _collab_files(paths)
+    diags, sources = lint_paths(files)
+    errors = sum(1 for d in diags if d.is_error)
+    warnings = len(diags) - errors
+    if fmt == "json":
+        from collabdsl.diagnostics import to_json
+
+        typer.echo(to_json(diags))
+    else:
+        _print_diagnostics(diags, sources, err=False)
+        if diags:
+            typer.echo(f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')} in "
+                       f"{_plural(len(files), 'file')}")
+        else:
+            typer.echo(f"{_plural(len(files), 'file')} checked, no problems")
+    return 1 if errors or (strict and warnings) else 0
+
+
+def _fast_lint(argv: list[str]) -> int | None:
+    """``collab lint`` for the plain forms of its arguments; None: let typer handle argv."""
+    if not argv or argv[0] != "lint":
+        return None
+    paths: list[Path] = []
+    fmt, strict, i, only_paths = "text", False, 1, False
+    while i < len(argv):
+        a = argv[i]
+        if only_paths or not a.startswith("-") or a == "-":
+            paths.append(Path(a))
+        elif a == "--":
+            only_paths = True
+        elif a == "--strict":
+            strict = True
+        elif a in ("--format", "-f") and i + 1 < len(argv) and argv[i + 1] in ("text", "json"):
+            fmt = argv[i + 1]
+            i += 1
+        elif a.startswith("--format=") and a[len("--format="):] in ("text", "json"):
+            fmt = a[len("--format="):]
+        else:
+            return None  # --help, typos, anything else: typer's messages
+        i += 1
+    if not paths:
+        return None
+    try:
+        return _lint_impl(paths, fmt, strict)
+    except typer.Exit as exc:
+        return exc.exit_code
+
+
+# ------------------------------------------------------------------ graph
+@app.command()
+def graph(
+    path: Path = typer.Argument(..., help="The program (.collab file).", show_default=False),
+    format: GraphFormat = typer.Option(GraphFormat.mermaid, "--format", "-f",
+                                       help="mermaid | dot (Graphviz source) | json (node-link) | "
+                                            "svg | png (these two run Graphviz 'dot' and need -o)."),
+    output: Path | None = typer.Option(None, "--output", "-o",
+                                          help="Write to this file instead of standard output."),
+    sets: list[str] = typer.Option([], "--set", help=SET_HELP, show_default=False),
+    models: list[str] = typer.Option([], "--model", help=MODEL_HELP, show_default=False),
+) -> None:
+    """Draw a program's operation graph (mermaid, dot, json, svg, png).
+
+    Loops are boxes titled "repeat N ×", gates are diamonds, training steps are double boxes
+    with dashed edges to the operations that use the model versions they make."""
+    fmt = format.value
+    set_values, model_values = parse_sets(sets), parse_models(models)
+    if fmt in ("svg", "png"):
+        if output is None:
+            _fail(f"--format {fmt} writes an image: give the file with -o FILE.{fmt}")
+        import shutil
+
+        from collabdsl.render import DOT_NOT_FOUND
+        if shutil.which("dot") is None:
+            _fail(DOT_NOT_FOUND)
+    result = _compile(path, set_values, model_values)
+    from collabdsl import render
+
+    if fmt in ("svg", "png"):
+        try:
+            render.render_image(result.graph, fmt, output)
+        except render.DotNotFound:
+            _fail(render.DOT_NOT_FOUND)
+        except render.DotFailed as exc:
+            _fail(str(exc), 1)
+        typer.echo(f"wrote {output}", err=True)
+        return
+    text = render.render(result.graph, fmt)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}", err=True)
+
+
+# ------------------------------------------------------------------ plan
+@app.command()
+def plan(
+    path: Path = typer.Argument(..., help="The program (.collab file).", show_default=False),
+    sets: list[str] = typer.Option([], "--set", help=SET_HELP, show_default=False),
+    models: list[str] = typer.Option([], "--model", help=MODEL_HELP, show_default=False),
+    format: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text (a table) or json."),
+    all_nodes: bool = typer.Option(False, "--all", help="Also list compute nodes (pure row expressions) "
+                                                        "in the text table."),
+) -> None:
+    """Show what a run would do and cost, without running it.
+
+    Every operation in run order with its model, estimated rows, model calls, tokens and API
+    cost (litellm's price table, read offline), training examples and steps, and the totals.
+    '~' marks estimates."""
+    set_values, model_values = parse_sets(sets), parse_models(models)
+    result = _compile(path, set_values, model_values)
+    from collabdsl.plan import plan as make_plan
+    from collabdsl.plan import render_text
+
+    p = make_plan(result.graph)
+    if format == TextOrJson.json:
+        typer.echo(p.to_json(), nl=False)
+    else:
+        import shutil
+
+        tty = sys.stdout.isatty()
+        width = max(shutil.get_terminal_size((200, 24)).columns, 120) if tty else 200
+        typer.echo(render_text(p, width=width, color=tty, all_nodes=all_nodes), nl=False)
+
+
+# ------------------------------------------------------------------ run
+def _has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@app.command()
+def run(
+    program: Path = typer.Argument(..., help="The program (.collab file).", show_default=False),
+    sets: list[str] = typer.Option([], "--set", help=SET_HELP, show_default=False),
+    models: list[str] = typer.Option([], "--model", help=MODEL_HELP, show_default=False),
+    resume: bool = typer.Option(False, "--resume",
+                                help="Continue the latest unfinished run of this program: finished "
+                                     "operations and committed rows are reused."),
+    limit: int | None = typer.Option(None, "--limit", min=1,
+                                        help="Use at most N rows of every loaded data set (a smoke run)."),
+    store: Path = typer.Option(DEFAULT_STORE, "--store", help="The run store (SQLite file)."),
+) -> None:
+    """Compile and run a program.
+
+    Results, model versions and every row are recorded in the run store (see `collab runs`
+    and `collab show`); an interrupted run continues with --resume."""
+    set_values, model_values = parse_sets(sets), parse_models(models)
+    _compile(program, set_values, model_values)
+    if not _has_module("runtime.run"):
+        _fail(RUNTIME_MISSING)
+    try:
+        from runtime.run import run_program  # type: ignore[import-not-found]
+    except ImportError as exc:
+        _fail(f"{RUNTIME_MISSING} ({exc})")
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    try:
+        result, outcome = run_program(str(program), set_values or None, model_values or None, resume=resume,
+                                      limit=limit, store_path=str(store), console=console)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: continue with `collab run --resume`", err=True)
+        raise typer.Exit(130)
+    if outcome is None:  # compiled differently the second time (the file changed)
+        _print_diagnostics(result.diagnostics, result.sources, err=True)
+        raise typer.Exit(1)
+    _print_outcome(outcome)
+    if outcome.status == "interrupted":
+        raise typer.Exit(130)
+    if outcome.status != "finished":
+        raise typer.Exit(1)
+
+
+def _print_outcome(outcome: Any) -> None:
+    status = getattr(outcome, "status", "?")
+    line = f"run {getattr(outcome, 'run_id', '?')}: {status} in {getattr(outcome, 'seconds', 0.0):.1f}s"
+    typer.echo(line)
+    if getattr(outcome, "error", None):
+        typer.echo(f"error: {outcome.error}", err=True)
+    results = [r for r in (getattr(outcome, "results", None) or []) if isinstance(r, dict)]
+    _echo_results(results, table_key="table")
+    if status in ("failed", "interrupted"):
+        typer.echo("continue with `collab run --resume`", err=True)
+    typer.echo(f"details: collab show {getattr(outcome, 'run_id', 'latest')}", err=True)
+
+
+def _echo_results(results: list[dict], table_key: str) -> None:
+    """Result rows {table, iteration, system, n?, metric: value...} as one table per
+    (table, iteration)."""
+    fixed = (table_key, "table_name", "table", "iteration", "system", "n")
+    tables: dict = {}
+    for row in results:
+        tables.setdefault((row.get(table_key), row.get("iteration")), []).append(row)
+    for (name, iteration), rows in tables.items():
+        metrics: list[str] = []
+        for row in rows:
+            metrics += [k for k in row if k not in fixed and k not in metrics]
+        has_n = any(row.get("n") is not None for row in rows)
+        cols = ["system"] + metrics + (["n"] if has_n else [])
+        title = f"{name or 'results'}" + (f" (iteration {iteration})" if iteration is not None else "")
+        typer.echo(_table(cols, [[row.get("system")] + [_fmt_num(row.get(m)) for m in metrics] +
+                                 ([_fmt_num(row.get("n"))] if has_n else []) for row in rows], title=title),
+                   nl=False)
+
+
+# ------------------------------------------------------------------ runs / show
+def _open_store(cmd: str, store: Path):
+    if not _has_module("runtime.store"):
+        _fail(STORE_MISSING.format(cmd=cmd))
+    try:
+        from runtime.store import RunStore  # type: ignore[import-not-found]
+    except ImportError:
+        _fail(STORE_MISSING.format(cmd=cmd))
+    if not store.is_file():
+        return None
+    return RunStore(store)
+
+
+def _table(columns: list[str], rows: list[list[Any]], title: str | None = None) -> str:
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    buf = io.StringIO()
+    tty = sys.stdout.isatty()
+    console = Console(file=buf, width=160, force_terminal=tty, no_color=not tty, highlight=False)
+    from rich.text import Text
+
+    t = Table(*columns, title=Text(title) if title else None, box=None, header_style="bold", pad_edge=False,
+              title_justify="left")
+    for r in rows:
+        t.add_row(*[Text("" if v is None else str(v)) for v in r])
+    console.print(t)
+    return buf.getvalue()
+
+
+def _fmt_num(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+@app.command()
+def runs(
+    store: Path = typer.Option(DEFAULT_STORE, "--store", help="The run store (SQLite file)."),
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="Show the N newest runs."),
+    format: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+) -> None:
+    """List recorded runs, newest first."""
+    s = _open_store("runs", store)
+    items = [] if s is None else s.list_runs(limit=limit)
+    if s is not None:
+        s.close()
+    if format == TextOrJson.json:
+        import json
+
+        typer.echo(json.dumps(items, indent=2, sort_keys=True, default=str))
+        return
+    if not items:
+        typer.echo(f"no runs yet in {store}")
+        return
+    rows = [[r.get("id"), r.get("program_name"), r.get("status"), r.get("started"), r.get("finished"),
+             r.get("program_path")] for r in items]
+    typer.echo(_table(["run", "program", "status", "started", "finished", "path"], rows), nl=False)
+
+
+@app.command()
+def show(
+    run_id: str = typer.Argument(..., metavar="RUN", help="A run id from `collab runs`, or 'latest'.",
+                                 show_default=False),
+    store: Path = typer.Option(DEFAULT_STORE, "--store", help="The run store (SQLite file)."),
+    format: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+) -> None:
+    """Show one recorded run.
+
+    Its params and model bindings, every operation with its counters (calls, tokens, cost,
+    cache hits, parse failures), and its result tables."""
+    s = _open_store("show", store)
+    r = None
+    if s is not None:
+        if run_id == "latest":
+            latest = s.list_runs(limit=1)
+            r = latest[0] if latest else None
+        else:
+            r = s.get_run(run_id)
+    if r is None:
+        _fail(f"collab show: no run {run_id!r} in {store} (see `collab runs`)", 1)
+    nodes = s.list_nodes(r["id"])
+    results = s.results_table(r["id"])
+    s.close()
+    if format == TextOrJson.json:
+        import json
+
+        typer.echo(json.dumps({"run": r, "nodes": nodes, "results": results}, indent=2, sort_keys=True,
+                              default=str))
+        return
+    lines = [f"run {r['id']}: {r.get('program_name')} ({r.get('program_path')})",
+             f"status {r.get('status')}, started {r.get('started')}, finished {r.get('finished') or '-'}"]
+    if r.get("error"):
+        lines.append(f"error: {r['error']}")
+    if r.get("params"):
+        lines.append("params: " + ", ".join(f"{k}={v}" for k, v in sorted(r["params"].items())))
+    if r.get("bindings"):
+        from collabdsl.plan import safe_ref
+
+        lines.append("models: " + ", ".join(
+            f"{k}={safe_ref(v.get('backend'))}:{safe_ref(v.get('ref'))}" if isinstance(v, dict)
+            else f"{k}={safe_ref(v)}" for k, v in sorted(r["bindings"].items())))
+    typer.echo("\n".join(lines))
+    if nodes:
+        cols = ["node", "kind", "status", "seconds", "calls", "prompt_tokens", "completion_tokens", "cost",
+                "cache_hits", "retries", "parse_failures"]
+        typer.echo(_table(cols, [[n.get("node_id"), n.get("kind"), n.get("status")] +
+                                 [_fmt_num(n.get(c)) for c in cols[3:]] for n in nodes],
+                          title="operations"), nl=False)
+    _echo_results(results, table_key="table_name")
+
+
+if __name__ == "__main__":
+    app(prog_name="collab")
