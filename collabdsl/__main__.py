@@ -1,5 +1,5 @@
 """``python -m collabdsl``: the ``collab`` command line."""
-from collabdsl.cli import app
+from collabdsl.lintcmd import main
 
 if __name__ == "__main__":
-    app(prog_name="collab")
+    main()

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import typer
 
 from collabdsl import __version__
+from collabdsl.lintcmd import collab_files, lint_impl, plural, print_diagnostics
 
 RUNTIME_MISSING = ("collab run: the runtime is not available yet in this version; "
                    "use `collab plan` to see what would run")
@@ -26,21 +27,7 @@ STORE_MISSING = ("collab {cmd}: the run store is not available in this version "
 DEFAULT_STORE = Path(".collab") / "runs.db"
 
 
-class CollabTyper(typer.Typer):
-    """The ``collab`` app. Called as a program (``collab ...``), a plain ``collab lint PATH...
-    [--format text|json] [--strict]`` is served without typer's argument machinery (which
-    imports pydantic), to keep lint start-up fast; everything else, including any other
-    option, ``--help`` and errors, goes through typer as usual."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not args and set(kwargs) <= {"prog_name"}:
-            code = _fast_lint(sys.argv[1:])
-            if code is not None:
-                sys.exit(code)
-        return super().__call__(*args, **kwargs)
-
-
-app = CollabTyper(
+app = typer.Typer(
     name="collab",
     help="collab: compile, inspect and run collaboration schemes between small and large "
          "language models, written in the .collab language.",
@@ -126,25 +113,12 @@ def parse_models(values: list[str]) -> dict:
     return out
 
 
-def _styled(d, text: str) -> str:
-    head, nl, rest = text.partition("\n")
-    color = "red" if d.is_error else "yellow"
-    return typer.style(head, fg=color, bold=True) + nl + rest
-
-
 def _print_diagnostics(diags, sources: dict, err: bool) -> tuple[int, int]:
-    from collabdsl.diagnostics import sort_key
-
-    errors = warnings = 0
-    for d in sorted(diags, key=sort_key):
-        errors += d.is_error
-        warnings += not d.is_error
-        typer.echo(_styled(d, d.render(sources.get(d.span.path))), err=err)
-    return errors, warnings
+    return print_diagnostics(diags, sources, err)
 
 
 def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+    return plural(n, word)
 
 
 def _compile(path: Path, sets: dict, models: dict):
@@ -162,16 +136,10 @@ def _compile(path: Path, sets: dict, models: dict):
 
 
 def _collab_files(paths: list[Path]) -> list[str]:
-    out: list[str] = []
-    for p in paths:
-        if p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*.collab") if f.is_file())
-            if not found:
-                _fail(f"{p}: no .collab files in this folder")
-            out.extend(found)
-        else:
-            out.append(str(p))
-    return out
+    try:
+        return collab_files(paths)
+    except ValueError as exc:
+        _fail(str(exc))
 
 
 # ------------------------------------------------------------------ lint
@@ -189,60 +157,9 @@ def lint(
     Reports syntax errors, undefined names, types, prompt slots, models, training objectives
     and thresholds, with the source line and a caret. Exit 1 if there are errors (or
     warnings with --strict), 0 otherwise."""
-    code = _lint_impl(paths, format.value, strict)
+    code = lint_impl(paths, format.value, strict)
     if code:
         raise typer.Exit(code)
-
-
-def _lint_impl(paths: list[Path], fmt: str, strict: bool) -> int:
-    from collabdsl.compiler import lint_paths
-
-    files = _collab_files(paths)
-    diags, sources = lint_paths(files)
-    errors = sum(1 for d in diags if d.is_error)
-    warnings = len(diags) - errors
-    if fmt == "json":
-        from collabdsl.diagnostics import to_json
-
-        typer.echo(to_json(diags))
-    else:
-        _print_diagnostics(diags, sources, err=False)
-        if diags:
-            typer.echo(f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')} in "
-                       f"{_plural(len(files), 'file')}")
-        else:
-            typer.echo(f"{_plural(len(files), 'file')} checked, no problems")
-    return 1 if errors or (strict and warnings) else 0
-
-
-def _fast_lint(argv: list[str]) -> int | None:
-    """``collab lint`` for the plain forms of its arguments; None: let typer handle argv."""
-    if not argv or argv[0] != "lint":
-        return None
-    paths: list[Path] = []
-    fmt, strict, i, only_paths = "text", False, 1, False
-    while i < len(argv):
-        a = argv[i]
-        if only_paths or not a.startswith("-") or a == "-":
-            paths.append(Path(a))
-        elif a == "--":
-            only_paths = True
-        elif a == "--strict":
-            strict = True
-        elif a in ("--format", "-f") and i + 1 < len(argv) and argv[i + 1] in ("text", "json"):
-            fmt = argv[i + 1]
-            i += 1
-        elif a.startswith("--format=") and a[len("--format="):] in ("text", "json"):
-            fmt = a[len("--format="):]
-        else:
-            return None  # --help, typos, anything else: typer's messages
-        i += 1
-    if not paths:
-        return None
-    try:
-        return _lint_impl(paths, fmt, strict)
-    except typer.Exit as exc:
-        return exc.exit_code
 
 
 # ------------------------------------------------------------------ graph
