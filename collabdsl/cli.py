@@ -258,31 +258,29 @@ def run(
     limit: int | None = typer.Option(None, "--limit", min=1,
                                         help="Use at most N rows of every loaded data set (a smoke run)."),
     store: Path = typer.Option(DEFAULT_STORE, "--store", help="The run store (SQLite file)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of sampling and training (same seed, same outputs)."),
 ) -> None:
     """Compile and run a program.
 
     Results, model versions and every row are recorded in the run store (see `collab runs`
     and `collab show`); an interrupted run continues with --resume."""
     set_values, model_values = parse_sets(sets), parse_models(models)
-    _compile(program, set_values, model_values)
+    result = _compile(program, set_values, model_values)
     if not _has_module("runtime.run"):
         _fail(RUNTIME_MISSING)
     try:
-        from runtime.run import run_program  # type: ignore[import-not-found]
+        from runtime.run import run_graph  # type: ignore[import-not-found]
     except ImportError as exc:
         _fail(f"{RUNTIME_MISSING} ({exc})")
     from rich.console import Console
 
     console = Console(stderr=True)
     try:
-        result, outcome = run_program(str(program), set_values or None, model_values or None, resume=resume,
-                                      limit=limit, store_path=str(store), console=console)
+        outcome = run_graph(result.graph, program_path=str(program), sources=result.sources,
+                            store_path=str(store), resume=resume, limit=limit, seed=seed, console=console)
     except KeyboardInterrupt:
         typer.echo("interrupted: continue with `collab run --resume`", err=True)
         raise typer.Exit(130)
-    if outcome is None:  # compiled differently the second time (the file changed)
-        _print_diagnostics(result.diagnostics, result.sources, err=True)
-        raise typer.Exit(1)
     _print_outcome(outcome)
     if outcome.status == "interrupted":
         raise typer.Exit(130)
@@ -298,6 +296,13 @@ def _print_outcome(outcome: Any) -> None:
         typer.echo(f"error: {outcome.error}", err=True)
     results = [r for r in (getattr(outcome, "results", None) or []) if isinstance(r, dict)]
     _echo_results(results, table_key="table")
+    if hasattr(outcome, "stats"):
+        from runtime.report import node_rows, totals_lines
+
+        cols, rows = node_rows(outcome.stats)
+        typer.echo(_table(cols, rows, title="operations"), nl=False)
+        for line in totals_lines(outcome):
+            typer.echo(line)
     if status in ("failed", "interrupted"):
         typer.echo("continue with `collab run --resume`", err=True)
     typer.echo(f"details: collab show {getattr(outcome, 'run_id', 'latest')}", err=True)

@@ -262,6 +262,7 @@ class RunOutcome:
     error: str | None = None
     kb_sizes: dict = field(default_factory=dict)
     retrievals: dict = field(default_factory=dict)
+    trainings: list = field(default_factory=list)
 
 
 def run_graph(G: nx.DiGraph, *, program_path: str, sources: dict, store_path: str | Path | None = None,
@@ -304,7 +305,7 @@ def run_graph(G: nx.DiGraph, *, program_path: str, sources: dict, store_path: st
         store.finish_run(run_id, status, error)
     agents = {k: vars(a.stats) for k, a in ctx.pool.agents.items()}
     return RunOutcome(run_id, status, ctx.results, ctx.stats, agents, time.perf_counter() - t, error,
-                      ctx.kb_sizes, ctx.retrievals)
+                      ctx.kb_sizes, ctx.retrievals, ctx.trainings)
 
 
 async def _main(ctx: RunContext, top: list[str]) -> None:
