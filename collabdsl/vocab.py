@@ -32,7 +32,7 @@ BACKEND_KWARGS = {"server": ("model",), "gguf": ("file",), "vllm": ("gpu_memory_
 REF_KINDS = tuple(BACKENDS)
 
 MODEL_OPTIONS = ("temperature", "top_p", "max_tokens", "batch_size", "seed", "concurrency",
-                 "device", "dtype", "chat")
+                 "device", "dtype", "chat", "timeout", "max_retries")
 
 
 @dataclass(frozen=True)

@@ -66,11 +66,11 @@ def make_executor(spec: dict):
     if backend in ("api", "server"):
         from runtime.executors.litellm_exec import LiteLLMExecutor
 
+        extra = {k: opts[k] for k in ("timeout", "max_retries") if opts.get(k) is not None}
+        extra["concurrency"] = int(opts.get("concurrency", 16))
         if backend == "server":
-            model = kw.get("model") or "default"
-            return LiteLLMExecutor(model=f"openai/{model}", api_base=ref,
-                                   concurrency=int(opts.get("concurrency", 16)))
-        return LiteLLMExecutor(model=ref, concurrency=int(opts.get("concurrency", 16)))
+            return LiteLLMExecutor(model=f"openai/{kw.get('model') or 'default'}", api_base=ref, **extra)
+        return LiteLLMExecutor(model=ref, **extra)
     raise ValueError(f"backend {backend!r} has no executor")
 
 

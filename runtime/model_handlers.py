@@ -15,7 +15,7 @@ from runtime.executors.base import confidence as estimate
 from runtime.handlers import active_rows, apply_policy, ev, handler, parse_score
 from runtime.store import cache_key
 
-CHUNK = 64
+CHUNK = 64  # rows per committed batch for backends without a batch size (column models)
 
 
 def _seed(ctx, key: str, rid: str) -> int:
@@ -45,8 +45,9 @@ async def _run_model(ctx, node, key, make_value, kind: str):
         ctx.store.add_node_stats(ctx.run_id, key, cache_hits=len(rows) - len(todo))
     start = len(rows) - len(todo)
     ctx.progress_total(key, len(rows), start)
-    for i in range(0, len(todo), CHUNK):
-        chunk = todo[i:i + CHUNK]
+    size = role.agent.batch_size if role.agent is not None else CHUNK
+    for i in range(0, len(todo), size):
+        chunk = todo[i:i + size]
         values, stats = await make_value(ctx, node, key, role, chunk)
         ctx.count(key, **stats)
         for r, v in zip(chunk, values):
