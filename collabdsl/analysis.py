@@ -28,6 +28,7 @@ class CallFact:
     kind: str  # model_method kb_method prompt step builtin data_builtin backend unknown
     target: Symbol | None
     method: str | None = None
+    scope: str | None = None  # the step the call is written in, None outside steps
 
 
 @dataclass
@@ -51,6 +52,9 @@ class Facts:
     trainings: list[tuple[A.Training, frozenset | None, str | None]] = field(default_factory=list)
     static_conds: list[A.Expr] = field(default_factory=list)
     returns_outside: list[A.Return] = field(default_factory=list)
+    data_refs: list[tuple[A.Expr, str]] = field(default_factory=list)  # (expr, what needs a data set)
+    early_data: list[A.Name] = field(default_factory=list)  # data sets read before their definition
+    loop_vars: set[str] = field(default_factory=set)  # `repeat ... as i` variables
     schemas: dict[str, frozenset | None] = field(default_factory=dict)  # final schema per data set
     types: dict[int, str] = field(default_factory=dict)  # id(expr) -> type tag
 
@@ -70,7 +74,10 @@ def _define(facts: Facts, name: A.Ident, kind: str, node: A.Node, seen: set, imp
 def collect_symbols(facts: Facts, body: list, seen: set) -> None:
     """Every global name; a name defined in both branches of a static if is one name."""
     for st in body:
-        if isinstance(st, A.Param):
+        if isinstance(st, A.Import):  # left by the linker only when the import failed (E111)
+            for n in st.names:
+                _define(facts, n, "import", st, seen, imported=True)
+        elif isinstance(st, A.Param):
             _define(facts, st.name, "param", st, seen, getattr(st, "imported", False))
         elif isinstance(st, A.Model):
             _define(facts, st.name, "model", st, seen)
@@ -116,11 +123,30 @@ class Analyzer:
     def __init__(self, program: A.Program):
         self.f = Facts(program)
         self.schema: dict[str, frozenset | None] = {}
-        self.score_columns: dict[tuple, tuple] = {}  # (data, column) -> declared score range
+        self.column_types: dict[tuple, str] = {}  # (data, column) -> type tag of what was written
+        self.loop_vars: list[str] = []  # `repeat ... as i` variables in scope
+        self.defined_data: set[str] = set()  # data sets defined so far, in program order
+        self.current_step: str | None = None
 
     # ---------------------------------------------------------------- helpers
     def use(self, name: str) -> None:
         self.f.uses[name] = self.f.uses.get(name, 0) + 1
+
+    def derive_columns(self, source: str | None, names) -> None:
+        """Data sets made from ``source`` (filter, expand, split, ...) have its column types."""
+        for n in names:
+            for key in [k for k in self.column_types if k[0] == str(n)]:
+                del self.column_types[key]
+            for (d, col), t in list(self.column_types.items()):
+                if source is not None and d == source:
+                    self.column_types[(str(n), col)] = t
+
+    def write_column(self, data: str | None, col: str, t: str) -> None:
+        """A column written with values of type ``t``; writes of different types make it "any"."""
+        if data is None:
+            return
+        old = self.column_types.get((data, col))
+        self.column_types[(data, col)] = t if old in (None, t) else "any"
 
     def add_columns(self, data: str | None, cols) -> None:
         if data is None:
@@ -133,9 +159,8 @@ class Analyzer:
     def run(self) -> Facts:
         prog = self.f.program
         collect_symbols(self.f, prog.body, set())
-        for st in prog.body:  # imported steps are analysed where they are defined
-            if isinstance(st, A.Step):
-                self.step(st)
+        for st in prog.decls(A.Step):  # also steps inside static ifs and loops
+            self.step(st)
         self.block(prog.body)
         self.f.schemas = dict(self.schema)
         return self.f
@@ -158,15 +183,22 @@ class Analyzer:
         elif isinstance(st, A.Data):
             self.data(st)
         elif isinstance(st, A.ForEach):
-            data = self.data_ref(st.source)
+            data = self.data_ref(st.source, "a for block")
             env = RowEnv(str(st.var), data)
             self.row_block(st.body, env)
         elif isinstance(st, A.Repeat):
             env = RowEnv(None, None)
-            for e in (st.count, st.until, st.max):
+            for e in (st.count, st.max):
                 if e is not None:
                     self.expr(e, env)
+            if st.var is not None:
+                self.loop_vars.append(str(st.var))
+                self.f.loop_vars.add(str(st.var))
             self.block(st.body)
+            if st.until is not None:  # tested after each iteration: sees the body's data sets
+                self.expr(st.until, env)
+            if st.var is not None:
+                self.loop_vars.pop()
         elif isinstance(st, A.StaticIf):
             self.f.static_conds.append(st.cond)
             self.expr(st.cond, RowEnv(None, None))
@@ -179,7 +211,7 @@ class Analyzer:
                 cur = self.schema.get(k)
                 self.schema[k] = None if (v is None or cur is None) else (v | cur)
         elif isinstance(st, A.Eval):
-            data = self.data_ref(st.source)
+            data = self.data_ref(st.source, "an eval")
             env = RowEnv(str(st.var), data)
             if st.gold is not None:
                 self.expr(st.gold, env)
@@ -192,10 +224,21 @@ class Analyzer:
     def step(self, st: A.Step) -> None:
         env = RowEnv(None, None, in_step=True)
         env.step_params = {str(p) for p in st.params}
+        self.current_step = str(st.name)
         self.row_block(st.body, env)
+        self.current_step = None
 
-    def data_ref(self, e: A.Expr) -> str | None:
-        """A data-set expression used as the source of a block; returns its name."""
+    def data_use(self, e: A.Expr, what: str) -> None:
+        """``e`` must name a data set (for ``what``), defined earlier in the program."""
+        self.f.data_refs.append((e, what))
+        if isinstance(e, A.Name) and str(e.id) not in self.defined_data:
+            sym = self.f.symbol(str(e.id))
+            if sym is not None and sym.kind == "data":
+                self.f.early_data.append(e)
+
+    def data_ref(self, e: A.Expr, what: str) -> str | None:
+        """An expression that must name a data set (``what`` needs it); returns the name."""
+        self.data_use(e, what)
         self.expr(e, RowEnv(None, None))
         if isinstance(e, A.Name):
             return str(e.id)
@@ -204,29 +247,33 @@ class Analyzer:
     def data(self, st: A.Data) -> None:
         src = st.source
         if isinstance(src, A.Filter):
-            data = self.data_ref(src.source)
+            data = self.data_ref(src.source, "a filter")
             self.expr(src.cond, RowEnv(str(src.var), data))
             schema = self.schema.get(data) if data else None
-            for (d, col), rng in list(self.score_columns.items()):
-                if d == data:
-                    for n in st.names:
-                        self.score_columns[(str(n), col)] = rng
         elif isinstance(src, A.Expand):
-            data = self.data_ref(src.source)
+            data = self.data_ref(src.source, "an expand")
             outer = RowEnv(str(src.var), data)
             self.expr(src.items, outer)
             inner = RowEnv(str(src.var), str(st.names[0]))
             inner.locals[str(src.item)] = "any"
             self.schema[str(st.names[0])] = self.schema.get(data) if data else None
+            self.derive_columns(data, st.names[:1])
+            self.defined_data.update(str(n) for n in st.names)
             self.row_block(src.body, inner)
             return
         else:
             schema = self.source_schema(src)
+            data = _source_name(src)
+        self.derive_columns(data, st.names)
+        self.defined_data.update(str(n) for n in st.names)
         for n in st.names:
             self.schema[str(n)] = schema
 
     def source_schema(self, e: A.Expr) -> frozenset | None:
         env = RowEnv(None, None)
+        if not (isinstance(e, A.Call) and e.fname in DATA_BUILTINS and DATA_BUILTINS[e.fname].returns
+                in ("data", "data2")):
+            self.data_use(e, "a data declaration")
         self.expr(e, env)
         if isinstance(e, A.Name):
             return self.schema.get(str(e.id))
@@ -258,7 +305,7 @@ class Analyzer:
         self.use(str(st.model))
         if model is None:
             self.f.undefined.append(A.Name(st.model.span, st.model))
-        data = self.data_ref(st.source)
+        data = self.data_ref(st.source, "a training")
         env = RowEnv(str(st.var), data)
         for kw in st.entries:
             self.expr(kw.value, env)
@@ -277,9 +324,7 @@ class Analyzer:
                             self.f.undefined.append(A.Name(st.var.span, st.var))
                     else:
                         self.add_columns(env.data, [str(st.name)])
-                        if t.startswith("score:"):
-                            lo, hi = t[len("score:"):].split(",")
-                            self.score_columns[(env.data, str(st.name))] = (float(lo), float(hi))
+                        self.write_column(env.data, str(st.name), t)
                         env.locals.pop(f"{env.var}.{st.name}", None)
                         self.f.types[id(st)] = t
             elif isinstance(st, A.Gate):
@@ -364,13 +409,14 @@ class Analyzer:
             return env.locals[n]
         if n in env.step_params:
             return "any"
+        if n in self.loop_vars:
+            return "number"
         sym = self.f.symbol(n)
         if sym is None:
             self.f.undefined.append(e)
             return "any"
         self.use(n)
-        return {"param": "param", "model": "model", "data": "data", "prompt": "prompt",
-                "kb": "kb", "step": "step", "eval": "eval"}[sym.kind]
+        return sym.kind if sym.kind != "import" else "any"
 
     def attr(self, e: A.Attr, env: RowEnv) -> str:
         if isinstance(e.obj, A.Name) and env.var is not None and str(e.obj.id) == env.var:
@@ -379,7 +425,7 @@ class Analyzer:
             if data is None and env.in_step:
                 schema = None
             self.f.fields.append(FieldFact(e, data, schema))
-            return "any"
+            return self.column_types.get((data, str(e.name)), "any") if data else "any"
         t = self.expr(e.obj, env)
         if t in RESULT_FIELDS or t == "text":
             self.f.fields.append(FieldFact(e, None, None, record=t))
@@ -400,7 +446,10 @@ class Analyzer:
             if env.var is not None and recv == env.var or recv in env.locals:
                 self.f.calls.append(CallFact(e, "unknown", None, name))
                 return "any"
-            if recv in env.step_params:  # a model passed to a step
+            if recv in env.step_params:  # a model (or a kb) passed to a step
+                if name in KB_METHODS and name not in MODEL_METHODS:
+                    self.f.calls.append(CallFact(e, "kb_method", None, name))
+                    return "text" if name == "retrieve" else "none"
                 self.f.calls.append(CallFact(e, "model_method", None, name))
                 return _method_type(name, e)
             sym = self.f.symbol(recv)
@@ -408,6 +457,8 @@ class Analyzer:
                 self.f.undefined.append(A.Name(e.func.obj.span, e.func.obj.id))
                 return "any"
             self.use(recv)
+            if sym.kind == "import":  # its definition could not be imported (E111)
+                return "any"
             if sym.kind == "model":
                 self.f.calls.append(CallFact(e, "model_method", sym, name))
                 return _method_type(name, e)
@@ -424,11 +475,13 @@ class Analyzer:
             sym = self.f.symbol(n)
             if sym is not None:
                 self.use(n)
+                if sym.kind == "import":  # its definition could not be imported (E111)
+                    return "any"
                 if sym.kind == "prompt":
                     self.f.calls.append(CallFact(e, "prompt", sym))
                     return "text"
                 if sym.kind == "step":
-                    self.f.calls.append(CallFact(e, "step", sym))
+                    self.f.calls.append(CallFact(e, "step", sym, scope=self.current_step))
                     return _step_type(sym.node)
                 self.f.calls.append(CallFact(e, "unknown", sym))
                 return "any"
@@ -436,6 +489,8 @@ class Analyzer:
                 self.f.calls.append(CallFact(e, "builtin", None, n))
                 return ROW_BUILTINS[n].returns
             if n in DATA_BUILTINS:
+                for a in (e.args if n == "concat" else e.args[:1] if n != "load" else []):
+                    self.data_use(a, f"{n}()")
                 self.f.calls.append(CallFact(e, "data_builtin", None, n))
                 return DATA_BUILTINS[n].returns
             self.f.undefined.append(e.func)
@@ -453,10 +508,16 @@ class Analyzer:
             elif what and what.startswith("score:"):
                 lo, hi = what[len("score:"):].split(",")
                 self.f.compares.append((e, "score", (float(lo), float(hi)), other))
-            elif isinstance(side, A.Attr) and isinstance(side.obj, A.Name) and env.var == str(side.obj.id):
-                rng = self.score_columns.get((env.data, str(side.name)))
-                if rng:
-                    self.f.compares.append((e, "score", rng, other))
+
+
+def _source_name(e) -> str | None:
+    """The data set a data declaration copies or derives from (alias, split, take, shuffle)."""
+    if isinstance(e, A.Name):
+        return str(e.id)
+    if isinstance(e, A.Call) and e.fname in ("split", "take", "shuffle") and e.args \
+            and isinstance(e.args[0], A.Name):
+        return str(e.args[0].id)
+    return None
 
 
 def _method_type(name: str, call: A.Call) -> str:
@@ -473,12 +534,16 @@ def _method_type(name: str, call: A.Call) -> str:
 
 
 def _step_type(step: A.Step) -> str:
+    """The result type of a step: that of its returns when they all return the same kind of
+    model call, else "any"."""
+    types = set()
     for st in A.iter_row_stmts(step.body):
-        if isinstance(st, A.Return) and isinstance(st.value, A.Call) and st.value.method:
-            name = st.value.method[1]
-            if name in MODEL_METHODS:
-                return _method_type(name, st.value)
-    return "any"
+        if isinstance(st, A.Return):
+            v = st.value
+            if not (isinstance(v, A.Call) and v.method and v.method[1] in MODEL_METHODS):
+                return "any"
+            types.add(_method_type(v.method[1], v))
+    return types.pop() if len(types) == 1 else "any"
 
 
 def _builtin_schema(name: str) -> frozenset | None:

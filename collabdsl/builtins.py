@@ -90,7 +90,7 @@ def extract_answer(text, options=None, markers=None):
             if 0 <= idx < len(opts):
                 return opts[idx]
         return None
-    ans = re.split(r"(?<!\d)\.(?!\d)|\n", tail, maxsplit=1)[0].strip()
+    ans = re.split(r"(?<!\d)\.|\.(?!\d)|\n", tail, maxsplit=1)[0].strip()  # "3.5" stays whole
     return ans or None
 
 

@@ -5,17 +5,15 @@ Codes: E1xx are errors (the program cannot run as written), W2xx warnings.
 """
 from __future__ import annotations
 
-import re
 from typing import Callable
 
 from collabdsl import ast as A
 from collabdsl.analysis import Facts
 from collabdsl.builtins import DATA_BUILTINS, ENUMS, ROW_BUILTINS
 from collabdsl.diagnostics import Diagnostic, error, warning
+from collabdsl.evaluate import template_slots
 from collabdsl.vocab import (BACKEND_KWARGS, BACKENDS, EMBEDDED_MODELS, KB_METHODS, METRICS,
                              MODEL_METHODS, MODEL_OPTIONS, OBJECTIVES, PARAM_TYPES, TRAIN_OPTIONS)
-
-SLOT_RE = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
 
 
 def _lit(e):
@@ -55,8 +53,17 @@ def check_duplicates(f: Facts) -> list[Diagnostic]:
                   name.span) for name, first in f.duplicates]
 
 
+def is_module(program: A.Program) -> bool:
+    """A file without a ``program`` header that only defines prompts, steps and params (and
+    imports): a library such as stdlib/qa.collab, whose definitions are used by importers."""
+    return program.header is None and bool(program.body) and all(
+        isinstance(st, (A.Prompt, A.Step, A.Param, A.Import)) for st in program.body)
+
+
 def _unused(kind: str, code: str, label: str):
     def rule(f: Facts) -> list[Diagnostic]:
+        if is_module(f.program):
+            return []
         return [warning(code, f"{label} '{s.name}' is never used", s.name.span)
                 for s in f.symbols.values()
                 if s.kind == kind and not s.imported and f.uses.get(str(s.name), 0) == 0]
@@ -74,7 +81,7 @@ check_unused_data = _unused("data", "W204", "data")
 def check_slots(f: Facts) -> list[Diagnostic]:
     out = []
     for p in f.program.decls(A.Prompt):
-        used = set(SLOT_RE.findall(p.template))
+        used = set(template_slots(p.template))
         declared = {str(s) for s in p.slots}
         for name in sorted(used - declared):
             out.append(error("E103", f"template slot '{{{name}}}' is not declared: add it to "
@@ -235,7 +242,7 @@ def check_training(f: Facts) -> list[Diagnostic]:
             elif backend is not None and not backend.trainable:
                 out.append(error("E106", f"model '{t.model}' is an {m.backend}() model; only local "
                                  "weights (embedded, hf, gguf, vllm) can be trained", t.model.span))
-        elif sym is not None and sym.kind != "model":
+        elif sym is not None and sym.kind not in ("model", "import"):
             out.append(error("E117", f"'{t.model}' is a {sym.kind}, not a model", t.model.span))
         if obj is None:
             continue
@@ -254,14 +261,15 @@ def check_training(f: Facts) -> list[Diagnostic]:
 def check_dpo_pairs(f: Facts) -> list[Diagnostic]:
     out = []
     for t, schema, data in f.trainings:
-        if str(t.objective) != "dpo":
+        if str(t.objective) != "dpo" or schema is None:
             continue
-        for col in ("chosen", "rejected"):
-            e = t.entry(col)
-            if e is None and schema is not None and col not in schema:
-                out.append(error("E107", f"dpo needs preference pairs: '{data}' has no '{col}' column "
-                                 "(build pairs with `expand p in pairs(...)` or give "
-                                 f"'{col}:' explicitly)", t.span))
+        missing = [col for col in ("chosen", "rejected") if t.entry(col) is None and col not in schema]
+        if missing:
+            cols = " and ".join(f"'{c}'" for c in missing)
+            out.append(error("E107", f"dpo needs preference pairs: '{data}' has no {cols} "
+                             f"column{'s' if len(missing) > 1 else ''} (build pairs with "
+                             f"`expand p in pairs(...)` or give {', '.join(c + ':' for c in missing)} "
+                             "explicitly)", t.span))
     return out
 
 
@@ -368,12 +376,66 @@ def check_static_ifs(f: Facts) -> list[Diagnostic]:
         for node in cond.walk():
             if isinstance(node, A.Name):
                 sym = f.symbol(str(node.id))
-                if sym is not None and sym.kind != "param":
+                kind = sym.kind if sym is not None else "loop variable" if str(node.id) in f.loop_vars \
+                    else None
+                if kind is not None and kind not in ("param", "import"):
                     out.append(error("E115", f"a program-level if can only test params; '{node.id}' is a "
-                                     f"{sym.kind} (use a per-row if inside a for block)", node.span))
+                                     f"{kind} (use a per-row if inside a for block)", node.span))
             elif isinstance(node, (A.Call, A.Attr)):
                 out.append(error("E115", "a program-level if can only test params and literals", node.span))
                 break
+    return out
+
+
+def check_data_refs(f: Facts) -> list[Diagnostic]:
+    """Blocks, trainings, evals, filters and data builtins iterate a data set named by its name,
+    defined earlier in the program."""
+    out = [error("E101", f"data '{n.id}' is used before its definition at line "
+                         f"{f.symbol(str(n.id)).name.span.line}", n.span) for n in f.early_data]
+    for e, what in f.data_refs:
+        if isinstance(e, A.Name):
+            sym = f.symbol(str(e.id))
+            if sym is not None and sym.kind not in ("data", "import"):
+                out.append(error("E117", f"{what} needs a data set; '{e.id}' is a {sym.kind}", e.span))
+        else:
+            out.append(error("E117", f"{what} needs the name of a data set: bind this one first "
+                             "(data d = ...)", e.span))
+    return out
+
+
+def check_step_recursion(f: Facts) -> list[Diagnostic]:
+    """Steps are inlined at each call, so a step cannot call itself, directly or not."""
+    calls: dict[str, list] = {}
+    for c in f.calls:
+        if c.kind == "step" and c.scope is not None:
+            calls.setdefault(c.scope, []).append(c)
+    out, reported = [], set()
+
+    def cycle_from(start: str) -> list | None:
+        """The calls of a path from ``start`` back to it, or None."""
+        stack, seen = [(start, [])], set()
+        while stack:
+            step, path = stack.pop()
+            for c in calls.get(step, []):
+                callee = str(c.target.name)
+                if callee == start:
+                    return path + [c]
+                if callee not in seen:
+                    seen.add(callee)
+                    stack.append((callee, path + [c]))
+        return None
+
+    for step in calls:
+        path = cycle_from(step)
+        if path is None:
+            continue
+        members = frozenset([step] + [str(c.target.name) for c in path])
+        if members in reported:
+            continue
+        reported.add(members)
+        via = " -> ".join([step] + [str(c.target.name) for c in path])
+        out.append(error("E122", f"step '{step}' calls itself ({via}): steps are inlined where they are "
+                         "called, so they cannot recurse", path[0].call.span))
     return out
 
 
@@ -403,15 +465,16 @@ def check_eval(f: Facts) -> list[Diagnostic]:
     return out
 
 
-RULES: list[tuple[str, Callable[[Facts], list[Diagnostic]]]] = [
+RULES: list[tuple[str, Callable[[Facts], list[Diagnostic]]]] = [  # every code each rule can emit
     ("E101", check_undefined), ("E102", check_duplicates),
     ("W201", check_unused_param), ("W202", check_unused_model), ("W203", check_unused_prompt),
-    ("W204", check_unused_data), ("E103/W205", check_slots), ("E113", check_call_arity),
-    ("E117", check_methods), ("W207", check_confidence_read), ("E108", check_fields),
-    ("E104", check_thresholds), ("E105/E106", check_training), ("E107", check_dpo_pairs),
+    ("W204", check_unused_data), ("E103/W205", check_slots), ("E113/E112", check_call_arity),
+    ("E117/E112/E118/E113", check_methods), ("W207/E108", check_confidence_read), ("E108", check_fields),
+    ("E104", check_thresholds), ("E105/E106/E112/E117/E118", check_training), ("E107", check_dpo_pairs),
     ("E109", check_lambda), ("E110", check_counts), ("W206", check_loop_trains),
-    ("E114", check_params), ("E112", check_models), ("E115", check_static_ifs),
-    ("E116/W208", check_returns), ("E119", check_eval),
+    ("E114", check_params), ("E112/E113/E106", check_models), ("E115", check_static_ifs),
+    ("E116/W208", check_returns), ("E119/W209/E112/E102", check_eval), ("E117/E101", check_data_refs),
+    ("E122", check_step_recursion),
 ]
 
 

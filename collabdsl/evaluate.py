@@ -7,6 +7,7 @@ Nothing here can run code, read files or the environment: only the builtins.
 from __future__ import annotations
 
 import operator
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,30 @@ def render_prompt(template: str, slots: list[str], values: list[Any]) -> str:
             out.append(ch)
             i += 1
     return "".join(out)
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def template_slots(template: str) -> list[str]:
+    """The ``{name}`` slots a template uses, read as ``render_prompt`` reads it (so ``{{q}}``
+    is literal text and ``{{{q}}}`` a slot between braces), in order, without repeats."""
+    out, i = [], 0
+    while i < len(template):
+        if template.startswith("{{", i) or template.startswith("}}", i):
+            i += 2
+        elif template[i] == "{":
+            j = template.find("}", i)
+            name = template[i + 1:j] if j > 0 else ""
+            if _IDENT.fullmatch(name):
+                if name not in out:
+                    out.append(name)
+                i = j + 1
+            else:
+                i += 1
+        else:
+            i += 1
+    return out
 
 
 def _as_text(v) -> str:
@@ -132,6 +157,8 @@ def evaluate(e: A.Expr, env: Env) -> Any:
         left, right = _unwrap(evaluate(e.left, env)), _unwrap(evaluate(e.right, env))
         if e.op == "+" and (isinstance(left, str) or isinstance(right, str)):
             return _as_text(left) + _as_text(right)
+        if e.op == "*" and _repeated_size(left, right) > MAX_REPEAT:
+            raise EvalError(f"cannot compute *: the result would hold more than {MAX_REPEAT} items", e.span)
         try:
             return _ARITH[e.op](left, right)
         except (TypeError, ZeroDivisionError) as exc:
@@ -153,7 +180,11 @@ def evaluate(e: A.Expr, env: Env) -> Any:
     if isinstance(e, A.Not):
         return not evaluate(e.operand, env)
     if isinstance(e, A.Neg):
-        return -evaluate(e.operand, env)
+        v = _unwrap(evaluate(e.operand, env))
+        try:
+            return -v
+        except TypeError:
+            raise EvalError(f"cannot negate a {type(v).__name__} value", e.span) from None
     if isinstance(e, A.ListLit):
         return [evaluate(i, env) for i in e.items]
     if isinstance(e, A.DictLit):
@@ -163,6 +194,17 @@ def evaluate(e: A.Expr, env: Env) -> Any:
     if isinstance(e, A.Call):
         return _call(e, env)
     raise EvalError(f"cannot evaluate {type(e).__name__} here", e.span)
+
+
+MAX_REPEAT = 10_000_000  # items of a text or list repeated with *
+
+
+def _repeated_size(left, right) -> int:
+    """Length of ``left * right`` when it repeats a text or a list, else 0."""
+    for seq, n in ((left, right), (right, left)):
+        if isinstance(seq, (str, list)) and isinstance(n, int):
+            return len(seq) * max(n, 0)
+    return 0
 
 
 def _call(e: A.Call, env: Env):

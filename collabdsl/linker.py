@@ -3,6 +3,8 @@
 An imported module may hold prompts, steps, params and imports. The named
 definitions, and the module definitions they use, are added to the program (marked
 ``imported``) where the import stands; their spans keep pointing into the module.
+The names an import could not bring in (E111) stay in the program as an ``Import`` of
+just those names, so that their uses are not reported again as undefined.
 """
 from __future__ import annotations
 
@@ -41,18 +43,25 @@ def link(program: A.Program, _stack: tuple[str, ...] = ()) -> tuple[A.Program, l
         if not isinstance(st, A.Import):
             body.append(st)
             continue
-        path = module_path(st, program.path)
         shown = st.module if st.is_file else f"stdlib module '{st.module}'"
+        try:
+            path = module_path(st, program.path)
+            found = path.is_file()
+        except (OSError, ValueError, RuntimeError):  # a name the system rejects: NUL, too long, loop
+            path, found = Path(st.module), False
         if str(path) in _stack:
             diags.append(error("E111", f"import cycle: {shown} imports this file again", st.span))
+            body.append(st)
             continue
-        if not path.is_file():
+        if not found:
             diags.append(error("E111", f"cannot import {shown}: {path.name} not found", st.span))
+            body.append(st)
             continue
         module, mdiags = parse_file(path)
         if module is None:
             diags.append(error("E111", f"cannot import {shown}: it has errors", st.span))
             diags.extend(mdiags)
+            body.append(st)
             continue
         sources[module.path] = module.source
         module, sub_diags, sub_sources = link(module, _stack + (program.path, str(path)))
@@ -64,12 +73,16 @@ def link(program: A.Program, _stack: tuple[str, ...] = ()) -> tuple[A.Program, l
             diags.append(error("E111", f"a module may only define prompts, steps and params; "
                                f"found a {type(d).__name__.lower()}", d.span))
         wanted: list[str] = []
+        missing: list[A.Ident] = []
         for name in st.names:
             if str(name) not in defs:
                 diags.append(error("E111", f"{shown} has no '{name}'"
                                    + (f" (it defines: {', '.join(sorted(defs))})" if defs else ""), name.span))
+                missing.append(name)
             else:
                 wanted.append(str(name))
+        if missing:
+            body.append(A.Import(st.span, st.module, st.is_file, missing))
         # bring in what the named definitions use, transitively
         todo, taken = list(wanted), []
         while todo:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from collabdsl import ast as A
-from collabdsl.evaluate import constant
+from collabdsl.evaluate import EvalError, constant
 from collabdsl.ir import MODEL_OPS
 from collabdsl.vocab import MODEL_METHODS
 
@@ -72,9 +72,10 @@ class Lowerer:
         self.writers: dict[tuple, list[str]] = {}
         self.version: dict[str, str | None] = {role: None for role in models}
         self.uses: dict[str, list[str]] = {}  # model role -> model ops since its last training
+        live = list(self.live(program.body))  # a prompt or step may differ between static-if branches
         self.prompts = {str(p.name): {"slots": [str(s) for s in p.slots], "template": p.template}
-                        for p in program.decls(A.Prompt)}
-        self.steps = {str(s.name): s for s in program.decls(A.Step)}
+                        for p in live if isinstance(p, A.Prompt)}
+        self.steps = {str(s.name): s for s in live if isinstance(s, A.Step)}
         self.kinds = {str(m.name): "model" for m in program.decls(A.Model)}
         self.kinds.update({str(t.new_name): "model" for t in program.decls(A.Training) if t.new_name})
         self.kinds.update({str(k.name): "kb" for k in program.decls(A.KB)})
@@ -140,6 +141,16 @@ class Lowerer:
     def const(self, e, default=None):
         return constant(e, self.params, default)
 
+    def live(self, body):
+        """The statements of ``body`` that run: static ifs decided, loop bodies included."""
+        for st in body:
+            if isinstance(st, A.StaticIf):
+                yield from self.live(st.then if self.const(st.cond) else st.orelse)
+            else:
+                yield st
+                if isinstance(st, A.Repeat):
+                    yield from self.live(st.body)
+
     # ------------------------------------------------------------------ program
     def lower(self) -> nx.DiGraph:
         self.block(self.p.body)
@@ -170,7 +181,7 @@ class Lowerer:
     def data_name(self, e) -> str:
         if isinstance(e, A.Name):
             return str(e.id)
-        raise ValueError(f"{e.span}: expected the name of a data set")
+        raise EvalError("expected the name of a data set", e.span)  # the checker says so first (E117)
 
     def data(self, st: A.Data) -> None:
         src = st.source
@@ -217,7 +228,7 @@ class Lowerer:
         inputs = [self.data_name(a) for a in call.args if isinstance(a, A.Name)]
         if kind == "split":
             opts["ratio"] = self.const(call.args[1])
-            label = f"split {inputs[0]} {opts['ratio']:g}"
+            label = f"split {inputs[0]} {opts['ratio']}"
         elif kind == "take":
             opts["n"] = self.const(call.args[1])
             inputs = inputs[:1]
@@ -243,6 +254,11 @@ class Lowerer:
                 reads.update(reads_of(entries[name], ctx.var))
         role = str(st.model)
         out = str(st.new_name) if st.new_name else role
+        spec = self.G.graph["models"].get(role, {})
+        if spec.get("trainable") is False:  # declared trainable, rebound by --model (else E105/E106)
+            raise EvalError(f"model '{role}' is trained here but is bound to {spec.get('backend')}(), "
+                            "which cannot be trained: bind it to local weights (embedded, hf, gguf, vllm)",
+                            st.model.span)
         options["objective"] = str(st.objective)
         nid = self.node("train", f"train {role} {st.objective}" + (f" -> {out}" if out != role else ""),
                         st.span, data=data, model=role, reads=sorted(reads), out=out,
@@ -384,7 +400,7 @@ class Lowerer:
                 col = self.model_op(e, ctx)
                 return A.Attr(e.span, A.Name(e.span, A.Ident(ctx.var)), A.Ident(col))
             m = e.method
-            if m is not None and self.kinds.get(m[0]) == "kb":
+            if m is not None and self.kinds.get(ctx.models.get(m[0], m[0])) == "kb":
                 return self.kb_call(e, ctx, statement)
             if e.fname in self.steps and e.fname not in ctx.locals:
                 return self.inline_step(e, ctx)
@@ -392,6 +408,7 @@ class Lowerer:
 
     def kb_call(self, e: A.Call, ctx: RowCtx, statement: bool):
         kb, meth = e.method
+        kb = ctx.models.get(kb, kb)  # a kb passed to a step
         args = [self.pure(a, ctx) for a in e.args]
         kws = {str(k.name): self.pure(k.value, ctx) for k in e.kwargs}
         reads = sorted({c for x in args + list(kws.values()) for c in reads_of(x, ctx.var)})
@@ -416,7 +433,8 @@ class Lowerer:
         k = self.n
         inner = RowCtx(ctx.data, ctx.var, prefix=f"_{step.name}{k}_", when=ctx.when)
         for param, arg in zip(step.params, call.args):
-            if isinstance(arg, A.Name) and self.kinds.get(str(arg.id)) in ("model", "kb"):
+            if isinstance(arg, A.Name) and (str(arg.id) in ctx.models
+                                            or self.kinds.get(str(arg.id)) in ("model", "kb")):
                 inner.models[str(param)] = ctx.models.get(str(arg.id), str(arg.id))
             else:
                 inner.subst[str(param)] = self.pure(arg, ctx)

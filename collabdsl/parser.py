@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import ast as pyast
 import textwrap
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from collabdsl import ast as A
@@ -39,8 +40,21 @@ def _tok_span(path: str, tok: Token) -> A.Span:
     return A.Span(path, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
 
 
+class _BadLiteral(ValueError):
+    """A string literal Python cannot read (e.g. a truncated \\x escape); keeps its token."""
+
+    def __init__(self, tok: Token, reason: str):
+        super().__init__(reason)
+        self.tok = tok
+
+
 def _string(tok: Token) -> str:
-    text = pyast.literal_eval(str(tok))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an unknown escape such as \d stays as written
+            text = pyast.literal_eval(str(tok))
+    except (SyntaxError, ValueError) as exc:
+        raise _BadLiteral(tok, getattr(exc, "msg", None) or str(exc)) from None
     if str(tok).startswith('"""'):
         text = textwrap.dedent(text).strip("\n")
     return text
@@ -310,13 +324,58 @@ def _describe(tok: Token) -> str:
     return f"{tok.type.lower() if tok.type in ('NAME', 'NUMBER', 'STRING') else 'token'} '{tok}'"
 
 
-def syntax_diagnostic(exc: UnexpectedInput, path: str) -> Diagnostic:
+_CLOSERS = {"{": "}", "(": ")", "[": "]"}
+
+
+def _unclosed(source: str) -> tuple[str, int, int] | None:
+    """The innermost bracket still open at the end of ``source`` (strings and comments
+    skipped): ``(bracket, line, col)``, or None."""
+    stack, i, line, col = [], 0, 1, 1
+    n = len(source)
+    while i < n:
+        ch = source[i]
+        if ch == "#":
+            while i < n and source[i] != "\n":
+                i += 1
+            continue
+        if ch == '"':
+            quote = '"""' if source.startswith('"""', i) else '"'
+            j = i + len(quote)
+            while j < n and not source.startswith(quote, j) and (quote == '"""' or source[j] != "\n"):
+                j += 2 if source[j] == "\\" else 1
+            end = min(j + len(quote), n)
+            text = source[i:end]
+            if "\n" in text:
+                line += text.count("\n")
+                col = len(text) - text.rfind("\n")
+            else:
+                col += len(text)
+            i = end
+            continue
+        if ch in _CLOSERS:
+            stack.append((ch, line, col))
+        elif ch in _CLOSERS.values() and stack and _CLOSERS[stack[-1][0]] == ch:
+            stack.pop()
+        if ch == "\n":
+            line, col = line + 1, 1
+        else:
+            col += 1
+        i += 1
+    return stack[-1] if stack else None
+
+
+def syntax_diagnostic(exc: UnexpectedInput, path: str, source: str = "") -> Diagnostic:
     line = getattr(exc, "line", 1) or 1
     col = getattr(exc, "column", 1) or 1
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
         if tok.type == "$END":
             msg = "unexpected end of file" + _expected(exc)
+            opened = _unclosed(source)
+            if opened is not None:  # point at the bracket that is never closed
+                bracket, line, col = opened
+                msg = f"unexpected end of file: this '{bracket}' is never closed" + _expected(exc)
+                return error("E001", f"syntax error: {msg}", A.Span(path, line, col, line, col + 1))
         else:
             msg = f"unexpected {_describe(tok)}" + _expected(exc)
         if tok.type != "$END" and tok.line:
@@ -325,6 +384,14 @@ def syntax_diagnostic(exc: UnexpectedInput, path: str) -> Diagnostic:
     elif isinstance(exc, UnexpectedCharacters):
         msg = f"unexpected character {exc.char!r}" + _expected(exc)
         end = col + 1
+        if exc.char == '"':  # a string the lexer could not match: it is not closed
+            long = source[exc.pos_in_stream - 2:exc.pos_in_stream + 1] == '"""' if source else False
+            if long:
+                col -= 2
+                msg = 'unterminated """string: it needs a closing """'
+            else:
+                msg = 'unterminated string: a "string" ends on the same line (use """...""" for several lines)'
+            end = col + 1
     elif isinstance(exc, UnexpectedEOF):
         msg = "unexpected end of file" + _expected(exc)
         end = col + 1
@@ -335,12 +402,33 @@ def syntax_diagnostic(exc: UnexpectedInput, path: str) -> Diagnostic:
     return error("E001", f"syntax error: {msg}", A.Span(path, line, max(col, 1), line, max(end, 2)))
 
 
+# Deeper trees (e.g. a sum of hundreds of terms) would exhaust Python's recursion limit in
+# the recursive passes over the AST; no real program comes near.
+MAX_DEPTH = 120
+
+
+def _too_deep(tree) -> Tree | None:
+    """The top-level statement holding a subtree below MAX_DEPTH levels, or None
+    (iterative: any depth)."""
+    stack = [(c, 2, c) for c in tree.children if isinstance(c, Tree)]
+    while stack:
+        node, depth, top = stack.pop()
+        if depth > MAX_DEPTH:
+            return top
+        stack.extend((c, depth + 1, top) for c in node.children if isinstance(c, Tree))
+    return None
+
+
 def parse(source: str, path: str = "<string>") -> tuple[A.Program | None, list[Diagnostic]]:
     """Parse ``source``. Returns the program, or None and one syntax diagnostic."""
     try:
         tree = _parser().parse(source)
     except UnexpectedInput as exc:
-        return None, [syntax_diagnostic(exc, path)]
+        return None, [syntax_diagnostic(exc, path, source)]
+    deep = _too_deep(tree)
+    if deep is not None:
+        return None, [error("E001", f"syntax error: this statement is nested more than {MAX_DEPTH} "
+                            "levels deep (split its expressions with locals)", _span(path, deep.meta))]
     try:
         program = _Build(path).transform(tree)
     except VisitError as exc:  # a literal lark accepted but Python cannot read (e.g. bad escape)
@@ -348,6 +436,8 @@ def parse(source: str, path: str = "<string>") -> tuple[A.Program | None, list[D
         span = _span(path, meta) if meta is not None else A.Span(path, 1, 1, 1, 2)
         if isinstance(exc.obj, Token):
             span = _tok_span(path, exc.obj)
+        if isinstance(exc.orig_exc, _BadLiteral):
+            span = _tok_span(path, exc.orig_exc.tok)
         return None, [error("E002", f"invalid literal: {exc.orig_exc}", span)]
     program.source = source
     return program, []
@@ -358,5 +448,6 @@ def parse_file(path: str | Path) -> tuple[A.Program | None, list[Diagnostic]]:
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return None, [error("E003", f"cannot read file: {exc.strerror or exc}", A.Span(str(path), 0, 0, 0, 0))]
+        reason = getattr(exc, "strerror", None) or exc  # UnicodeDecodeError has no strerror
+        return None, [error("E003", f"cannot read file: {reason}", A.Span(str(path), 0, 0, 0, 0))]
     return parse(text, str(path))
