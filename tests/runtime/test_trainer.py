@@ -1,0 +1,236 @@
+"""runtime.trainer on the real SmolLM2-135M-Instruct with tiny real data (CPU, ~2 minutes)."""
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("trl")
+pytest.importorskip("peft")
+
+from runtime.trainer import TrainResult, train  # noqa: E402
+
+QA = [
+    ("What color is the sky on a clear day?", "Blue.", "The sky is blue."),
+    ("How many legs does a spider have?", "Eight.", "A spider has eight legs."),
+    ("What is the capital of France?", "Paris.", "The capital is Paris."),
+    ("What do bees make?", "Honey.", "Bees make honey."),
+    ("What is frozen water called?", "Ice.", "Frozen water is ice."),
+    ("Which planet do we live on?", "Earth.", "We live on Earth."),
+    ("What animal says moo?", "A cow.", "A cow says moo."),
+    ("How many days are in a week?", "Seven.", "A week has seven days."),
+]
+SFT_ROWS = [{"input": q, "target": g} for q, g, _ in QA]
+KD_ROWS = [{"input": q, "gold": g, "teacher": t} for q, g, t in QA]
+GOLD = [(q, g) for q, g, _ in QA]
+TEACHER = [(q, t) for q, _, t in QA]
+
+# Few steps at a high learning rate: enough to move a 135M model measurably in seconds.
+FAST = dict(lr=1e-3, batch_size=4, max_length=64, max_steps=6, seed=0)
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _load(model_dir: Path, adapter: Path | None = None):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter))
+    return model.eval()
+
+
+@torch.no_grad()
+def completion_logprobs(model, tok, pairs) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum log p(completion | prompt), completion token count) per pair, chat-templated as in
+    training (the completion includes the end-of-turn tokens)."""
+    seqs, starts = [], []
+    for prompt, completion in pairs:
+        user = [{"role": "user", "content": prompt}]
+        p = tok.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
+        full = tok.apply_chat_template(user + [{"role": "assistant", "content": completion}], tokenize=False)
+        p_ids = tok(p, add_special_tokens=False)["input_ids"]
+        f_ids = tok(full, add_special_tokens=False)["input_ids"]
+        assert f_ids[: len(p_ids)] == p_ids
+        seqs.append(f_ids)
+        starts.append(len(p_ids))
+    width = max(map(len, seqs))
+    ids = torch.full((len(seqs), width), tok.pad_token_id)
+    mask = torch.zeros_like(ids)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s)
+        mask[i, : len(s)] = 1
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    logp = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None])[..., 0]
+    keep = torch.zeros_like(logp, dtype=torch.bool)
+    for i, (s, st) in enumerate(zip(seqs, starts)):
+        keep[i, st - 1 : len(s) - 1] = True
+    return (logp * keep).sum(-1), keep.sum(-1)
+
+
+def mean_nll(model, tok, pairs) -> float:
+    lp, n = completion_logprobs(model, tok, pairs)
+    return float(-lp.sum() / n.sum())
+
+
+def adapter_tensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(path / "adapter_model.safetensors"))
+
+
+def assert_trained_adapter(res: TrainResult, out: Path) -> None:
+    assert isinstance(res, TrainResult)
+    assert res.adapter_path == out and res.path == out and res.model_path is None
+    assert math.isfinite(res.train_loss) and res.steps > 0 and res.tokens > 0
+    assert (out / "adapter_config.json").is_file()
+    assert (out / "collab_train.json").is_file()
+    # no intermediate checkpoints, no second (reference) adapter
+    assert not [p for p in out.iterdir() if p.is_dir()], list(out.iterdir())
+    # LoRA B starts at zero: a non-zero B means the adapted model differs from the base
+    tensors = adapter_tensors(out)
+    lora_b = [t for k, t in tensors.items() if "lora_B" in k]
+    assert lora_b and any(t.abs().max() > 0 for t in lora_b)
+    assert all(torch.isfinite(t).all() for t in tensors.values())
+
+
+# --------------------------------------------------------------------------------------------
+# fixtures
+
+
+@pytest.fixture(scope="module")
+def tok(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(tiny_model_dir))
+
+
+@pytest.fixture(scope="module")
+def base_model(tiny_model_dir):
+    return _load(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def sft_run(tiny_model_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sft")
+    return out, train("sft", tiny_model_dir, SFT_ROWS, out, **FAST)
+
+
+# --------------------------------------------------------------------------------------------
+# tests
+
+
+def test_import_does_not_import_torch():
+    code = "import sys, runtime.trainer; assert 'torch' not in sys.modules, 'torch imported'"
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+
+
+def test_sft_lowers_target_nll(sft_run, tiny_model_dir, base_model, tok):
+    out, res = sft_run
+    assert_trained_adapter(res, out)
+    assert res.steps == 6 and res.examples == len(SFT_ROWS)
+    before = mean_nll(base_model, tok, GOLD)
+    after = mean_nll(_load(tiny_model_dir, out), tok, GOLD)
+    assert after < 0.6 * before, (before, after)
+
+
+def test_sft_continues_from_adapter(sft_run, tiny_model_dir, tmp_path):
+    parent, first = sft_run
+    out = tmp_path / "v2"
+    res = train("sft", tiny_model_dir, SFT_ROWS, out, adapter=parent, **{**FAST, "max_steps": 2})
+    assert_trained_adapter(res, out)
+    assert res.steps == 2
+    # it started from the trained adapter (low loss), not from a fresh LoRA
+    assert res.log_history[0]["loss"] < 0.5 * first.log_history[0]["loss"]
+    old, new = adapter_tensors(parent), adapter_tensors(out)
+    assert old.keys() == new.keys()
+    assert any(not torch.equal(old[k], new[k]) for k in old)
+    with pytest.raises(ValueError):
+        train("sft", tiny_model_dir, SFT_ROWS, parent, adapter=parent)
+
+
+def test_kd_lambda_moves_towards_gold_or_teacher(sft_run, tiny_model_dir, tmp_path, tok):
+    sft_out, _ = sft_run
+    gold_out, teacher_out = tmp_path / "lam0", tmp_path / "lam1"
+    r0 = train("kd", tiny_model_dir, KD_ROWS, gold_out, lam=0.0, **FAST)
+    r1 = train("kd", tiny_model_dir, KD_ROWS, teacher_out, lam=1.0, **FAST)
+    for r, out in ((r0, gold_out), (r1, teacher_out)):
+        assert_trained_adapter(r, out)
+        assert r.examples == len(KD_ROWS)  # zero-weight targets are not trained on
+
+    # lam=0 is plain SFT on the gold targets (same seed -> identical adapter)
+    a, b = adapter_tensors(gold_out), adapter_tensors(sft_out)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    m0, m1 = _load(tiny_model_dir, gold_out), _load(tiny_model_dir, teacher_out)
+    assert mean_nll(m0, tok, GOLD) < mean_nll(m1, tok, GOLD)
+    assert mean_nll(m1, tok, TEACHER) < mean_nll(m0, tok, TEACHER)
+
+
+def test_multitask_weights_per_task_losses(tiny_model_dir, tmp_path):
+    rows = [
+        {"input": q, "targets": {"answer": g, "rationale": t, "ignored": "x"}} for q, g, t in QA
+    ]
+    tasks = [
+        {"name": "answer", "prefix": "Answer briefly: ", "weight": 1.0},
+        {"name": "rationale", "prefix": "Explain: ", "weight": 0.3},
+        {"name": "ignored", "prefix": "Ignore: ", "weight": 0.0},
+    ]
+    out = tmp_path / "mt"
+    res = train("multitask", tiny_model_dir, rows, out, tasks=tasks, **{**FAST, "max_steps": 3})
+    assert_trained_adapter(res, out)
+    assert res.examples == 2 * len(rows)  # the weight-0 task is dropped
+    assert set(res.task_losses) == {"answer", "rationale"}
+    assert all(math.isfinite(v) for v in res.task_losses.values())
+    steps = [h for h in res.log_history if "loss" in h]
+    assert len(steps) == 3
+    for h in steps:  # the optimised loss is sum_m w_m * L_m of the logged per-task losses
+        expected = 1.0 * h.get("loss_answer", 0.0) + 0.3 * h.get("loss_rationale", 0.0)
+        assert h["loss"] == pytest.approx(expected, rel=1e-4, abs=1e-5), h
+
+
+def test_dpo_increases_chosen_margin(tiny_model_dir, base_model, tmp_path, tok):
+    rows = [{"prompt": q, "chosen": g, "rejected": "I am not sure."} for q, g, _ in QA]
+    out = tmp_path / "dpo"
+    res = train("dpo", tiny_model_dir, rows, out, beta=0.1, **{**FAST, "lr": 2e-4, "max_steps": 3})
+    assert_trained_adapter(res, out)
+    assert any("rewards/margins" in h for h in res.log_history)
+
+    def margin(model):
+        c, _ = completion_logprobs(model, tok, [(r["prompt"], r["chosen"]) for r in rows])
+        rj, _ = completion_logprobs(model, tok, [(r["prompt"], r["rejected"]) for r in rows])
+        return float((c - rj).mean())
+
+    before, after = margin(base_model), margin(_load(tiny_model_dir, out))
+    assert after > before + 0.5, (before, after)
+
+
+def test_full_finetune_saves_model(tiny_model_dir, base_model, tmp_path):
+    out = tmp_path / "full"
+    res = train("sft", tiny_model_dir, SFT_ROWS, out, lora=None, **{**FAST, "lr": 1e-4, "max_steps": 1})
+    assert res.model_path == out and res.adapter_path is None and res.steps == 1
+    assert math.isfinite(res.train_loss)
+    assert (out / "config.json").is_file() and (out / "tokenizer_config.json").is_file()
+    tuned = _load(out)
+    name, p0 = next((n, p) for n, p in base_model.named_parameters() if "q_proj" in n)
+    assert not torch.equal(p0, dict(tuned.named_parameters())[name])
+
+
+def test_rejects_bad_input(tiny_model_dir, tmp_path):
+    with pytest.raises(ValueError):
+        train("nope", tiny_model_dir, SFT_ROWS, tmp_path / "x")
+    with pytest.raises(ValueError):
+        train("sft", tiny_model_dir, [{"input": "q"}], tmp_path / "x")
+    with pytest.raises(ValueError):
+        train("multitask", tiny_model_dir, [{"input": "q", "targets": {"a": "b"}}], tmp_path / "x")

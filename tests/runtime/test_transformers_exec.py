@@ -1,0 +1,170 @@
+"""TransformersExecutor on the real embedded SmolLM2-135M-Instruct (no fakes).
+
+The model loads once per module; generations are kept to a few tokens so the file runs
+in well under a minute on two CPU cores.
+"""
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+
+from runtime.executors.base import ChoiceRequest, GenRequest, confidence
+
+pytest.importorskip("transformers")
+pytest.importorskip("peft")
+
+PROMPTS = ["What is the capital of France?", "Name a color.", "Write one short sentence about the sea."]
+QUESTION = ChoiceRequest("What is 2+2?", ("4", "banana", "seven hundred"))
+
+
+@pytest.fixture(scope="module")
+def ex():
+    from runtime.embedded import EmbeddedModelMissing
+    from runtime.executors.transformers_exec import TransformersExecutor
+
+    try:
+        executor = TransformersExecutor("smollm2-135m-instruct", kind="embedded", batch_size=8)
+    except EmbeddedModelMissing as e:
+        pytest.skip(str(e))
+    yield executor
+    executor.close()
+
+
+@pytest.fixture(scope="module")
+def greedy_batch(ex):
+    """Three prompts in one batch, greedy, with logprobs (shared by several tests)."""
+    return ex.generate([GenRequest(p, max_tokens=8, logprobs=True) for p in PROMPTS])
+
+
+def test_importing_runtime_does_not_import_torch():
+    code = ("import sys, runtime, runtime.executors, runtime.executors.base; "
+            "sys.exit(1 if {'torch', 'transformers', 'peft'} & set(sys.modules) else 0)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_resolve_kind():
+    from runtime.executors.transformers_exec import resolve_kind
+
+    assert resolve_kind("smollm2-135m-instruct") == "embedded"
+    assert resolve_kind("models/x.Q4_0.gguf") == "gguf"
+    assert resolve_kind("HuggingFaceTB/SmolLM2-135M-Instruct") == "hf"
+    assert resolve_kind("anything", "hub") == "hf"
+    with pytest.raises(ValueError):
+        resolve_kind("x", "onnx")
+
+
+def test_greedy_batched_equals_one_at_a_time(ex, greedy_batch):
+    for prompt, batched in zip(PROMPTS, greedy_batch):
+        single = ex.generate([GenRequest(prompt, max_tokens=8, logprobs=True)])[0][0]
+        assert single.text == batched[0].text  # left padding does not change the output
+        assert single.completion_tokens == batched[0].completion_tokens
+        assert single.prompt_tokens == batched[0].prompt_tokens
+        assert max(abs(a - b) for a, b in zip(single.token_logprobs, batched[0].token_logprobs)) < 1e-3
+    assert "Paris" in greedy_batch[0][0].text
+
+
+def test_logprobs_margins_and_counts(greedy_batch):
+    for [gen] in greedy_batch:
+        assert gen.text and "<|im_end|>" not in gen.text and "<|im_start|>" not in gen.text
+        assert 0 < gen.completion_tokens <= 8 and gen.prompt_tokens > 10  # chat template applied
+        assert len(gen.token_logprobs) == len(gen.top2_margins) == gen.completion_tokens
+        assert all(-math.inf < x <= 0 for x in gen.token_logprobs)
+        assert all(0 <= m <= 1 for m in gen.top2_margins)
+        for est in ("mean_token_prob", "top2_margin"):
+            assert 0 <= confidence(est, gen=gen) <= 1
+
+
+def test_no_logprobs_unless_asked_and_per_row_budget(ex):
+    prompt = PROMPTS[2]
+    short, long_, n2 = ex.generate([GenRequest(prompt, max_tokens=3), GenRequest(prompt, max_tokens=8),
+                                   GenRequest(prompt, max_tokens=3, n=2)])
+    assert short[0].token_logprobs is None and short[0].top2_margins is None
+    assert short[0].completion_tokens == 3 and long_[0].completion_tokens > 3
+    assert long_[0].text.startswith(short[0].text)
+    assert [g.text for g in n2] == [short[0].text] * 2  # greedy n=2: the same decode twice
+
+
+def test_sampling_n3_reproducible_with_seed(ex):
+    req = GenRequest("Tell me a story about a dragon.", temperature=1.0, top_p=0.95, n=3, seed=123,
+                     max_tokens=8, logprobs=True)
+    first = ex.generate([req])[0]
+    assert len(first) == 3 and all(g.text for g in first)
+    assert len({g.text for g in first}) > 1
+    # Same seed, now batched with another request: the same samples.
+    _, again = ex.generate([GenRequest(PROMPTS[0], max_tokens=2), req])
+    assert [g.text for g in again] == [g.text for g in first]
+    for g in again:
+        assert len(g.token_logprobs) == len(g.top2_margins) == g.completion_tokens
+        assert all(x <= 0 for x in g.token_logprobs)
+    reseeded = ex.generate([GenRequest(req.prompt, temperature=1.0, top_p=0.95, n=2, seed=124,
+                                       max_tokens=8)])[0]
+    assert [g.text for g in reseeded] != [g.text for g in first[:2]]
+
+
+def test_choose_trivial_question(ex):
+    [res] = ex.choose([QUESTION])
+    assert len(res.probs) == len(res.logliks) == 3
+    assert sum(res.probs) == pytest.approx(1.0, abs=1e-9)
+    assert all(x < 0 for x in res.logliks)
+    top = max(res.logliks)
+    z = sum(math.exp(x - top) for x in res.logliks)
+    assert res.probs == pytest.approx([math.exp(x - top) / z for x in res.logliks], rel=1e-9)
+    assert res.index == 0 and QUESTION.options[res.index] == "4"
+    assert 0 <= confidence("option_prob", choice=res) <= 1
+
+
+def test_choose_batched_equals_unbatched(ex):
+    other = ChoiceRequest("Which animal barks?", ("dog", "cat", "a fish that lives in the sea"))
+    raw = ChoiceRequest("The capital of France is", (" Paris", " Berlin"), chat=False)
+    batched = ex.choose([QUESTION, other, raw])
+    for req, res in zip([QUESTION, other, raw], batched):
+        [single] = ex.choose([req])
+        assert res.logliks == pytest.approx(single.logliks, abs=1e-3)
+        assert res.probs == pytest.approx(single.probs, abs=1e-4)
+    assert batched[2].index == 0  # " Paris"
+
+
+def test_raw_prompt_without_chat_template(ex):
+    [[gen]] = ex.generate([GenRequest("The capital of France is", max_tokens=4, chat=False)])
+    assert gen.prompt_tokens < 10 and gen.completion_tokens == 4 and gen.text.strip()
+
+
+@pytest.fixture(scope="module")
+def adapter_dir(tmp_path_factory):
+    """A tiny random LoRA adapter on the embedded model (init_lora_weights=False: non-zero B,
+    so the adapter changes the outputs)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from runtime.embedded import embedded_model_dir
+
+    base = AutoModelForCausalLM.from_pretrained(embedded_model_dir())
+    torch.manual_seed(0)
+    cfg = LoraConfig(r=4, lora_alpha=32, target_modules=["q_proj", "v_proj", "o_proj"],
+                     init_lora_weights=False)
+    out = tmp_path_factory.mktemp("lora")
+    get_peft_model(base, cfg).save_pretrained(out)
+    del base
+    return str(out)
+
+
+def test_adapter_changes_output_and_base_is_unchanged(ex, greedy_batch, adapter_dir):
+    prompt = PROMPTS[0]
+    base_before = greedy_batch[0][0].text
+    with_adapter, base_after = (g[0] for g in ex.generate([
+        GenRequest(prompt, max_tokens=8, adapter=adapter_dir), GenRequest(prompt, max_tokens=8)]))
+    assert with_adapter.text != base_before
+    assert base_after.text == base_before
+    # After the adapter is loaded, adapter-free requests still see the base weights.
+    [[again]] = ex.generate([GenRequest(prompt, max_tokens=8)])
+    assert again.text == base_before
+    [[adapted_again]] = ex.generate([GenRequest(prompt, max_tokens=8, adapter=adapter_dir)])
+    assert adapted_again.text == with_adapter.text
+    base_choice, lora_choice = ex.choose([QUESTION, ChoiceRequest(QUESTION.prompt, QUESTION.options,
+                                                                  adapter=adapter_dir)])
+    assert base_choice.logliks != pytest.approx(lora_choice.logliks, abs=1e-3)
+    assert base_choice.logliks == pytest.approx(ex.choose([QUESTION])[0].logliks, abs=1e-4)
