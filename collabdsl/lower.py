@@ -101,9 +101,13 @@ class Lowerer:
         for g in when:
             for src in self.writers.get((data, g.lstrip("!")), ()):
                 self.edge(src, nid, "data", g.lstrip("!"))
-        for src_data in sources:  # data sets read whole
-            for src in self.writers.get((src_data, None), ()):
-                self.edge(src, nid, "data", src_data)
+        if kind in ("filter", "expand") and data is not None:
+            sources = tuple(sources) + (data,)
+        for src_data in sources:  # data sets read whole: their rows with every column so far
+            for (d, col), srcs in list(self.writers.items()):
+                if d == src_data:
+                    for src in srcs:
+                        self.edge(src, nid, "data", src_data if col is None else f"{src_data}.{col}")
         if version:
             self.edge(version, nid, "version", model)
         if model and kind in MODEL_OPS:

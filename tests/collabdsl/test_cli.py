@@ -331,14 +331,14 @@ def _fake_runtime(monkeypatch, status="finished"):
     mod = types.ModuleType("runtime.run")
     mod.__spec__ = importlib.machinery.ModuleSpec("runtime.run", None)
 
-    def run_program(path, sets=None, models=None, *, resume=False, limit=None, store_path=None, console=None,
-                    seed=0):
-        calls.append(dict(path=path, sets=sets, models=models, resume=resume, limit=limit, store_path=store_path))
-        out = FakeOutcome("r-1", status, [{"table": "results", "iteration": None, "system": "small", "n": 6,
-                                           "accuracy": 0.5}], error=None if status == "finished" else "boom")
-        return object(), out
+    def run_graph(graph, *, program_path, sources, store_path=None, resume=False, limit=None, seed=0,
+                  console=None):
+        calls.append(dict(path=program_path, params=graph.graph["params"], models=graph.graph["models"],
+                          resume=resume, limit=limit, store_path=store_path))
+        return FakeOutcome("r-1", status, [{"table": "results", "iteration": None, "system": "small", "n": 6,
+                                            "accuracy": 0.5}], error=None if status == "finished" else "boom")
 
-    mod.run_program = run_program
+    mod.run_graph = run_graph
     monkeypatch.setitem(sys.modules, "runtime.run", mod)
     return calls
 
@@ -348,8 +348,11 @@ def test_run_delegates_to_the_runtime(progs, monkeypatch, tmp_path):
     r = invoke("run", progs["good"], "--set", "n=4", "--model", "large=api:openai/gpt-4o", "--resume",
                "--limit", "3", "--store", tmp_path / "s.db")
     assert r.exit_code == 0, r.output
-    assert calls == [dict(path=str(progs["good"]), sets={"n": "4"}, models={"large": "api:openai/gpt-4o"},
-                          resume=True, limit=3, store_path=str(tmp_path / "s.db"))]
+    assert len(calls) == 1
+    call = calls[0]
+    assert call["path"] == str(progs["good"]) and call["params"]["n"] == 4
+    assert call["models"]["large"]["backend"] == "api" and call["models"]["large"]["ref"] == "openai/gpt-4o"
+    assert (call["resume"], call["limit"], call["store_path"]) == (True, 3, str(tmp_path / "s.db"))
     assert "run r-1: finished" in r.stdout
     assert "accuracy" in r.stdout and "0.5" in r.stdout
 
