@@ -126,9 +126,24 @@ def parse_model_ref(ref: str) -> dict:
     return spec
 
 
+def taken_stmts(body: list, params: dict):
+    """Statements in the branches of static ifs that these params take (and in loops)."""
+    for st in body:
+        if isinstance(st, A.StaticIf):
+            try:
+                cond = constant(st.cond, params)
+            except EvalError:
+                cond = False
+            yield from taken_stmts(st.then if cond else st.orelse, params)
+        else:
+            yield st
+            if isinstance(st, A.Repeat):
+                yield from taken_stmts(st.body, params)
+
+
 def bind_models(program: A.Program, params: dict, overrides: dict[str, str]) -> tuple[dict, list[Diagnostic]]:
     models, diags = {}, []
-    for m in program.decls(A.Model):
+    for m in (st for st in taken_stmts(program.body, params) if isinstance(st, A.Model)):
         try:
             ref = constant(m.args[0], params) if m.args else None
             kwargs = {str(k.name): constant(k.value, params) for k in m.kwargs}

@@ -95,6 +95,9 @@ class Lowerer:
                         parent=parent, data=data, model=model, version=version, reads=list(reads),
                         out=out, when=list(when), expr=expr, options=options or {})
         self.order.append(nid)
+        if data is not None:  # every row op waits for its data set to exist
+            for src in self.writers.get((data, None), ()):
+                self.edge(src, nid, "data", data)
         for col in reads:
             for src in self.writers.get((data, col)) or self.writers.get((data, None)) or ():
                 self.edge(src, nid, "data", col if col != "*" else data)

@@ -19,7 +19,9 @@ CHUNK = 64  # rows per committed batch for backends without a batch size (column
 
 
 def _seed(ctx, key: str, rid: str) -> int:
-    return zlib.crc32(f"{ctx.seed}:{key.split('@')[0]}:{rid}".encode()) & 0x7FFFFFFF
+    """A sampling seed per (run seed, node, loop iteration, row): reproducible, and new in
+    every iteration so a loop does not draw the same samples again."""
+    return zlib.crc32(f"{ctx.seed}:{key}:{rid}".encode()) & 0x7FFFFFFF
 
 
 def _options(node, role) -> dict:
