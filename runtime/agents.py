@@ -42,7 +42,8 @@ class AgentStats:
     cost: float = 0.0
     retries: int = 0
     loads: int = 0
-    seconds: float = 0.0
+    load_seconds: float = 0.0  # time spent loading the backend
+    seconds: float = 0.0  # time in the backend, loads included
 
 
 def agent_key(spec: dict) -> str:
@@ -132,6 +133,7 @@ class Agent:
                 t = time.perf_counter()
                 self.executor = await asyncio.to_thread(_locked_make, self.spec)
                 self.stats.loads += 1
+                self.stats.load_seconds += time.perf_counter() - t
                 self.stats.seconds += time.perf_counter() - t
         return self.executor
 

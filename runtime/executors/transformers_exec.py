@@ -21,7 +21,8 @@ logits processor (:class:`_RowPicker`) that sees the raw next-token logits of ev
 - each row stops at EOS or at its own ``max_tokens`` (:class:`_RowBudget`).
 
 ``completion_tokens`` counts the generated tokens including the EOS that ended the
-completion (as OpenAI-style APIs do); ``token_logprobs``/``top2_margins`` have that length.
+completion (it was generated and has a probability); ``token_logprobs`` and
+``top2_margins`` have that length. Text is decoded without special tokens.
 
 torch, transformers and peft are imported here only; importing ``runtime`` or
 ``runtime.executors`` stays light.

@@ -40,7 +40,7 @@ def greedy_batch(ex):
 
 
 def test_importing_runtime_does_not_import_torch():
-    code = ("import sys, runtime, runtime.executors, runtime.executors.base; "
+    code = ("import sys, runtime, runtime.executors, runtime.executors.base, runtime.embedded; "
             "sys.exit(1 if {'torch', 'transformers', 'peft'} & set(sys.modules) else 0)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
@@ -85,6 +85,8 @@ def test_no_logprobs_unless_asked_and_per_row_budget(ex):
     assert short[0].completion_tokens == 3 and long_[0].completion_tokens > 3
     assert long_[0].text.startswith(short[0].text)
     assert [g.text for g in n2] == [short[0].text] * 2  # greedy n=2: the same decode twice
+    assert ex.generate([GenRequest(prompt, n=0), GenRequest(prompt, max_tokens=0)]) == [
+        [], [type(short[0])("", None, None, short[0].prompt_tokens, 0)]]
 
 
 def test_sampling_n3_reproducible_with_seed(ex):
