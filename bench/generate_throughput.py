@@ -38,7 +38,8 @@ TEMPLATES = ["Write one sentence about {}.", "Give me a short fact about {}.",
 
 def make_prompts(n: int) -> list[str]:
     """``n`` distinct short prompts of varied lengths (deterministic)."""
-    return [TEMPLATES[i % len(TEMPLATES)].format(TOPICS[(i * 5) % len(TOPICS)]) for i in range(n)]
+    pairs = [(t, topic) for topic in TOPICS for t in TEMPLATES]  # 64 distinct prompts
+    return [pairs[(i * 7) % len(pairs)][0].format(pairs[(i * 7) % len(pairs)][1]) for i in range(n)]
 
 
 def handwritten(ex, prompts: list[str], max_tokens: int, batch_size: int) -> tuple[list[str], int]:
