@@ -59,10 +59,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 OBJECTIVES = ("sft", "kd", "multitask", "dpo")
 
@@ -71,7 +72,9 @@ LORA_DEFAULTS: Mapping[str, Any] = MappingProxyType(
 )
 
 # Learning rates used when ``lr=None``: (LoRA, full fine-tuning).
-DEFAULT_LR = {"sft": (2e-4, 2e-5), "kd": (2e-4, 2e-5), "multitask": (2e-4, 2e-5), "dpo": (5e-5, 1e-6)}
+DEFAULT_LR = {
+    "sft": (2e-4, 2e-5), "kd": (2e-4, 2e-5), "multitask": (2e-4, 2e-5), "dpo": (5e-5, 1e-6),
+}
 
 META_FILE = "collab_train.json"
 
@@ -137,7 +140,7 @@ def train(
     out_dir = Path(out_dir)
     if adapter is not None:
         if lora is None:
-            raise ValueError("adapter= continues a LoRA adapter; it cannot be combined with lora=None")
+            raise ValueError("adapter= continues a LoRA adapter; it cannot go with lora=None")
         if Path(adapter).resolve() == out_dir.resolve():
             raise ValueError("out_dir must differ from the adapter being continued")
     if objective == "kd" and not 0.0 <= lam <= 1.0:
@@ -180,26 +183,26 @@ def train(
 
     if lr is None:
         lr = DEFAULT_LR[objective][0 if use_lora else 1]
-    common = dict(
-        output_dir=str(out_dir),
-        learning_rate=lr,
-        num_train_epochs=epochs,
-        max_steps=-1 if max_steps is None else int(max_steps),
-        per_device_train_batch_size=batch_size,
-        gradient_accumulation_steps=grad_accum,
-        max_length=max_length,
-        seed=seed,
-        data_seed=seed,
-        bf16=bf16,
-        fp16=False,
-        activation_checkpointing=gradient_checkpointing,
-        report_to="none",
-        save_strategy="no",
-        eval_strategy="no",
-        logging_steps=logging_steps,
-        disable_tqdm=True,
-        dataloader_pin_memory=cuda,
-    )
+    common = {
+        "output_dir": str(out_dir),
+        "learning_rate": lr,
+        "num_train_epochs": epochs,
+        "max_steps": -1 if max_steps is None else int(max_steps),
+        "per_device_train_batch_size": batch_size,
+        "gradient_accumulation_steps": grad_accum,
+        "max_length": max_length,
+        "seed": seed,
+        "data_seed": seed,
+        "bf16": bf16,
+        "fp16": False,
+        "activation_checkpointing": gradient_checkpointing,
+        "report_to": "none",
+        "save_strategy": "no",
+        "eval_strategy": "no",
+        "logging_steps": logging_steps,
+        "disable_tqdm": True,
+        "dataloader_pin_memory": cuda,
+    }
 
     if groups is None:
         trainer, n_examples = _dpo_trainer(model, tokenizer, rows, common, beta, peft_config, chat)
@@ -219,17 +222,21 @@ def train(
         # DPO continuing an adapter adds a frozen "ref" copy: save only the trained one.
         trained.save_pretrained(str(out_dir), selected_adapters=["default"])
         adapter_path, model_path = out_dir, None
+        cfg = trained.peft_config["default"]
+        targets = cfg.target_modules
+        lora_used = {"r": cfg.r, "alpha": cfg.lora_alpha, "dropout": cfg.lora_dropout,
+                     "target_modules": targets if isinstance(targets, str) else sorted(targets)}
     else:
         trainer.save_model(str(out_dir))  # model + tokenizer
-        adapter_path, model_path = None, out_dir
+        adapter_path, model_path, lora_used = None, out_dir, None
 
     losses = [h["loss"] for h in history if "loss" in h]
-    task_losses: dict[str, float] = {}
+    per_group: dict[str, list[float]] = {}
     for h in history:
         for k, v in h.items():
             if k.startswith("loss_"):
-                task_losses.setdefault(k[len("loss_"):], []).append(v)  # type: ignore[arg-type]
-    task_losses = {k: sum(v) / len(v) for k, v in task_losses.items()}  # type: ignore[misc]
+                per_group.setdefault(k[len("loss_"):], []).append(float(v))
+    task_losses = {k: sum(v) / len(v) for k, v in per_group.items()}
 
     result = TrainResult(
         objective=objective,
@@ -249,7 +256,7 @@ def train(
         "objective": objective,
         "base": str(base),
         "parent_adapter": None if adapter is None else str(adapter),
-        "lora": None if lora is None else dict(_lora_settings(lora)),
+        "lora": lora_used,
         "hyperparameters": {
             "lr": lr, "epochs": epochs, "batch_size": batch_size, "grad_accum": grad_accum,
             "max_length": max_length, "seed": seed, "max_steps": max_steps, "chat": chat,
@@ -399,7 +406,7 @@ def _weighted_sft_cls():
             if self.accelerator.num_processes > 1:
                 raise NotImplementedError("group-weighted SFT runs in a single process only")
             if self.padding_free:
-                raise NotImplementedError("group-weighted SFT does not support padding-free batches")
+                raise NotImplementedError("group-weighted SFT does not support padding-free")
             inner = self.data_collator
 
             def collate(examples):

@@ -49,7 +49,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     if embedded_model_dir is not None:
         try:
             return Path(embedded_model_dir("smollm2-135m-instruct"))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             if type(e).__name__ == "EmbeddedModelMissing":
                 pytest.skip(str(e))
             raise

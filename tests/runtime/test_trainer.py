@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 pytest.importorskip("peft")
 
-from runtime.trainer import TrainResult, train  # noqa: E402
+from runtime.trainer import TrainResult, train
 
 QA = [
     ("What color is the sky on a clear day?", "Blue.", "The sky is blue."),
@@ -32,7 +32,7 @@ GOLD = [(q, g) for q, g, _ in QA]
 TEACHER = [(q, t) for q, _, t in QA]
 
 # Few steps at a high learning rate: enough to move a 135M model measurably in seconds.
-FAST = dict(lr=1e-3, batch_size=4, max_length=64, max_steps=6, seed=0)
+FAST = {"lr": 1e-3, "batch_size": 4, "max_length": 64, "max_steps": 4, "seed": 0}
 
 
 # --------------------------------------------------------------------------------------------
@@ -58,7 +58,8 @@ def completion_logprobs(model, tok, pairs) -> tuple[torch.Tensor, torch.Tensor]:
     for prompt, completion in pairs:
         user = [{"role": "user", "content": prompt}]
         p = tok.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
-        full = tok.apply_chat_template(user + [{"role": "assistant", "content": completion}], tokenize=False)
+        answer = [{"role": "assistant", "content": completion}]
+        full = tok.apply_chat_template(user + answer, tokenize=False)
         p_ids = tok(p, add_special_tokens=False)["input_ids"]
         f_ids = tok(full, add_special_tokens=False)["input_ids"]
         assert f_ids[: len(p_ids)] == p_ids
@@ -139,7 +140,7 @@ def test_import_does_not_import_torch():
 def test_sft_lowers_target_nll(sft_run, tiny_model_dir, base_model, tok):
     out, res = sft_run
     assert_trained_adapter(res, out)
-    assert res.steps == 6 and res.examples == len(SFT_ROWS)
+    assert res.steps == 4 and res.examples == len(SFT_ROWS)
     before = mean_nll(base_model, tok, GOLD)
     after = mean_nll(_load(tiny_model_dir, out), tok, GOLD)
     assert after < 0.6 * before, (before, after)
@@ -200,10 +201,29 @@ def test_multitask_weights_per_task_losses(tiny_model_dir, tmp_path):
         assert h["loss"] == pytest.approx(expected, rel=1e-4, abs=1e-5), h
 
 
+def test_weighted_loss_is_grad_accumulation_invariant(tiny_model_dir, tmp_path):
+    """Per-task token counts are taken over the whole optimizer step, so one batch of 8 and
+    4 accumulated micro-batches of 2 give the same loss and (up to float noise) update."""
+    rows = [{"input": q, "targets": {"a": g, "r": t}} for q, g, t in QA[:4]]
+    tasks = [
+        {"name": "a", "prefix": "A: ", "weight": 1.0},
+        {"name": "r", "prefix": "R: ", "weight": 0.3},
+    ]
+    kw = {"tasks": tasks, "lora": {"dropout": 0.0}, "lr": 1e-3, "max_length": 64,
+          "max_steps": 1, "seed": 0}
+    one = train("multitask", tiny_model_dir, rows, tmp_path / "one", batch_size=8, **kw)
+    acc = train(
+        "multitask", tiny_model_dir, rows, tmp_path / "acc", batch_size=2, grad_accum=4, **kw
+    )
+    assert acc.train_loss == pytest.approx(one.train_loss, rel=1e-5)
+    a, b = adapter_tensors(tmp_path / "one"), adapter_tensors(tmp_path / "acc")
+    assert all(torch.allclose(a[k], b[k], atol=1e-3) for k in a)
+
+
 def test_dpo_increases_chosen_margin(tiny_model_dir, base_model, tmp_path, tok):
     rows = [{"prompt": q, "chosen": g, "rejected": "I am not sure."} for q, g, _ in QA]
     out = tmp_path / "dpo"
-    res = train("dpo", tiny_model_dir, rows, out, beta=0.1, **{**FAST, "lr": 2e-4, "max_steps": 3})
+    res = train("dpo", tiny_model_dir, rows, out, beta=0.1, **{**FAST, "lr": 2e-4, "max_steps": 2})
     assert_trained_adapter(res, out)
     assert any("rewards/margins" in h for h in res.log_history)
 
@@ -218,7 +238,8 @@ def test_dpo_increases_chosen_margin(tiny_model_dir, base_model, tmp_path, tok):
 
 def test_full_finetune_saves_model(tiny_model_dir, base_model, tmp_path):
     out = tmp_path / "full"
-    res = train("sft", tiny_model_dir, SFT_ROWS, out, lora=None, **{**FAST, "lr": 1e-4, "max_steps": 1})
+    kw = {**FAST, "lr": 1e-4, "max_steps": 1}
+    res = train("sft", tiny_model_dir, SFT_ROWS, out, lora=None, **kw)
     assert res.model_path == out and res.adapter_path is None and res.steps == 1
     assert math.isfinite(res.train_loss)
     assert (out / "config.json").is_file() and (out / "tokenizer_config.json").is_file()
