@@ -180,6 +180,8 @@ class Agent:
             self.stats.seconds += time.perf_counter() - t
             self.stats.batches += 1
             self.stats.calls += len(reqs)
+            if self.pool.on_batch is not None:
+                self.pool.on_batch(self, len(reqs))
             for (_, _, fut), res in zip(batch, results):
                 if kind == "generate":
                     for g in res:
@@ -223,6 +225,7 @@ class AgentPool:
     def __init__(self, models: dict[str, dict]):
         self.agents: dict[str, Agent] = {}
         self.roles: dict[str, Role] = {}
+        self.on_batch = None  # callback(agent, requests) after each backend batch (progress)
         self.budget = memory_budget()
         for name, spec in models.items():
             if spec.get("derived_from"):

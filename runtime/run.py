@@ -294,6 +294,14 @@ def run_graph(G: nx.DiGraph, *, program_path: str, sources: dict, store_path: st
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                           TimeElapsedColumn(), console=console, transient=True) as prog:
                 ctx.progress = prog
+                agent_tasks = {}
+
+                def on_batch(agent, n):  # one line per agent: requests it has served
+                    if agent.key not in agent_tasks:
+                        agent_tasks[agent.key] = prog.add_task(f"agent {agent.key}"[:48], total=None)
+                    prog.advance(agent_tasks[agent.key], n)
+
+                ctx.pool.on_batch = on_batch
                 asyncio.run(_main(ctx, top))
         else:
             asyncio.run(_main(ctx, top))

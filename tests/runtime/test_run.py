@@ -1,0 +1,148 @@
+"""The runtime end to end on small programs: reuse on rerun, clear errors naming the node
+and the source line, and the agents' memory policy."""
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from collabdsl.compiler import compile_path
+from runtime.agents import Agent, AgentPool
+from runtime.run import run_graph
+
+
+def _program(tmp_path: Path, text: str, rows=None) -> Path:
+    rows = rows if rows is not None else [
+        {"question": "What color is the sky?", "options": ["blue", "green"], "answer": "blue"},
+        {"question": "What do bees make?", "options": ["honey", "milk"], "answer": "honey"},
+        {"question": "What is frozen water?", "options": ["ice", "steam"], "answer": "ice"},
+    ]
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    p = tmp_path / "prog.collab"
+    p.write_text(text)
+    return p
+
+
+def _run(path: Path, db: Path, **kw):
+    res = compile_path(str(path), kw.pop("sets", None), kw.pop("models", None))
+    assert res.graph is not None, [d.message for d in res.diagnostics]
+    return run_graph(res.graph, program_path=str(path), sources=res.sources, store_path=str(db),
+                     progress=False, **kw)
+
+
+EMBEDDED = """
+program rerun "generate and choose with the embedded model"
+model m = embedded("smollm2-135m-instruct") max_tokens 4
+data d = load("rows.jsonl", columns: {question: "question", options: "options", answer: "answer"})
+prompt ask(q) = "Answer briefly: {q}"
+for x in d {
+  x.reply = m.generate(ask(x.question))
+  x.pick = m.choose(ask(x.question), options: x.options).answer
+}
+eval res for x in d metrics accuracy { gold x.answer  "pick" = x.pick }
+"""
+
+
+@pytest.mark.slow
+def test_rerun_of_a_finished_program_makes_no_calls_and_loads_no_model(tmp_path):
+    path = _program(tmp_path, EMBEDDED)
+    first = _run(path, tmp_path / "runs.db")
+    assert first.status == "finished", first.error
+    assert sum(s.calls for s in first.stats.values()) == 6
+    second = _run(path, tmp_path / "runs.db")
+    assert second.status == "finished"
+    assert sum(s.calls for s in second.stats.values()) == 0
+    assert sum(a["loads"] for a in second.agents.values()) == 0
+    assert second.results == first.results
+    # a changed prompt is recomputed, the unchanged node is not
+    path.write_text(EMBEDDED.replace("Answer briefly: {q}", "Answer in one word: {q}"))
+    third = _run(path, tmp_path / "runs.db")
+    calls = {s.kind: s.calls for s in third.stats.values() if s.kind in ("generate", "choose")}
+    assert calls == {"generate": 3, "choose": 3}
+
+
+COLUMN = """
+program errs "a column model and a data file"
+param path: str = "rows.jsonl"
+model t = column("answer")
+data d = load(path, columns: {question: "question", answer: "answer"})
+for x in d { x.reply = t.generate(x.question) }
+eval res for x in d metrics exact_match { gold x.answer  "stored" = x.reply }
+"""
+
+
+def test_column_model_stands_in_for_a_model(tmp_path):
+    out = _run(_program(tmp_path, COLUMN), tmp_path / "runs.db")
+    assert out.status == "finished", out.error
+    assert out.results[0]["exact_match"] == 1.0 and out.results[0]["n"] == 3
+    assert sum(a["loads"] for a in out.agents.values()) == 0
+
+
+def test_missing_file_names_the_node_and_line(tmp_path):
+    out = _run(_program(tmp_path, COLUMN), tmp_path / "runs.db", sets={"path": "nope.jsonl"})
+    assert out.status == "failed"
+    assert "prog.collab:5:" in out.error and "load nope.jsonl" in out.error and "nope.jsonl" in out.error
+
+
+def test_missing_column_of_a_column_model_is_clear(tmp_path):
+    out = _run(_program(tmp_path, COLUMN.replace('column("answer")', 'column("rationale")')),
+               tmp_path / "runs.db")
+    assert out.status == "failed" and "no column 'rationale'" in out.error and "prog.collab:6:" in out.error
+
+
+SERVER = """
+program down "a server that is not there"
+model big = server("http://127.0.0.1:9/v1", model: "m") max_retries 1 timeout 2
+data d = load("rows.jsonl", columns: {question: "question", answer: "answer"})
+for x in d { x.reply = big.generate(x.question) }
+"""
+
+
+def test_unreachable_server_names_the_node_and_line(tmp_path):
+    out = _run(_program(tmp_path, SERVER), tmp_path / "runs.db")
+    assert out.status == "failed"
+    assert "prog.collab:5:" in out.error and "big.generate" in out.error and "127.0.0.1:9" in out.error
+
+
+def test_model_not_installed_is_clear(tmp_path):
+    out = _run(_program(tmp_path, SERVER.replace('server("http://127.0.0.1:9/v1", model: "m") max_retries 1 '
+                                                 'timeout 2', 'hf("/no/such/model-folder")')),
+               tmp_path / "runs.db")
+    assert out.status == "failed" and "prog.collab:5:" in out.error and "/no/such/model-folder" in out.error
+
+
+# ---------------------------------------------------------------------- memory policy
+class _Exec:
+    closed = 0
+
+    def __init__(self, name):
+        self.name = name
+
+    def close(self):
+        _Exec.closed += 1
+
+
+def test_agents_unload_least_recently_used_idle_backend_to_fit(monkeypatch):
+    """Policy unit test (fake executors): a new local backend that does not fit next to the
+    loaded ones unloads idle ones, least recently used first."""
+    monkeypatch.setattr("runtime.agents._locked_make", lambda spec: _Exec(spec["ref"]))
+    specs = {r: {"backend": "hf", "ref": r, "kwargs": {}, "options": {}} for r in ("a", "b", "c")}
+    pool = AgentPool(specs)
+    pool.budget = 250
+    for agent in pool.agents.values():
+        agent.size = 100
+
+    async def go():
+        a, b, c = (pool.agents[f"hf:{r}"] for r in "abc")
+        await a._ensure_loaded()
+        a.last_used = 1.0
+        await b._ensure_loaded()
+        b.last_used = 2.0
+        await c._ensure_loaded()  # 300 > 250: a (least recently used) goes
+        return a, b, c
+
+    a, b, c = asyncio.run(go())
+    assert not a.loaded and b.loaded and c.loaded and _Exec.closed == 1
+    assert isinstance(a, Agent)
