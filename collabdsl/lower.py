@@ -14,7 +14,6 @@ import networkx as nx
 from collabdsl import ast as A
 from collabdsl.evaluate import EvalError, constant
 from collabdsl.ir import MODEL_OPS
-from collabdsl.vocab import MODEL_METHODS
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from pathlib import Path
 
 from runtime.errors import RunError
 from runtime.handlers import active_rows, ev, handler
