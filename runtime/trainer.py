@@ -209,6 +209,9 @@ def train(
     else:
         trainer, n_examples = _sft_trainer(model, tokenizer, groups, common, peft_config, chat)
 
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # losses go to TrainResult.log_history, not stdout
     out = trainer.train()
     steps = int(trainer.state.global_step)
     tokens = int(getattr(trainer, "_total_train_tokens", 0))
