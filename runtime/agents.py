@@ -236,6 +236,10 @@ class AgentPool:
                 base = self.roles.get(spec["derived_from"])
                 self.roles[name] = Role(name, base.spec if base else spec, base.agent if base else None)
 
+    def role_for(self, name: str, spec: dict) -> Role:
+        """A role bound to the agent of ``spec`` (made if new): e.g. a fully fine-tuned version."""
+        return self._role(name, spec)
+
     def _role(self, name: str, spec: dict) -> Role:
         from runtime.store import stable_hash
 

@@ -103,11 +103,12 @@ async def train(ctx, node, key):
         info = {"path": str(result.path), "adapter": str(result.adapter_path) if result.adapter_path else None,
                 "steps": result.steps, "examples": result.examples, "seconds": result.seconds,
                 "train_loss": result.train_loss, "tokens": result.tokens}
-        if not info["adapter"]:
-            raise RunError(node, "full fine-tuning produced a new model folder; serving it as a version "
-                           "is not supported yet (use LoRA)")
         mark.write_text(json.dumps(info))
-    new.adapter = info["adapter"]
+    if info["adapter"]:
+        new.adapter = info["adapter"]
+    else:  # full fine-tuning: the version is a new model folder, served by its own agent
+        fresh = ctx.pool.role_for(node["out"], {**role.spec, "backend": "hf", "ref": info["path"], "kwargs": {}})
+        new.spec, new.agent, new.adapter = fresh.spec, fresh.agent, None
     new.version_id = fp
     ctx.store.add_model_version(node["out"], f"{role.spec['backend']}:{role.spec.get('ref')}",
                                 info["adapter"], run_id=ctx.run_id, node_id=key)

@@ -146,3 +146,23 @@ def test_agents_unload_least_recently_used_idle_backend_to_fit(monkeypatch):
     a, b, c = asyncio.run(go())
     assert not a.loaded and b.loaded and c.loaded and _Exec.closed == 1
     assert isinstance(a, Agent)
+
+
+FULL = """
+program full "full fine-tuning makes a version that is then served"
+model m = embedded("smollm2-135m-instruct") trainable full max_tokens 4
+data d = load("rows.jsonl", columns: {question: "question", answer: "answer"})
+for x in d { x.before = m.generate(x.question) }
+train m sft for x in d { input: x.question, target: x.answer, max_steps: 2, lr: 1e-3, batch_size: 3 }
+for x in d { x.after = m.generate(x.question) }
+eval res for x in d metrics exact_match { gold x.answer  "before" = x.before  "after" = x.after }
+"""
+
+
+@pytest.mark.slow
+def test_full_fine_tuning_version_is_served(tmp_path):
+    out = _run(_program(tmp_path, FULL), tmp_path / "runs.db")
+    assert out.status == "finished", out.error
+    assert sum(a["loads"] for a in out.agents.values()) == 2  # the base, then the trained folder
+    versions = list((tmp_path / "versions").iterdir())
+    assert len(versions) == 1 and (versions[0] / "config.json").is_file()
