@@ -95,7 +95,9 @@ async def train(ctx, node, key):
         if o.get("lambda") is not None:
             kwargs["lam"] = float(o["lambda"])
         try:
-            result = await asyncio.to_thread(
+            from runtime.agents import in_compute_thread
+
+            result = await in_compute_thread(
                 _locked, run_trainer, o["objective"], _base_path(spec), rows, out_dir, adapter=role.adapter,
                 lora=lora, seed=int(o.get("seed", ctx.seed) or 0), tasks=tasks, **kwargs)
         except Exception as exc:  # noqa: BLE001
