@@ -166,3 +166,30 @@ def test_full_fine_tuning_version_is_served(tmp_path):
     assert sum(a["loads"] for a in out.agents.values()) == 2  # the base, then the trained folder
     versions = list((tmp_path / "versions").iterdir())
     assert len(versions) == 1 and (versions[0] / "config.json").is_file()
+
+
+def test_agent_batches_requests_of_concurrent_nodes(monkeypatch):
+    """Logic test (fake executor): two nodes submitting at once share one backend batch."""
+    from runtime.executors.base import GenRequest, Generation
+
+    batches = []
+
+    class Recorder(_Exec):
+        def generate(self, reqs):
+            batches.append(len(reqs))
+            return [[Generation(text=r.prompt.upper())] for r in reqs]
+
+    monkeypatch.setattr("runtime.agents._locked_make", lambda spec: Recorder(spec["ref"]))
+    pool = AgentPool({"m": {"backend": "api", "ref": "x/y", "kwargs": {}, "options": {"batch_size": 8}}})
+    agent = pool.roles["m"].agent
+
+    async def go():
+        a = agent.submit("generate", [GenRequest(f"a{i}") for i in range(3)])
+        b = agent.submit("generate", [GenRequest(f"b{i}") for i in range(4)])
+        out = await asyncio.gather(a, b)
+        await pool.close()
+        return out
+
+    a, b = asyncio.run(go())
+    assert batches == [7]
+    assert [g[0].text for g in a] == ["A0", "A1", "A2"] and [g[0].text for g in b] == ["B0", "B1", "B2", "B3"]
