@@ -2,7 +2,6 @@
 (metrics of each system into the result table and the run store)."""
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 

@@ -95,3 +95,18 @@ def confidence(estimator: str, gen: Generation | None = None, choice: ChoiceResu
         ms = (gen.top2_margins or [])[:max_tokens]
         return sum(ms) / len(ms) if ms else 0.0
     raise ValueError(f"unknown confidence estimator {estimator!r}; known: {', '.join(ESTIMATORS)}")
+
+
+def encode_prompt(tokenizer, prompt: str, chat: bool, empty_id: int | None) -> tuple[str, list[int], bool]:
+    """(text, ids, add_special_tokens) of a prompt: the chat template is applied when asked
+    for and the tokenizer has one; an empty raw prompt is conditioned on ``empty_id``."""
+    if chat and getattr(tokenizer, "chat_template", None):
+        text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
+                                             tokenize=False, add_generation_prompt=True)
+        special = False
+    else:
+        text, special = prompt, True
+    ids = list(tokenizer(text, add_special_tokens=special)["input_ids"])
+    if not ids:
+        ids = [empty_id]
+    return text, ids, special

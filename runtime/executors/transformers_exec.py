@@ -49,7 +49,7 @@ from transformers import (
     StoppingCriteriaList,
 )
 
-from runtime.executors.base import ChoiceRequest, ChoiceResult, Generation, GenRequest
+from runtime.executors.base import ChoiceRequest, ChoiceResult, Generation, GenRequest, encode_prompt
 
 KINDS = ("auto", "hf", "gguf", "embedded")
 _KIND_ALIASES = {"hub": "hf", "local": "hf", "transformers": "hf", "huggingface": "hf"}
@@ -270,17 +270,8 @@ class TransformersExecutor:
     def _encode(self, prompt: str, chat: bool) -> tuple[str, list[int], bool]:
         """(text, ids, add_special_tokens) of a prompt, chat template applied when asked
         for and the tokenizer has one."""
-        tok = self.tokenizer
-        if chat and getattr(tok, "chat_template", None):
-            text = tok.apply_chat_template([{"role": "user", "content": prompt}],
-                                           tokenize=False, add_generation_prompt=True)
-            special = False
-        else:
-            text, special = prompt, True
-        ids = tok(text, add_special_tokens=special).input_ids
-        if not ids:  # an empty raw prompt: condition on BOS (or EOS) instead
-            ids = [self.bos_id if self.bos_id is not None else self.pad_id]
-        return text, ids, special
+        return encode_prompt(self.tokenizer, prompt, chat,
+                             self.bos_id if self.bos_id is not None else self.pad_id)
 
     def _continuation(self, text: str, ids: list[int], special: bool, option: str) -> list[int]:
         """Token ids of ``option`` as it would be tokenised right after ``text``."""

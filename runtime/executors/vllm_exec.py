@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from runtime.executors.base import ChoiceRequest, ChoiceResult, Generation, GenRequest
+from runtime.executors.base import ChoiceRequest, ChoiceResult, Generation, GenRequest, encode_prompt
 
 
 def _on_cpu() -> bool:
@@ -128,16 +128,8 @@ class VLLMExecutor:
     def _encode(self, prompt: str, chat: bool) -> tuple[str, list[int], bool]:
         """(text, ids, add_special_tokens) of a prompt, chat template applied when asked."""
         tok = self.tokenizer
-        if chat and getattr(tok, "chat_template", None):
-            text = tok.apply_chat_template([{"role": "user", "content": prompt}],
-                                           tokenize=False, add_generation_prompt=True)
-            special = False
-        else:
-            text, special = prompt, True
-        ids = list(tok(text, add_special_tokens=special)["input_ids"])
-        if not ids:  # an empty raw prompt: condition on BOS (or EOS)
-            ids = [tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id]
-        return text, ids, special
+        return encode_prompt(tok, prompt, chat,
+                             tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id)
 
     def _continuation(self, text: str, ids: list[int], special: bool, option: str) -> list[int]:
         """Token ids of ``option`` as tokenised right after ``text``."""
