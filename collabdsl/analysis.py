@@ -85,8 +85,6 @@ def collect_symbols(facts: Facts, body: list, seen: set) -> None:
             _define(facts, st.new_name, "model", st, seen)
         elif isinstance(st, A.Data):
             for n in st.names:
-                if n in seen and _is_loop_rebinding(facts, n, st):
-                    continue
                 _define(facts, n, "data", st, seen)
         elif isinstance(st, A.Prompt):
             _define(facts, st.name, "prompt", st, seen, getattr(st, "imported", False))
@@ -104,9 +102,6 @@ def collect_symbols(facts: Facts, body: list, seen: set) -> None:
             collect_symbols(facts, st.orelse, else_seen)
             seen |= then_seen | else_seen
 
-
-def _is_loop_rebinding(facts, name, st) -> bool:
-    return False
 
 
 # ---------------------------------------------------------------------- the walk
@@ -547,11 +542,14 @@ def _step_type(step: A.Step) -> str:
 
 
 def _builtin_schema(name: str) -> frozenset | None:
-    return {
-        "arithmetic": frozenset({"id", "question", "answer", "rationale"}),
-        "science-mc": frozenset({"id", "question", "options", "answer", "rationale"}),
-        "commonsense-mc": frozenset({"id", "question", "options", "answer", "rationale"}),
-    }.get(name)
+    """Columns of a data set the project ships, from its index (runtime.data imports
+    nothing heavy); None for an unknown name, which the run reports."""
+    from runtime.data import DataError, builtin_schema
+
+    try:
+        return frozenset(builtin_schema(name))
+    except DataError:
+        return None
 
 
 def analyze(program: A.Program) -> Facts:

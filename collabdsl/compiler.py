@@ -2,7 +2,6 @@
 models -> lower to the IR graph. Each stage is a function; this module chains them."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,12 +192,3 @@ def compile_path(path: str, sets: dict[str, str] | None = None,
     except EvalError as exc:
         result.diagnostics.append(error("E121", exc.reason, exc.span))
     return result
-
-
-def program_hash(sources: dict[str, str]) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for path in sorted(sources):
-        h.update(json.dumps([Path(path).name, sources[path]]).encode())
-    return h.hexdigest()

@@ -22,15 +22,16 @@ import functools
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from runtime.executors.base import ChoiceRequest, GenRequest
 
 LOCAL = ("embedded", "hf", "gguf", "vllm")
 
-# Loading a backend and starting a training both import large libraries; transformers'
-# lazy imports are not safe from two threads at once, so those steps take this lock.
+# Loading a backend imports large libraries, and transformers' lazy imports are not safe
+# from two threads at once: local backends load on the compute thread (below), API
+# backends on another, so every load takes this lock. Training runs on the compute thread.
 HEAVY_LOCK = threading.Lock()
 
 # Local model work (loading, generating, scoring, training) runs on one dedicated thread:
@@ -240,7 +241,6 @@ class Role:
     agent: Agent | None  # None for column() models
     adapter: str | None = None  # LoRA adapter of the current version (None: base weights)
     version_id: str = ""  # fingerprint of the current version
-    history: list = field(default_factory=list)
 
 
 class AgentPool:

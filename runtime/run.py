@@ -11,8 +11,6 @@ recomputed, so rerunning a finished program makes no model calls and loads no mo
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +24,7 @@ from runtime import model_handlers  # noqa: F401 - registers the model handlers
 from runtime import train_eval  # noqa: F401 - registers train, eval
 from runtime.agents import AgentPool
 from runtime.errors import RunError
-from runtime.store import RunStore, stable_hash
+from runtime.store import RunStore, program_hash, stable_hash
 
 REUSABLE = ("generate", "sample", "score", "choose")
 
@@ -268,10 +266,8 @@ class RunOutcome:
 def run_graph(G: nx.DiGraph, *, program_path: str, sources: dict, store_path: str | Path | None = None,
               resume: bool = False, limit: int | None = None, seed: int = 0, console=None,
               progress: bool = True) -> RunOutcome:
-    from collabdsl.compiler import program_hash
-
     store = RunStore(store_path or Path(".collab") / "runs.db")
-    phash = program_hash(sources)
+    phash = program_hash(program_path, [p for p in sources if Path(p).resolve() != Path(program_path).resolve()])
     bindings = {r: f"{m['backend']}:{m.get('ref')}" for r, m in G.graph["models"].items()}
     run_id = None
     if resume:
@@ -281,7 +277,7 @@ def run_graph(G: nx.DiGraph, *, program_path: str, sources: dict, store_path: st
             store.finish_run(run_id, "running")
     if run_id is None:
         run_id = store.start_run(program_path, G.graph.get("name"), phash, G.graph["params"], bindings)
-    work_dir = Path(store.path).parent if hasattr(store, "path") else Path(".collab")
+    work_dir = Path(store.path).parent
     ctx = RunContext(G, store, run_id, AgentPool(G.graph["models"]), G.graph["params"], G.graph["prompts"],
                      Path(program_path).resolve().parent, work_dir, limit=limit, seed=seed)
     top = [n for n in G.graph["order"] if G.nodes[n]["parent"] is None]
@@ -321,22 +317,3 @@ async def _main(ctx: RunContext, top: list[str]) -> None:
         await run_level(ctx, top)
     finally:
         await ctx.pool.close()
-
-
-def run_program(path: str, sets: dict | None = None, models: dict | None = None, *, resume: bool = False,
-                limit: int | None = None, store_path: str | None = None, console=None, seed: int = 0):
-    """Compile and run; returns (CompileResult, RunOutcome | None)."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    from collabdsl.compiler import compile_path
-
-    result = compile_path(path, sets, models)
-    if result.graph is None:
-        return result, None
-    outcome = run_graph(result.graph, program_path=path, sources=result.sources, store_path=store_path,
-                        resume=resume, limit=limit, seed=seed, console=console)
-    return result, outcome
-
-
-def outcome_json(o: RunOutcome) -> str:
-    return json.dumps({"run_id": o.run_id, "status": o.status, "results": o.results, "error": o.error},
-                      indent=2, default=str)

@@ -54,13 +54,6 @@ def _training_rows(ctx, node, rows) -> tuple[list, list | None]:
     return out, tasks
 
 
-def _locked(fn, *args, **kwargs):
-    from runtime.agents import HEAVY_LOCK
-
-    with HEAVY_LOCK:
-        return fn(*args, **kwargs)
-
-
 @handler("train")
 async def train(ctx, node, key):
     role = ctx.pool.roles[node["model"]]
@@ -97,7 +90,7 @@ async def train(ctx, node, key):
             from runtime.agents import in_compute_thread
 
             result = await in_compute_thread(
-                _locked, run_trainer, o["objective"], _base_path(spec), rows, out_dir, adapter=role.adapter,
+                run_trainer, o["objective"], _base_path(spec), rows, out_dir, adapter=role.adapter,
                 lora=lora, seed=int(o.get("seed", ctx.seed) or 0), tasks=tasks, **kwargs)
         except Exception as exc:  # noqa: BLE001
             raise RunError(node, f"training failed: {type(exc).__name__}: {exc}") from exc
