@@ -276,11 +276,14 @@ class Analyzer:
             name = e.fname
             if name == "load":
                 cols = e.kwarg("columns")
+                att = e.kwarg("attach")
+                extra = frozenset(str(k) for k in att.keys) if isinstance(att, A.DictLit) else frozenset()
                 if isinstance(cols, A.DictLit):
-                    return frozenset(str(k) for k in cols.keys)
+                    return frozenset(str(k) for k in cols.keys) | extra
                 src = e.args[0] if e.args else None
                 if isinstance(src, A.Str) and src.value.startswith("builtin:"):
-                    return _builtin_schema(src.value[len("builtin:"):])
+                    base = _builtin_schema(src.value[len("builtin:"):])
+                    return base | extra if base is not None else None
                 return None
             if e.args and isinstance(e.args[0], A.Name):
                 first = self.schema.get(str(e.args[0].id))

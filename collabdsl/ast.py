@@ -244,6 +244,22 @@ class Param(Node):
 
 
 @dataclass
+class ProfileSet(Node):
+    name: Ident
+    value: Expr
+
+
+@dataclass
+class Profile(Node):
+    """``profile NAME [default] ["doc"] { param = literal ... }``: param values chosen together."""
+
+    name: Ident
+    is_default: bool
+    doc: str
+    sets: list[ProfileSet]
+
+
+@dataclass
 class Model(Node):
     name: Ident
     backend: Ident
@@ -356,7 +372,7 @@ class Eval(Node):
     systems: list[System]
 
 
-Stmt = Union[Import, Param, Model, Training, Data, Prompt, KB, Step, ForEach, Repeat,
+Stmt = Union[Import, Param, Profile, Model, Training, Data, Prompt, KB, Step, ForEach, Repeat,
              StaticIf, Eval]
 
 

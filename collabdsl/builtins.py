@@ -192,8 +192,9 @@ ROW_BUILTINS: dict[str, Builtin] = {b.name: b for b in [
 ]}
 
 DATA_BUILTINS: dict[str, Builtin] = {b.name: b for b in [
-    Builtin("load", "data", 1, 1, ("split", "format", "columns", "limit", "seed", "shuffle"), "data",
-            "load a jsonl/json/csv/parquet path, 'hf:ID' or 'builtin:NAME'"),
+    Builtin("load", "data", 1, 1, ("split", "format", "columns", "limit", "seed", "shuffle", "attach"),
+            "data", "load a jsonl/json/csv/parquet path, 'hf:ID' or 'builtin:NAME'; attach: {col: files} "
+            "adds columns from JSON lists aligned with the rows"),
     Builtin("split", "data", 2, 2, ("seed",), "data2", "split by ratio with a seed"),
     Builtin("concat", "data", 2, 9, (), "data", "rows of several data sets"),
     Builtin("take", "data", 2, 2, (), "data", "the first n rows"),

@@ -341,6 +341,52 @@ def check_params(f: Facts) -> list[Diagnostic]:
     return out
 
 
+def check_profiles(f: Facts) -> list[Diagnostic]:
+    """Profiles: at the top level, distinct names, one default, literal values of known
+    params with the param's type."""
+    out = []
+    params = {str(p.name): p for p in f.program.decls(A.Param)}
+    top = [st for st in f.program.body if isinstance(st, A.Profile)]
+    for pr in f.program.decls(A.Profile):
+        if not any(pr is t for t in top):
+            out.append(error("E124", f"profile '{pr.name}' must be declared at the top level, "
+                             "not inside a loop or an if", pr.name.span))
+    names, default = {}, None
+    for pr in top:
+        if str(pr.name) == "none":
+            out.append(error("E124", "'none' is not a profile name: `--profile none` means the "
+                             "declared defaults", pr.name.span))
+        elif str(pr.name) in names:
+            out.append(error("E124", f"profile '{pr.name}' is already defined at line "
+                             f"{names[str(pr.name)].name.span.line}", pr.name.span))
+        names.setdefault(str(pr.name), pr)
+        if pr.is_default:
+            if default is not None:
+                out.append(error("E124", f"two default profiles: '{default.name}' (line "
+                                 f"{default.name.span.line}) and '{pr.name}'", pr.name.span))
+            default = default or pr
+        seen = set()
+        for ps in pr.sets:
+            p = params.get(str(ps.name))
+            if p is None:
+                out.append(error("E123", f"profile '{pr.name}' sets '{ps.name}', which is not a param "
+                                 f"(params: {', '.join(params) or 'none'})", ps.name.span))
+                continue
+            if str(ps.name) in seen:
+                out.append(error("E124", f"profile '{pr.name}' sets '{ps.name}' twice", ps.name.span))
+            seen.add(str(ps.name))
+            typ = PARAM_TYPES.get(str(p.type))
+            v = _lit(ps.value)
+            if v is None and not isinstance(ps.value, A.NoneLit):
+                out.append(error("E123", f"profile '{pr.name}': the value of '{ps.name}' must be a "
+                                 "literal", ps.value.span))
+            elif typ is not None and v is not None and (
+                    not isinstance(v, typ) or (str(p.type) != "bool" and isinstance(v, bool))):
+                out.append(error("E123", f"profile '{pr.name}': param '{ps.name}' is {p.type} but the "
+                                 f"value is {type(v).__name__}", ps.value.span))
+    return out
+
+
 def check_models(f: Facts) -> list[Diagnostic]:
     out = []
     for m in f.program.decls(A.Model):
@@ -474,7 +520,7 @@ RULES: list[tuple[str, Callable[[Facts], list[Diagnostic]]]] = [  # every code e
     ("E109", check_lambda), ("E110", check_counts), ("W206", check_loop_trains),
     ("E114", check_params), ("E112/E113/E106", check_models), ("E115", check_static_ifs),
     ("E116/W208", check_returns), ("E119/W209/E112/E102", check_eval), ("E117/E101", check_data_refs),
-    ("E122", check_step_recursion),
+    ("E122", check_step_recursion), ("E123/E124", check_profiles),
 ]
 
 

@@ -53,6 +53,8 @@ class GraphFormat(str, enum.Enum):
 
 
 SET_HELP = "Override a param: --set name=value (parsed by the param's type). Repeatable."
+PROFILE_HELP = ("Apply the program's profile NAME (a named set of param values, before --set). "
+                "Without it the program's default profile applies; `none`: the declared defaults.")
 MODEL_HELP = ("Rebind a model role: --model role=KIND:VALUE, KIND one of "
               "embedded, hf, gguf, vllm, api, server, column "
               "(e.g. large=api:openai/gpt-4o-mini, small=hf:HuggingFaceTB/SmolLM2-360M-Instruct, "
@@ -121,11 +123,11 @@ def _plural(n: int, word: str) -> str:
     return plural(n, word)
 
 
-def _compile(path: Path, sets: dict, models: dict):
+def _compile(path: Path, sets: dict, models: dict, profile: str | None = None):
     """Compile or exit 1 with the diagnostics (on stderr); warnings go to stderr too."""
     from collabdsl.compiler import compile_path
 
-    result = compile_path(str(path), sets=sets or None, models=models or None)
+    result = compile_path(str(path), sets=sets or None, models=models or None, profile=profile)
     errors, _ = _print_diagnostics(result.diagnostics, result.sources, err=True)
     if errors or result.graph is None:
         if not errors:
@@ -172,6 +174,7 @@ def graph(
     output: Path | None = typer.Option(None, "--output", "-o",
                                           help="Write to this file instead of standard output."),
     sets: list[str] = typer.Option([], "--set", help=SET_HELP, show_default=False),
+    profile: str | None = typer.Option(None, "--profile", help=PROFILE_HELP, show_default=False),
     models: list[str] = typer.Option([], "--model", help=MODEL_HELP, show_default=False),
 ) -> None:
     """Draw a program's operation graph (mermaid, dot, json, svg, png).
@@ -188,7 +191,7 @@ def graph(
         from collabdsl.render import DOT_NOT_FOUND
         if shutil.which("dot") is None:
             _fail(DOT_NOT_FOUND)
-    result = _compile(path, set_values, model_values)
+    result = _compile(path, set_values, model_values, profile)
     from collabdsl import render
 
     if fmt in ("svg", "png"):
@@ -213,6 +216,7 @@ def graph(
 def plan(
     path: Path = typer.Argument(..., help="The program (.collab file).", show_default=False),
     sets: list[str] = typer.Option([], "--set", help=SET_HELP, show_default=False),
+    profile: str | None = typer.Option(None, "--profile", help=PROFILE_HELP, show_default=False),
     models: list[str] = typer.Option([], "--model", help=MODEL_HELP, show_default=False),
     format: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text (a table) or json."),
     all_nodes: bool = typer.Option(False, "--all", help="Also list compute nodes (pure row expressions) "
@@ -224,7 +228,10 @@ def plan(
     cost (litellm's price table, read offline), training examples and steps, and the totals.
     '~' marks estimates."""
     set_values, model_values = parse_sets(sets), parse_models(models)
-    result = _compile(path, set_values, model_values)
+    result = _compile(path, set_values, model_values, profile)
+    if result.profile is not None:
+        typer.echo(f"profile {result.profile}{' (the default)' if profile is None else ''}: "
+                   f"{profile_values(result)}", err=True)
     from collabdsl.plan import plan as make_plan
     from collabdsl.plan import render_text
 
@@ -251,6 +258,7 @@ def _has_module(name: str) -> bool:
 def run(
     program: Path = typer.Argument(..., help="The program (.collab file).", show_default=False),
     sets: list[str] = typer.Option([], "--set", help=SET_HELP, show_default=False),
+    profile: str | None = typer.Option(None, "--profile", help=PROFILE_HELP, show_default=False),
     models: list[str] = typer.Option([], "--model", help=MODEL_HELP, show_default=False),
     resume: bool = typer.Option(False, "--resume",
                                 help="Continue the latest unfinished run of this program: finished "
@@ -265,7 +273,7 @@ def run(
     Results, model versions and every row are recorded in the run store (see `collab runs`
     and `collab show`); an interrupted run continues with --resume."""
     set_values, model_values = parse_sets(sets), parse_models(models)
-    result = _compile(program, set_values, model_values)
+    result = _compile(program, set_values, model_values, profile)
     if not _has_module("runtime.run"):
         _fail(RUNTIME_MISSING)
     try:
@@ -275,6 +283,12 @@ def run(
     from rich.console import Console
 
     console = Console(stderr=True)
+    if result.profile is not None:
+        applied = profile_values(result)
+        console.print(f"profile [bold]{result.profile}[/bold]"
+                      f"{' (the default)' if profile is None else ''}: {applied}"
+                      + ("; `--profile none` runs the declared defaults" if profile is None else ""),
+                      highlight=False)
     try:
         outcome = run_graph(result.graph, program_path=str(program), sources=result.sources,
                             store_path=str(store), resume=resume, limit=limit, seed=seed, console=console)
@@ -286,6 +300,15 @@ def run(
         raise typer.Exit(130)
     if outcome.status != "finished":
         raise typer.Exit(1)
+
+
+def profile_values(result) -> str:
+    """``n_train=32, weak_max_tokens=96``: the values the applied profile chose (those not
+    overridden by --set)."""
+    from collabdsl import ast as A
+
+    prof = next(p for p in result.program.body if isinstance(p, A.Profile) and str(p.name) == result.profile)
+    return ", ".join(f"{ps.name}={result.params.get(str(ps.name))!r}" for ps in prof.sets)
 
 
 def _print_outcome(outcome: Any) -> None:

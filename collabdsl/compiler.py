@@ -23,6 +23,7 @@ class CompileResult:
     sources: dict[str, str] = field(default_factory=dict)
     params: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict)
+    profile: str | None = None  # the profile whose values were applied
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -68,13 +69,33 @@ def lint_paths(paths: list[str]) -> tuple[list[Diagnostic], dict[str, str]]:
 
 
 # ---------------------------------------------------------------------- binding
-def bind_params(program: A.Program, sets: dict[str, str]) -> tuple[dict, list[Diagnostic]]:
-    """Param values: defaults, then ``--set name=value`` parsed by the param's type."""
+def select_profile(program: A.Program, name: str | None) -> tuple[A.Profile | None, list[Diagnostic]]:
+    """The profile ``--profile NAME`` names; without one, the program's default profile;
+    ``none``: no profile (the declared defaults)."""
+    profiles = {str(p.name): p for p in program.body if isinstance(p, A.Profile)}
+    if name is None:
+        return next((p for p in profiles.values() if p.is_default), None), []
+    if name == "none":
+        return None, []
+    if name not in profiles:
+        where = A.Span("--profile", 0, 0, 0, 0)
+        return None, [error("E120", f"--profile {name}: no profile '{name}' in {program.path} "
+                            f"(profiles: {', '.join(profiles) or 'none'}; `none` = the declared defaults)",
+                            where)]
+    return profiles[name], []
+
+
+def bind_params(program: A.Program, sets: dict[str, str],
+                profile: A.Profile | None = None) -> tuple[dict, list[Diagnostic]]:
+    """Param values: defaults, then the profile's values, then ``--set name=value`` parsed
+    by the param's type. Defaults are computed in declaration order, so a default that
+    reads an earlier param sees that param's profile value."""
     values, diags = {}, []
     decls = {str(p.name): p for p in program.decls(A.Param)}
+    chosen = {str(ps.name): ps.value for ps in profile.sets} if profile is not None else {}
     for name, p in decls.items():
         try:
-            values[name] = constant(p.default, values)
+            values[name] = constant(chosen.get(name, p.default), values)
         except EvalError:
             values[name] = None
     where = A.Span("--set", 0, 0, 0, 0)
@@ -175,11 +196,18 @@ def bind_models(program: A.Program, params: dict, overrides: dict[str, str]) -> 
 
 
 def compile_path(path: str, sets: dict[str, str] | None = None,
-                 models: dict[str, str] | None = None) -> CompileResult:
+                 models: dict[str, str] | None = None, profile: str | None = None) -> CompileResult:
+    """Check, bind params (``profile``: a profile name, ``"none"``, or None for the
+    program's default profile) and models, and lower to the IR."""
     result = check_path(path)
     if result.program is None or result.errors:
         return result
-    params, d1 = bind_params(result.program, sets or {})
+    chosen, d0 = select_profile(result.program, profile)
+    result.profile = str(chosen.name) if chosen is not None else None
+    result.diagnostics += d0
+    if d0:
+        return result
+    params, d1 = bind_params(result.program, sets or {}, chosen)
     bound, d2 = bind_models(result.program, params, models or {})
     result.diagnostics += d1 + d2
     result.params, result.models = params, bound

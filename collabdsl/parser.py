@@ -97,6 +97,14 @@ class _Build(Transformer):
     def param_decl(self, meta, items):
         return A.Param(self._s(meta), self._id(items[0]), self._id(items[1]), items[2])
 
+    def profile_decl(self, meta, items):
+        name, is_default, doc, *sets = items
+        return A.Profile(self._s(meta), self._id(name), is_default is not None,
+                         _string(doc) if doc is not None else "", sets)
+
+    def profile_set(self, meta, items):
+        return A.ProfileSet(self._s(meta), self._id(items[0]), items[1])
+
     def model_decl(self, meta, items):
         name, backend, args, *opts = items
         pos, kws = args or ([], [])

@@ -7,8 +7,8 @@ SOURCE is one of
   ``"data"`` list, or one list per split name; or JSON lines in a ``.json`` file, which is
   detected), ``.csv``/``.tsv`` (a header row; every value is a string) or ``.parquet``
   (read with pyarrow, which comes with ``datasets``). A ``.gz`` ending is decompressed first.
-  ``format:`` overrides the extension. Relative paths are resolved against ``base_dir`` (the
-  program's folder) or else the current directory. ``split:`` fills a ``{split}`` in the path
+  ``format:`` overrides the extension. A relative path is looked up in ``base_dir`` (the
+  program's folder), then in the current directory (where a ``--set`` path was typed). ``split:`` fills a ``{split}`` in the path
   (``"data/{split}.jsonl"``); a path to a folder picks ``<split>.<ext>`` inside it; a plain
   file is all of its rows, whatever the split.
 * ``"hf:ID"`` or ``"hf:ID:CONFIG"``: a Hugging Face dataset through ``datasets.load_dataset``
@@ -20,6 +20,12 @@ given (an empty mapping keeps every field as it is). ``"old"`` may reach into ne
 with dots (``"choices.text"``, ``"answers.0"``) when no field has that literal name. A
 missing field raises :class:`DataError` naming the source, the field and the fields there are.
 ``limit`` keeps the first N rows, after a seeded shuffle when ``shuffle`` is true.
+
+``attach: {column: "path or glob"}`` adds columns kept in separate files aligned 1:1 with
+the rows, as stored teacher outputs often are (``llm/train_CoT_*.json``: JSON lists, one
+value per row, split over numbered files read in natural order). The values join the rows
+in file order, before ``limit`` and ``shuffle``; a count that does not match the rows is a
+:class:`DataError` naming the files.
 
 Every failure is a :class:`DataError` (a ``ValueError``) whose message says where: the
 resolved path, ``path:line`` for a malformed line, or the dataset id. ``datasets`` and
@@ -64,12 +70,29 @@ class DataNotFound(DataError, FileNotFoundError):
 def load_rows(source: str | os.PathLike, *, split: str | None = None, format: str | None = None,
               columns: Mapping[str, str] | None = None, limit: int | None = None,
               seed: int = 0, shuffle: bool = False,
-              base_dir: str | os.PathLike | None = None) -> list[dict]:
+              base_dir: str | os.PathLike | None = None,
+              attach: Mapping[str, str] | None = None) -> list[dict]:
     """Rows of ``source`` as a list of dicts (see the module docstring for the sources)."""
     limit = _check_limit(limit)
     seed = _check_seed(seed)
     columns = _check_columns(columns)
     kind, target = _parse_source(source)
+    if attach:
+        # aligned columns join the source's rows in file order, before limit and shuffle
+        rows = load_rows(source, split=split, format=format, base_dir=base_dir)
+        for name, pattern in _check_attach(attach).items():
+            values = attached_values(pattern, split, base_dir)
+            if len(values) != len(rows):
+                raise DataError(f"attach {name!r}: {pattern} holds {len(values)} values "
+                                f"({', '.join(str(p) for p in attached_files(pattern, split, base_dir))}) "
+                                f"but {source} has {len(rows)} rows; the lists must align 1:1 with the rows")
+            for row, value in zip(rows, values):
+                row[name] = value
+        rows = _pick(rows, limit, seed, shuffle)
+        if columns:
+            columns = {**columns, **{k: k for k in attach if k not in columns}}
+            return _map_columns(rows, columns, str(source))
+        return rows
     if kind == "hf":
         rows, where = _load_hf(target, split, limit, seed, shuffle)
     else:
@@ -88,6 +111,58 @@ def load_rows(source: str | os.PathLike, *, split: str | None = None, format: st
         else:
             rows = _pick(_read(path, fmt, split), limit, seed, shuffle)
     return _map_columns(rows, columns, where) if columns else rows
+
+
+def attached_files(pattern: str, split: str | None = None,
+                   base_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The files of an ``attach:`` value: one path, or a glob (``llm/train_CoT_*.json``)
+    whose matches are read in natural order (``_2`` before ``_10``)."""
+    if not isinstance(pattern, str) or not pattern:
+        raise DataError(f"attach: expected a path or a glob, got {pattern!r}")
+    if "{split}" in pattern:
+        if not split:
+            raise DataError(f"the path {pattern!r} contains {{split}} but no split was given")
+        pattern = pattern.replace("{split}", split)
+    if not any(c in pattern for c in "*?["):
+        return [_resolve_path(pattern, None, base_dir)]
+    p = Path(pattern).expanduser()
+    bases = [Path("/")] if p.is_absolute() else \
+        ([Path(base_dir)] if base_dir is not None else []) + [Path.cwd()]
+    for base in bases:
+        hits = sorted((h for h in (base.glob(str(p.relative_to("/"))) if p.is_absolute()
+                                   else base.glob(pattern)) if h.is_file()), key=_natural_key)
+        if hits:
+            return hits
+    raise DataNotFound(f"attach: no file matches {pattern!r} (looked in "
+                       f"{' and '.join(map(str, dict.fromkeys(bases)))})")
+
+
+def attached_values(pattern: str, split: str | None = None,
+                    base_dir: str | os.PathLike | None = None) -> list:
+    """The values of an ``attach:`` column: the JSON lists of its files, concatenated."""
+    out: list = []
+    for path in attached_files(pattern, split, base_dir):
+        try:
+            value = json.loads(_read_text(path))
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
+        if not isinstance(value, list):
+            raise DataError(f"{path}: an attached file must hold a JSON list (one value per row), "
+                            f"found {type(value).__name__}")
+        out.extend(value)
+    return out
+
+
+def _natural_key(path: Path):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
+
+
+def _check_attach(attach) -> dict:
+    if not isinstance(attach, Mapping) or not all(isinstance(k, str) and k for k in attach):
+        raise DataError(f"attach: expected {{column: \"path or glob\"}}, got {attach!r}")
+    return dict(attach)
 
 
 def count_rows(source: str | os.PathLike, *, split: str | None = None,
@@ -256,9 +331,13 @@ def _resolve_path(source: str, split: str | None, base_dir) -> Path:
     path = Path(source).expanduser()
     note = ""
     if not path.is_absolute():
-        base = Path(base_dir) if base_dir is not None else Path.cwd()
-        note = f" ({source!r} resolved against {base})"
-        path = base / path
+        # a path written in the program is relative to its folder; one given with --set
+        # on the command line is relative to the current directory: the first that exists
+        bases = [Path(base_dir)] if base_dir is not None else []
+        bases.append(Path.cwd())
+        found = next((b / path for b in bases if (b / path).exists()), None)
+        note = f" ({source!r} resolved against {' and '.join(map(str, dict.fromkeys(bases)))})"
+        path = found if found is not None else bases[0] / path
     path = Path(os.path.normpath(path))
     if path.is_dir():
         return _file_in_folder(path, split)

@@ -134,19 +134,38 @@ def fingerprint(ctx: RunContext, nid: str) -> str:
         role = ctx.pool.roles[a["model"]]
         parts["model"] = [role.version_id, role.spec.get("options")]
     if a["kind"] == "load":
-        parts["source"] = _source_stamp(a["options"].get("source"), ctx.base_dir)
+        o = a["options"]
+        parts["source"] = _source_stamp(o.get("source"), o.get("split"), ctx.base_dir)
+        if o.get("attach"):
+            parts["attach"] = {k: _attach_stamp(v, o.get("split"), ctx.base_dir)
+                               for k, v in sorted(o["attach"].items())}
     return stable_hash(parts)
 
 
-def _source_stamp(source, base_dir: Path):
+def _stamp(p: Path):
+    st = p.stat()
+    return [str(p), st.st_size, int(st.st_mtime)]
+
+
+def _source_stamp(source, split, base_dir: Path):
+    """A local file by its path, size and time (so an edited file is read again)."""
+    from runtime.data import DataError, _resolve_path
+
     if not isinstance(source, str) or ":" in source.split("/")[0]:
         return source
-    p = Path(source) if Path(source).is_absolute() else base_dir / source
     try:
-        st = p.stat()
-        return [str(p), st.st_size, int(st.st_mtime)]
-    except OSError:
+        return _stamp(_resolve_path(source, split, base_dir))
+    except (OSError, DataError):
         return source
+
+
+def _attach_stamp(pattern, split, base_dir: Path):
+    from runtime.data import DataError, attached_files
+
+    try:
+        return [_stamp(p) for p in attached_files(pattern, split, base_dir)]
+    except (OSError, DataError):
+        return pattern
 
 
 # ---------------------------------------------------------------------- scheduling

@@ -433,3 +433,56 @@ def test_golden_mermaid(name):
         pytest.fail(f"{golden} missing: run COLLAB_UPDATE_GOLDEN=1 pytest {Path(__file__).name}")
     assert r.stdout == golden.read_text(encoding="utf-8"), (
         f"the mermaid drawing of {program.name} changed; if intended, rerun with COLLAB_UPDATE_GOLDEN=1")
+
+
+# ------------------------------------------------------------------ profiles
+PROFILED = GOOD.replace("param rounds: int = 2\n", textwrap.dedent('''\
+    param rounds: int = 2
+
+    profile quick default "a smoke run" {
+      n = 4
+      rounds = 1
+    }
+    profile wide { n = 40 }
+    '''))
+
+
+@pytest.mark.parametrize("args,n,rounds,shown", [
+    ((), 4, 1, "profile quick (the default): n=4, rounds=1"),
+    (("--profile", "wide"), 40, 2, "profile wide: n=40"),
+    (("--profile", "none"), 12, 2, None),
+    (("--profile", "quick", "--set", "n=6"), 6, 1, "profile quick: n=6, rounds=1"),  # --set wins
+])
+def test_plan_applies_profiles(tmp_path, args, n, rounds, shown):
+    p = tmp_path / "profiled.collab"
+    p.write_text(PROFILED)
+    r = invoke("plan", p, "--format", "json", *args)
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert (data["params"]["n"], data["params"]["rounds"]) == (n, rounds)
+    assert [x["rows"] for x in data["nodes"] if x["kind"] == "load"] == [n]
+    if shown:
+        assert shown in r.stderr
+    else:
+        assert "profile" not in r.stderr
+
+
+def test_unknown_profile_is_a_usage_error(tmp_path):
+    p = tmp_path / "profiled.collab"
+    p.write_text(PROFILED)
+    r = invoke("plan", p, "--profile", "fast")
+    assert r.exit_code == 1
+    assert "no profile 'fast'" in r.stderr and "profiles: quick, wide" in r.stderr
+
+
+def test_every_program_has_a_default_profile_that_changes_nothing_the_paper_fixes():
+    """The shipped programs keep the paper's values as param defaults; their default
+    profile (the embedded run) only sizes the run down."""
+    from collabdsl import ast as A
+    from collabdsl.compiler import check_path
+
+    for name in PROGRAMS:
+        prog = check_path(str(ROOT / "programs" / f"{name}.collab")).program
+        defaults = [p for p in prog.body if isinstance(p, A.Profile) and p.is_default]
+        assert len(defaults) == 1, name
+        assert defaults[0].doc, name

@@ -49,6 +49,8 @@ CASES = {
     "E118": ("E118", 19, 15, None),            # choose() without options:
     "E119": ("E119", 23, 1, None),             # eval without gold
     "E122": ("E122", 19, 10, None),            # a step calling itself
+    "E123": ("E123", 9, 8, None),              # a profile giving a float param a string
+    "E124": ("E124", 11, 9, None),             # two default profiles
     "W201": ("W201", 5, 7, None),
     "W202": ("W202", 7, 7, None),
     "W203": ("W203", 12, 8, None),

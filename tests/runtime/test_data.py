@@ -162,6 +162,76 @@ def test_relative_paths_use_base_dir_then_cwd(tmp_path, monkeypatch):
     assert count_rows("data/qa.jsonl") == 3
 
 
+def test_a_set_path_relative_to_the_cwd_works_beside_a_program_folder(tmp_path, monkeypatch):
+    """`--set train_data=data/qa.jsonl` is typed relative to where the user stands."""
+    write_jsonl(tmp_path / "data" / "qa.jsonl", ROWS)
+    (tmp_path / "programs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert load_rows("data/qa.jsonl", base_dir=tmp_path / "programs") == ROWS
+    with pytest.raises(DataNotFound) as err:
+        load_rows("data/none.jsonl", base_dir=tmp_path / "programs")
+    assert "programs" in str(err.value) and "resolved against" in str(err.value)
+
+
+# --------------------------------------------------------------------------------------
+# attach: aligned columns from separate files
+# --------------------------------------------------------------------------------------
+
+def _aligned(tmp_path, n=12, sizes=(5, 5, 2)):
+    rows = [{"id": f"r{i}", "question": f"q{i}"} for i in range(n)]
+    write_jsonl(tmp_path / "qa.jsonl", rows)
+    (tmp_path / "llm").mkdir()
+    start = 0
+    for k, size in enumerate(sizes):
+        # numbered so that a plain string sort would read _10 before _2
+        (tmp_path / "llm" / f"train_CoT_{k * 5}.json").write_text(
+            json.dumps([f"rationale {i}" for i in range(start, start + size)]))
+        start += size
+    return rows
+
+
+def test_attach_joins_numbered_list_files_in_natural_order(tmp_path):
+    _aligned(tmp_path)
+    rows = load_rows("qa.jsonl", base_dir=tmp_path, attach={"stored": "llm/train_CoT_*.json"})
+    assert [r["stored"] for r in rows] == [f"rationale {i}" for i in range(12)]
+    assert all(r["question"] == f"q{i}" for i, r in enumerate(rows))
+
+
+def test_attach_aligns_before_limit_shuffle_and_columns(tmp_path):
+    _aligned(tmp_path)
+    rows = load_rows("qa.jsonl", base_dir=tmp_path, attach={"stored": "llm/train_CoT_*.json"},
+                     limit=4, shuffle=True, seed=3, columns={"q": "question"})
+    assert len(rows) == 4 and set(rows[0]) == {"q", "stored"}
+    assert all(r["stored"] == "rationale " + r["q"][1:] for r in rows)  # still aligned
+    assert [r["q"] for r in rows] == [r["question"] for r in load_rows(
+        "qa.jsonl", base_dir=tmp_path, limit=4, shuffle=True, seed=3)]
+
+
+def test_attach_errors_name_the_files(tmp_path):
+    _aligned(tmp_path, sizes=(5, 5))
+    with pytest.raises(DataError, match=r"holds 10 values .*train_CoT_5.json.* has 12 rows"):
+        load_rows("qa.jsonl", base_dir=tmp_path, attach={"stored": "llm/train_CoT_*.json"})
+    with pytest.raises(DataNotFound, match="no file matches 'llm/test_\\*.json'"):
+        load_rows("qa.jsonl", base_dir=tmp_path, attach={"stored": "llm/test_*.json"})
+    (tmp_path / "llm" / "bad.json").write_text('{"a": 1}')
+    with pytest.raises(DataError, match="must hold a JSON list"):
+        load_rows("qa.jsonl", base_dir=tmp_path, attach={"stored": "llm/bad.json"})
+    (tmp_path / "llm" / "broken.json").write_text('["a", ')
+    with pytest.raises(DataError, match=r"broken.json:1:\d+: not JSON"):
+        load_rows("qa.jsonl", base_dir=tmp_path, attach={"stored": "llm/broken.json"})
+
+
+@needs_shared
+def test_attach_the_arc_teacher_rationales():
+    rows = load_rows(str(SHARED / "arc" / "arc_train.json"),
+                     attach={"stored": str(SHARED / "arc" / "llm" / "train_CoT_*.json")})
+    assert len(rows) == 1117
+    for r in (rows[0], rows[600], rows[-1]):  # the FLAN-T5 part answers the row's own question
+        t5 = r["stored"].split("\n\nQ:")[0]
+        assert "the answer is" in t5.lower()
+        assert r["question"][:30] in r["stored"]
+
+
 def test_split_fills_a_path_template(tmp_path):
     write_jsonl(tmp_path / "data" / "train.jsonl", ROWS[:2])
     write_jsonl(tmp_path / "data" / "test.jsonl", ROWS[2:])
