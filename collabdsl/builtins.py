@@ -132,18 +132,50 @@ def before(text, marker):
     return t[:i].strip() if i >= 0 else t.strip()
 
 
-def pairs(candidates, scores, margin=0):
-    """Preference pairs: every (chosen, rejected) of candidates whose scores differ by
-    more than ``margin``, best-scored first. None scores are skipped."""
+def pairs(candidates, scores, margin=0, match="all"):
+    """Preference pairs ``{chosen, rejected, margin}`` from scored candidates (None scores
+    are skipped).
+
+    ``match: "all"``: every (chosen, rejected) whose scores differ by more than ``margin``,
+    best-scored first. ``match: "zip"``: the candidates with the top score (Y+, for
+    true/false scores the true ones) and those scored more than ``margin`` below it (Y-),
+    each in candidate order, paired one to one: the first N = min(|Y+|, |Y-|) of each, as
+    CoWeSt's Algorithm 1 builds its DPO pairs."""
     cands = list(candidates or [])
     sc = list(scores or [])
+    scored = [(c, s) for c, s in zip(cands, sc) if s is not None]
+    if match == "zip":
+        if not scored:
+            return []
+        top = max(s for _, s in scored)
+        good = [c for c, s in scored if s == top]
+        bad = [(c, s) for c, s in scored if top - s > margin]
+        return [{"chosen": _text(g), "rejected": _text(b), "margin": top - s}
+                for g, (b, s) in zip(good, bad)]
+    if match != "all":
+        raise ValueError(f'pairs: match must be "all" or "zip", got {match!r}')
     out = []
-    for i, (ci, si) in enumerate(zip(cands, sc)):
-        for j, (cj, sj) in enumerate(zip(cands, sc)):
-            if i != j and si is not None and sj is not None and si - sj > margin:
+    for i, (ci, si) in enumerate(scored):
+        for j, (cj, sj) in enumerate(scored):
+            if i != j and si - sj > margin:
                 out.append({"chosen": _text(ci), "rejected": _text(cj), "margin": si - sj})
     out.sort(key=lambda p: -p["margin"])
     return out
+
+
+def index_of(value, items):
+    """The position of ``value`` in ``items``: exact first, then case- and space-insensitive
+    for texts; None when it is not there (or ``value`` is None)."""
+    if value is None or items is None:
+        return None
+    items = list(items)
+    if value in items:
+        return items.index(value)
+    key = " ".join(_text(value).lower().split())
+    for i, it in enumerate(items):
+        if " ".join(_text(it).lower().split()) == key:
+            return i
+    return None
 
 
 def best(candidates, scores):
@@ -173,7 +205,8 @@ ROW_BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin("after", "row", 2, 2, (), "text", "text after the last marker", after),
     Builtin("before", "row", 2, 2, (), "text", "text before the first marker", before),
     Builtin("format_options", "row", 1, 1, ("style",), "text", "options as (a) ... lines", format_options),
-    Builtin("pairs", "row", 2, 2, ("margin",), "list", "preference pairs from scores", pairs),
+    Builtin("pairs", "row", 2, 2, ("margin", "match"), "list",
+            'preference pairs from scores; match: "all" (every pair) or "zip" (Y+ and Y- one to one)', pairs),
     Builtin("best", "row", 2, 2, (), "any", "highest-scored candidate", best),
     Builtin("task", "row", 2, 2, ("weight", "name"), "task", "one task of a multitask objective", task),
     Builtin("join", "row", 1, 2, (), "text", "join a list of texts", _join),
@@ -188,7 +221,10 @@ ROW_BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin("round", "row", 1, 2, (), "number", "round", lambda v, n=0: round(float(v), int(n))),
     Builtin("min", "row", 1, 9, (), "number", "minimum", lambda *a: min(a[0]) if len(a) == 1 else min(a)),
     Builtin("max", "row", 1, 9, (), "number", "maximum", lambda *a: max(a[0]) if len(a) == 1 else max(a)),
-    Builtin("letter", "row", 1, 1, (), "text", "option letter of an index: 0 -> a", lambda i: _letters(26)[int(i)]),
+    Builtin("letter", "row", 1, 1, (), "text", "option letter of an index: 0 -> a (none -> none)",
+            lambda i: None if i is None else _letters(26)[int(i)]),
+    Builtin("index_of", "row", 2, 2, (), "number", "position of a value in a list (texts compared "
+            "normalised); none when absent", lambda v, items: index_of(v, items)),
 ]}
 
 DATA_BUILTINS: dict[str, Builtin] = {b.name: b for b in [

@@ -88,6 +88,6 @@ OBJECTIVES: dict[str, Objective] = {o.name: o for o in [
 ]}
 OBJECTIVE_DEFAULTS = {"kd": {"lambda": 0.5}, "dpo": {"beta": 0.1}}
 
-METRICS = ("accuracy", "exact_match", "token_f1")
+METRICS = ("accuracy", "exact_match", "token_f1", "macro_f1")
 
 PARAM_TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str}

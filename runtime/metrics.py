@@ -67,8 +67,28 @@ METRICS = {
 }
 
 
+def macro_f1(preds: list, golds: list) -> float:
+    """Macro-averaged F1 over the classes (the normalised values of gold and predicted
+    answers, as scikit-learn's ``f1_score(average="macro")``); a None prediction is wrong."""
+    g = [normalize(x) for x in golds]
+    p = [None if _value(x) is None else normalize(x) for x in preds]
+    classes = sorted(set(g) | {x for x in p if x is not None})
+    f1s = []
+    for c in classes:
+        tp = sum(1 for a, b in zip(p, g) if a == c and b == c)
+        fp = sum(1 for a, b in zip(p, g) if a == c and b != c)
+        fn = sum(1 for a, b in zip(p, g) if a != c and b == c)
+        f1s.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return sum(f1s) / len(f1s) if f1s else float("nan")
+
+
+CORPUS_METRICS = {"macro_f1": macro_f1}  # computed over the whole column, not averaged per row
+
+
 def score(metric: str, preds: list, golds: list) -> float:
-    fn = METRICS[metric]
     if not preds:
         return float("nan")
+    if metric in CORPUS_METRICS:
+        return CORPUS_METRICS[metric](preds, golds)
+    fn = METRICS[metric]
     return sum(fn(p, g) for p, g in zip(preds, golds)) / len(preds)

@@ -115,6 +115,18 @@ def test_pairs_best_first_and_skipping_ties_and_none():
     assert pairs(["a", "b"], [None, 1]) == []
     assert [(p["chosen"], p["rejected"]) for p in pairs(["a", "b", "c"], [3, 1, 2], margin=1)] == [("a", "b")]
     assert pairs(None, None) == [] and pairs(["a"], [1]) == []
+
+
+def test_pairs_zip_pairs_preferred_and_dispreferred_one_to_one():
+    """CoWeSt, Algorithm 1: Y+ and Y- in draft order, the first min(|Y+|, |Y-|) of each."""
+    got = pairs(["d0", "d1", "d2", "d3", "d4"], [False, True, False, True, True], match="zip")
+    assert [(p["chosen"], p["rejected"]) for p in got] == [("d1", "d0"), ("d3", "d2")]
+    assert pairs(["a", "b"], [True, True], match="zip") == []
+    assert pairs(["a", "b", "c"], [None, 2, 1], match="zip")[0]["rejected"] == "c"
+    numeric = pairs(["a", "b", "c", "d"], [5, 3, 5, 4.5], margin=1, match="zip")
+    assert [(p["chosen"], p["rejected"]) for p in numeric] == [("a", "b")]
+    with pytest.raises(ValueError, match='"all" or "zip"'):
+        pairs(["a"], [1], match="best")
     # records become their text
     assert pairs([{"text": "x"}, {"text": "y"}], [1, 0])[0]["chosen"] == "x"
 
