@@ -56,6 +56,33 @@ def format_options(options, style: str = "(a)") -> str:
     return "\n".join(out)
 
 
+_OPTION_LINE = re.compile(r"^\s*\(([A-Za-z])\)\s*(.*)$")
+
+
+def mc_options(text) -> list:
+    """The options of a multiple-choice text written as ``(A) first`` lines (the
+    ``Question: ...\nOptions:\n(A) ...`` inputs of ARC test sets)."""
+    return [m.group(2).strip() for m in map(_OPTION_LINE.match, _text(text).splitlines()) if m]
+
+
+def mc_question(text) -> str:
+    """The question of such a text: before the first option line (and ``Options:``), without
+    a leading ``Question:``."""
+    lines = []
+    for line in _text(text).splitlines():
+        if _OPTION_LINE.match(line) or line.strip().lower() in ("options:", "answer choices:"):
+            break
+        lines.append(line)
+    q = "\n".join(lines).strip()
+    return q[len("Question:"):].strip() if q.lower().startswith("question:") else q
+
+
+def letter_index(label):
+    """The index of an option label: ``"(A)"``, ``"b"``, ``"C."`` -> 0, 1, 2; None if it is none."""
+    m = re.fullmatch(r"\s*\(?([A-Za-z])[).:]?\s*", _text(label))
+    return None if m is None else ord(m.group(1).lower()) - ord("a")
+
+
 def extract_answer(text, options=None, markers=None):
     """The final answer of a chain-of-thought reply, as the original authors parse it:
     the text after the last answer marker up to the first '.' or blank line; with
@@ -205,6 +232,9 @@ ROW_BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin("after", "row", 2, 2, (), "text", "text after the last marker", after),
     Builtin("before", "row", 2, 2, (), "text", "text before the first marker", before),
     Builtin("format_options", "row", 1, 1, ("style",), "text", "options as (a) ... lines", format_options),
+    Builtin("mc_options", "row", 1, 1, (), "list", "the options of a text with (A) ... lines", mc_options),
+    Builtin("mc_question", "row", 1, 1, (), "text", "the question of such a text", mc_question),
+    Builtin("letter_index", "row", 1, 1, (), "number", 'index of an option label: "(A)" -> 0', letter_index),
     Builtin("pairs", "row", 2, 2, ("margin", "match"), "list",
             'preference pairs from scores; match: "all" (every pair) or "zip" (Y+ and Y- one to one)', pairs),
     Builtin("best", "row", 2, 2, (), "any", "highest-scored candidate", best),

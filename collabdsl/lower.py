@@ -386,6 +386,9 @@ class Lowerer:
                 reads.update(reads_of(exprs["options"], ctx.var))
             else:
                 opts[name] = self.const(kw.value)
+        spec = self.G.graph["models"].get(role) or {}
+        if spec.get("backend") == "column":  # a column() model answers with that column of the row
+            reads.add(str(spec.get("ref")))
         label = f"{role}.{method} -> {out}"
         self.node(method, label, call.span, data=ctx.data, model=role, reads=sorted(reads), out=out,
                   when=ctx.when, expr=exprs, options=opts)

@@ -146,7 +146,9 @@ async def _generate_values(ctx, node, key, role, chunk):
 async def _sample_values(ctx, node, key, role, chunk):
     k = int(node["options"]["k"])
     if role.agent is None:
-        return [list(v) if isinstance(v, list) else [v] * k for v in
+        # a stored list is the samples; one stored value is one sample (copies would be
+        # duplicate training rows, not samples)
+        return [list(v) if isinstance(v, list) else [v] for v in
                 (_column(ctx, node, role, r) for r in chunk)], {}
     results, stats = await _generations(ctx, node, key, role, chunk, n=k)
     return [[g["text"] for g in res] for res in results], stats

@@ -260,3 +260,15 @@ def test_template_slots_read_templates_as_render_prompt_does(template, slots):
     rendered = render_prompt(template, slots, [f"<{s}>" for s in slots])
     for s in slots:
         assert f"<{s}>" in rendered
+
+
+def test_multiple_choice_text_helpers():
+    from collabdsl.builtins import index_of, letter_index, mc_options, mc_question
+
+    text = "Question: Which unit fits?\nOptions:\n(A) meter.\n(B) light-year.\n(C) gram."
+    assert mc_question(text) == "Which unit fits?"
+    assert mc_options(text) == ["meter.", "light-year.", "gram."]
+    assert [letter_index(x) for x in ("(A)", "b", "C.", "(d)", "AB", None)] == [0, 1, 2, 3, None, None]
+    assert index_of("Light-Year.", mc_options(text)) == 1
+    assert index_of("parsec", mc_options(text)) is None and index_of(None, ["a"]) is None
+    assert mc_options("no options here") == []
