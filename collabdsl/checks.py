@@ -12,7 +12,7 @@ from collabdsl.analysis import Facts
 from collabdsl.builtins import DATA_BUILTINS, ENUMS, ROW_BUILTINS
 from collabdsl.diagnostics import Diagnostic, error, warning
 from collabdsl.evaluate import template_slots
-from collabdsl.vocab import (BACKEND_KWARGS, BACKENDS, EMBEDDED_MODELS, KB_METHODS, METRICS,
+from collabdsl.vocab import (BACKEND_KWARGS, BACKENDS, EMBEDDED_MODELS, GOLD_FREE_METRICS, KB_METHODS, METRICS,
                              MODEL_METHODS, MODEL_OPTIONS, OBJECTIVES, PARAM_TYPES, TRAIN_OPTIONS)
 
 
@@ -499,8 +499,9 @@ def check_eval(f: Facts) -> list[Diagnostic]:
         for m in e.metrics:
             if m not in METRICS:
                 out.append(error("E112", f"unknown metric '{m}'; metrics: {', '.join(METRICS)}", m.span))
-        if e.gold is None:
-            out.append(error("E119", f"eval '{e.name}' needs a `gold EXPR` line naming the gold answer", e.span))
+        if e.gold is None and any(str(m) not in GOLD_FREE_METRICS for m in e.metrics):
+            out.append(error("E119", f"eval '{e.name}' needs a `gold EXPR` line naming the gold answer "
+                             f"(only {', '.join(GOLD_FREE_METRICS)} needs none)", e.span))
         if not e.systems:
             out.append(warning("W209", f"eval '{e.name}' evaluates no system", e.span))
         seen = set()

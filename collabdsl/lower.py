@@ -306,9 +306,11 @@ class Lowerer:
             col = f"_sys{self.n}"
             self.assign_col(col, s.expr, ctx, s.span)
             systems.append({"label": s.label, "column": col})
-        gold_col = f"_gold{self.n}"
-        self.assign_col(gold_col, st.gold, ctx, st.span)
-        reads = [s["column"] for s in systems] + [gold_col]
+        gold_col = None
+        if st.gold is not None:
+            gold_col = f"_gold{self.n}"
+            self.assign_col(gold_col, st.gold, ctx, st.span)
+        reads = [s["column"] for s in systems] + ([gold_col] if gold_col else [])
         self.node("eval", f"eval {st.name}", st.span, data=data, reads=reads, out=str(st.name),
                   options={"name": str(st.name), "metrics": [str(m) for m in st.metrics],
                            "systems": systems, "gold": gold_col})

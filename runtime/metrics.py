@@ -82,7 +82,18 @@ def macro_f1(preds: list, golds: list) -> float:
     return sum(f1s) / len(f1s) if f1s else float("nan")
 
 
-CORPUS_METRICS = {"macro_f1": macro_f1}  # computed over the whole column, not averaged per row
+def mean(preds: list, golds: list) -> float:
+    """The mean of the values themselves (true = 1, false and None = 0): a rate such as the
+    share of rows sent to a large model; the gold answers are not read."""
+    vals = []
+    for v in preds:
+        v = _value(v)
+        vals.append(0.0 if v is None else float(v) if isinstance(v, (bool, int, float)) else
+                    (_number(v) or 0.0))
+    return sum(vals) / len(vals)
+
+
+CORPUS_METRICS = {"macro_f1": macro_f1, "mean": mean}  # computed over the whole column, not averaged per row
 
 
 def score(metric: str, preds: list, golds: list) -> float:

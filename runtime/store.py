@@ -433,6 +433,10 @@ class RunStore:
         return list(recs)
 
     @_locked
+    def kb_size(self, kb: str) -> int:
+        """How many entries KB ``kb`` holds."""
+        return self.db.execute("select count(*) from kb where kb = ?", [kb]).fetchone()[0]
+
     def kb_search(self, kb: str, query: str, top_m: int = 5) -> list[tuple[str, float]]:
         """BM25 search of KB ``kb``: [(text, score)], best first, score = -bm25() (higher is
         better). Every word of ``query`` is quoted and the words are OR-ed, so any user text

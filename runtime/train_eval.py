@@ -110,11 +110,26 @@ async def train(ctx, node, key):
     ctx.trainings.append(record)
 
 
+def _retrievals(ctx, node, column: str) -> list[tuple[str, str]]:
+    """(column, kb) of the retrievals on the eval's rows that ``column`` depends on."""
+    import networkx as nx
+
+    G, data = ctx.G, node["data"]
+    out = set()
+    for n, a in G.nodes(data=True):
+        if a.get("out") == column and a.get("data") == data:
+            for m in nx.ancestors(G, n) | {n}:
+                b = G.nodes[m]
+                if b["kind"] == "retrieve" and b.get("data") == data:
+                    out.add((b["out"], b["options"]["kb"]))
+    return sorted(out)
+
+
 @handler("eval")
 async def eval_(ctx, node, key):
     o = node["options"]
     rows = active_rows(ctx, node)
-    golds = [r.get(o["gold"]) for r in rows]
+    golds = [r.get(o["gold"]) if o["gold"] else None for r in rows]
     metrics = []
     iteration = ctx.iteration[-1] if ctx.iteration else None
     for s in o["systems"]:
@@ -124,6 +139,15 @@ async def eval_(ctx, node, key):
             v = score(m, preds, golds)
             row[m] = None if math.isnan(v) else v
             metrics.append({"system": s["label"], "metric": m, "value": row[m], "n": len(rows)})
+        retrievals = _retrievals(ctx, node, s["column"])
+        if retrievals and rows:
+            # a gated retrieval feeds this system: the share of rows that retrieved, and the
+            # size of the knowledge base they searched
+            row["retrieval_rate"] = sum(any(r.get(c) is not None for c, _ in retrievals)
+                                        for r in rows) / len(rows)
+            row["kb_entries"] = sum(ctx.store.kb_size(ctx.kb_name(kb)) for kb in {kb for _, kb in retrievals})
+            metrics += [{"system": s["label"], "metric": m, "value": row[m], "n": len(rows)}
+                        for m in ("retrieval_rate", "kb_entries")]
         ctx.results.append(row)
     ctx.store.add_metrics(ctx.run_id, key, metrics, table_name=o["name"], iteration=iteration)
 
