@@ -52,6 +52,11 @@ async def in_compute_thread(fn, *args, **kwargs):
 
 
 @dataclass
+def _batch_key(item) -> tuple:
+    r = item[1]
+    return (str(getattr(r, "adapter", None) or ""), len(str(getattr(r, "prompt", ""))))
+
+
 class AgentStats:
     calls: int = 0  # backend requests (one per prompt; k samples count once)
     batches: int = 0
@@ -188,7 +193,9 @@ class Agent:
             while not self.queue.empty():
                 items.append(self.queue.get_nowait())
             for kind in ("generate", "choose"):
-                group = [it for it in items if it[0] == kind]
+                # one adapter per batch and prompts of like length together: the executor
+                # splits a batch by adapter, so mixed batches would run as several small ones
+                group = sorted((it for it in items if it[0] == kind), key=_batch_key)
                 for i in range(0, len(group), self.batch_size):
                     await self._run_batch(kind, group[i:i + self.batch_size])
 
