@@ -51,12 +51,12 @@ async def in_compute_thread(fn, *args, **kwargs):
     return await loop.run_in_executor(_COMPUTE, functools.partial(fn, *args, **kwargs))
 
 
-@dataclass
 def _batch_key(item) -> tuple:
     r = item[1]
     return (str(getattr(r, "adapter", None) or ""), len(str(getattr(r, "prompt", ""))))
 
 
+@dataclass
 class AgentStats:
     calls: int = 0  # backend requests (one per prompt; k samples count once)
     batches: int = 0
