@@ -42,14 +42,15 @@ def _metrics(name: str, table: str) -> tuple:
 def _run(path: Path, db: Path, limit: int, sets=None):
     res = compile_path(str(path), sets)
     assert res.graph is not None, [d.message for d in res.diagnostics]
-    assert res.profile == ("embedded" if path.parent.name == "programs" else res.profile)
+    if path.parent.name == "programs" and not sets:
+        assert res.profile == "embedded"
     return res, run_graph(res.graph, program_path=str(path), sources=res.sources, store_path=str(db),
                           limit=limit, progress=False)
 
 
-def _check(name: str, path: Path, tmp_path: Path, limit: int = 3):
+def _check(name: str, path: Path, tmp_path: Path, limit: int = 3, sets=None):
     db = tmp_path / "runs.db"
-    res, out = _run(path, db, limit)
+    res, out = _run(path, db, limit, sets)
     assert out.status == "finished", out.error
 
     # the result table: every row of the paper's table, a number for every metric
@@ -121,3 +122,61 @@ def test_table_rows_match_the_programs():
         labels = {s.label for e in prog.decls(A.Eval) for s in e.systems}
         expected = {s for systems in TABLES[name].values() for s in systems}
         assert expected <= labels, (name, expected - labels)
+
+
+# ------------------------------------------------------------------ real data (../shared/data)
+SHARED = ROOT.parent / "shared" / "data"
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"no reference data at {SHARED}")
+
+
+def real_data_sets(name: str) -> dict:
+    """The --set options of docs/results.md and the program headers, per program."""
+    d = str(SHARED)
+    cqa = {"train_data": f"{d}/cqa/cqa_train.json", "test_data": f"{d}/cqa/cqa_test.json",
+           "options_column": "choices"}
+    return {
+        "dkt": cqa,
+        "cowest": {**cqa, "rationale_column": "abstractive_explanation",
+                   "instruction": "Given a question, choose the right answer from five options."},
+        "nesycd": {**cqa, "stored_rationales": f"{d}/cqa/llm/train_CoT_*.json", "task_name": "commonsense",
+                   "task_description": "Answer the multiple-choice commonsense question"},
+        "tinyllm": {"train_data": f"{d}/arc/arc_train.json", "test_data": f"{d}/arc/arc_test.json",
+                    "options_column": "choices", "stored_rationales": f"{d}/arc/llm/train_CoT_*.json"},
+        "scicot": {"train_data": f"{d}/arc/arc_train.json", "options_column": "choices",
+                   "stored_rationales": f"{d}/arc/llm/train_CoT_*.json",
+                   "test_data": f"{d}/arc-test/ARC-Challenge-Test.json", "test_format": "input_target"},
+    }[name]
+
+
+@needs_shared
+@pytest.mark.parametrize("name", ["dkt", "cowest", "nesycd", "tinyllm", "scicot"])
+def test_real_data_options_compile_and_load(name, tmp_path):
+    """Every program takes the reference data by --set alone: it compiles, and its load
+    nodes read the files (attached teacher outputs aligned with the rows)."""
+    from runtime.data import load_rows
+
+    sets = {k: str(v) for k, v in real_data_sets(name).items()}
+    res = compile_path(str(ROOT / "programs" / f"{name}.collab"), sets)
+    assert res.graph is not None, [d.message for d in res.diagnostics]
+    loads = [a for _, a in res.graph.nodes(data=True) if a["kind"] == "load"]
+    assert len(loads) == 2
+    for a in loads:
+        o = a["options"]
+        rows = load_rows(o["source"], split=o.get("split"), columns=o.get("columns"), limit=5,
+                         base_dir=ROOT / "programs", attach=o.get("attach"))
+        assert len(rows) == 5 and all(r.get("question") or r.get("input") for r in rows)
+        if o.get("attach"):
+            assert all(isinstance(r["stored"], str) and r["stored"] for r in rows)
+    if name in ("tinyllm", "scicot", "nesycd"):  # stored outputs replace the teachers
+        teachers = [r for r, m in res.models.items() if m["backend"] == "column"]
+        assert teachers
+
+
+@needs_shared
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["tinyllm", "scicot"])
+def test_real_data_run_with_stored_teachers(name, tmp_path):
+    """TinyLLM and Sci-CoT on ARC with the stored teacher rationales, end to end on 3 rows."""
+    out = _check(name, ROOT / "programs" / f"{name}.collab", tmp_path,
+                 sets={k: str(v) for k, v in real_data_sets(name).items()})
+    assert out.trainings
