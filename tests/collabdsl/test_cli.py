@@ -475,14 +475,20 @@ def test_unknown_profile_is_a_usage_error(tmp_path):
     assert "no profile 'fast'" in r.stderr and "profiles: quick, wide" in r.stderr
 
 
-def test_every_program_has_a_default_profile_that_changes_nothing_the_paper_fixes():
+def test_every_program_has_a_default_profile_that_only_sizes_the_run():
     """The shipped programs keep the paper's values as param defaults; their default
-    profile (the embedded run) only sizes the run down."""
+    profile (the embedded run) only changes data sizes, token limits, epochs and batch
+    sizes, never a method's hyperparameter (lr, thresholds, k, beta ...)."""
+    import re as _re
+
     from collabdsl import ast as A
     from collabdsl.compiler import check_path
 
+    sizing = _re.compile(r"^(n_\w+|\w*max_tokens|\w*epochs|\w*batch_size)$")
     for name in PROGRAMS:
         prog = check_path(str(ROOT / "programs" / f"{name}.collab")).program
         defaults = [p for p in prog.body if isinstance(p, A.Profile) and p.is_default]
         assert len(defaults) == 1, name
         assert defaults[0].doc, name
+        for ps in defaults[0].sets:
+            assert sizing.match(str(ps.name)), (name, str(ps.name))
