@@ -2,9 +2,10 @@
 # The mini-reproduction of docs/results.md: SmolLM2-135M-Instruct as every student, on CPU,
 # trained on a few hundred rows of the reference data and tested on a few hundred more.
 #
-#   bash bench/reproduce.sh [DATA] [N_TRAIN] [N_TEST] [SEED]
+#   bash bench/reproduce.sh [DATA] [N_TRAIN] [N_TEST] [SEED] [PROGRAM ...]
 #
-# DATA is the reference data folder (default ../shared/data). Each run goes into its own
+# DATA is the reference data folder (default ../shared/data); PROGRAM is scicot, tinyllm or
+# nesycd (default: all three). Each run prints its wall time. Each run goes into its own
 # store under .collab/reproduce/ (a rerun reuses every finished operation: 0 model calls);
 # `collab show latest --store .collab/reproduce/NAME.db` prints a table again.
 set -euo pipefail
@@ -15,21 +16,28 @@ SEED=${4:-0}
 OUT=.collab/reproduce
 mkdir -p "$OUT"
 COLLAB=${COLLAB:-collab}
+shift $(( $# < 4 ? $# : 4 ))
+PROGRAMS=${*:-scicot tinyllm nesycd}
 common=(--set "n_train=$N_TRAIN" --set "n_test=$N_TEST" --seed "$SEED")
 
+scicot() {
 # 1. Sci-CoT vs its fine-tune and one-stage baselines: ARC-Challenge train with the stored
 #    FLAN-T5 rationales as the teacher, tested on the ARC-Challenge test set.
 $COLLAB run programs/scicot.collab "${common[@]}" --store "$OUT/scicot.db" \
   --set "train_data=$DATA/arc/arc_train.json" --set options_column=choices \
   --set "stored_rationales=$DATA/arc/llm/train_CoT_*.json" \
   --set "test_data=$DATA/arc-test/ARC-Challenge-Test.json" --set test_format=input_target
+}
 
+tinyllm() {
 # 2. TinyLLM vs distill step-by-step vs fine-tuning: ARC with the two stored teachers
 #    (FLAN-T5 and LLaMA-2 rationales of the TinyLLM authors).
 $COLLAB run programs/tinyllm.collab "${common[@]}" --store "$OUT/tinyllm.db" \
   --set "train_data=$DATA/arc/arc_train.json" --set "test_data=$DATA/arc/arc_test.json" \
   --set options_column=choices --set "stored_rationales=$DATA/arc/llm/train_CoT_*.json"
+}
 
+nesycd() {
 # 3. Std-CoT vs plain fine-tuning on CommonsenseQA with the stored PaLM rationales (the
 #    NesyCD program's baselines; its KB steps are switched off).
 $COLLAB run programs/nesycd.collab "${common[@]}" --store "$OUT/nesycd.db" \
@@ -37,3 +45,10 @@ $COLLAB run programs/nesycd.collab "${common[@]}" --store "$OUT/nesycd.db" \
   --set options_column=choices --set "stored_rationales=$DATA/cqa/llm/train_CoT_*.json" \
   --set with_nesycd=false --set task_name=commonsense \
   --set "task_description=Answer the multiple-choice commonsense question"
+}
+
+for p in $PROGRAMS; do
+  start=$(date +%s)
+  "$p"
+  echo "$p: $(( $(date +%s) - start )) s (n_train=$N_TRAIN, n_test=$N_TEST, seed=$SEED)"
+done
