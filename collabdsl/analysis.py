@@ -7,6 +7,8 @@ at that point, every call with what it calls, the types of locals. The checks in
 """
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field
 
 from collabdsl import ast as A
@@ -388,6 +390,10 @@ class Analyzer:
         if isinstance(e, A.ListLit):
             for i in e.items:
                 self.expr(i, env)
+            return "list"
+        if isinstance(e, A.ListComp):
+            self.expr(e.iterable, env)
+            self.expr(e.elem, dataclasses.replace(env, locals={**env.locals, str(e.var): "any"}))
             return "list"
         if isinstance(e, A.DictLit):
             for v in e.values:

@@ -179,6 +179,17 @@ class ListLit(Expr):
 
 
 @dataclass
+class ListComp(Expr):
+    """``[ELEM for NAME in ITERABLE]``: ELEM for each item (a list, or an inclusive range
+    ``lo..hi``). With model calls in ELEM the iterable must be computable from params: the
+    comprehension is unrolled when the program is compiled, one model call per item."""
+
+    elem: Expr
+    var: Ident
+    iterable: Expr
+
+
+@dataclass
 class DictLit(Expr):
     keys: list[Ident]
     values: list[Expr]

@@ -6,6 +6,8 @@ Nothing here can run code, read files or the environment: only the builtins.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import operator
 import re
 from dataclasses import dataclass, field
@@ -187,6 +189,10 @@ def evaluate(e: A.Expr, env: Env) -> Any:
             raise EvalError(f"cannot negate a {type(v).__name__} value", e.span) from None
     if isinstance(e, A.ListLit):
         return [evaluate(i, env) for i in e.items]
+    if isinstance(e, A.ListComp):
+        items = comprehension_items(evaluate(e.iterable, env), e.iterable)
+        return [evaluate(e.elem, dataclasses.replace(env, names={**env.names, str(e.var): v}))
+                for v in items]
     if isinstance(e, A.DictLit):
         return {str(k): evaluate(v, env) for k, v in zip(e.keys, e.values)}
     if isinstance(e, A.Range):
@@ -194,6 +200,22 @@ def evaluate(e: A.Expr, env: Env) -> Any:
     if isinstance(e, A.Call):
         return _call(e, env)
     raise EvalError(f"cannot evaluate {type(e).__name__} here", e.span)
+
+
+def comprehension_items(value, where) -> list:
+    """The items a comprehension iterates: a list, or an inclusive integer range ``lo..hi``."""
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(where, A.Range):
+        lo, hi = value
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)):
+            raise EvalError(f"a range to iterate needs whole numbers, got {lo!r}..{hi!r}", where.span)
+        if hi - lo > MAX_REPEAT:
+            raise EvalError(f"the range {lo}..{hi} is too long", where.span)
+        return list(range(lo, hi + 1))
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise EvalError(f"cannot iterate over a {type(value).__name__} value", where.span)
 
 
 MAX_REPEAT = 10_000_000  # items of a text or list repeated with *

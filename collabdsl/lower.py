@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from collabdsl import ast as A
-from collabdsl.evaluate import EvalError, constant
+from collabdsl.evaluate import EvalError, comprehension_items, constant
+from collabdsl.unparse import unparse
 from collabdsl.ir import MODEL_OPS
 
 
@@ -41,6 +42,20 @@ def _rebuild(e, fn):
             changes[f.name] = [A.KwArg(k.span, k.name, fn(k.value)) if isinstance(k, A.KwArg) else fn(k)
                                for k in v]
     return dataclasses.replace(e, **changes) if changes else e
+
+
+def _literal(v, span):
+    if isinstance(v, bool):
+        return A.Bool(span, v)
+    if isinstance(v, (int, float)):
+        return A.Num(span, v)
+    if isinstance(v, str):
+        return A.Str(span, v)
+    if v is None:
+        return A.NoneLit(span)
+    if isinstance(v, (list, tuple)):
+        return A.ListLit(span, [_literal(x, span) for x in v])
+    raise EvalError(f"cannot iterate over a {type(v).__name__} here", span)
 
 
 def reads_of(e, var: str) -> list[str]:
@@ -415,7 +430,34 @@ class Lowerer:
                 return self.kb_call(e, ctx, statement)
             if e.fname in self.steps and e.fname not in ctx.locals:
                 return self.inline_step(e, ctx)
+        if isinstance(e, A.ListComp):
+            return self.comprehension(e, ctx)
         return _rebuild(e, lambda c: self.pure(c, ctx))
+
+    def comprehension(self, e: A.ListComp, ctx: RowCtx):
+        """Unrolled into a list literal when the iterable is known from the params (so each
+        item's model calls become nodes); otherwise evaluated row by row, which allows no
+        model call, retrieval or step in the element."""
+        var = str(e.var)
+        try:
+            items = comprehension_items(self.const(e.iterable), e.iterable)
+        except EvalError:
+            items = None
+        if items is None:
+            for c in e.elem.walk():
+                if isinstance(c, A.Call) and (self._model_call(c, ctx) or c.fname in self.steps or (
+                        c.method is not None and self.kinds.get(ctx.models.get(c.method[0], c.method[0])) == "kb")):
+                    raise EvalError(f"'{unparse(c)}' in a comprehension over row values: a model call, "
+                                    "retrieval or step needs an iterable computable from the params "
+                                    "(e.g. `for i in 0..K - 1`)", c.span)
+            inner = dataclasses.replace(ctx, locals={k: v for k, v in ctx.locals.items() if k != var},
+                                        subst={k: v for k, v in ctx.subst.items() if k != var})
+            return A.ListComp(e.span, self.pure(e.elem, inner), e.var, self.pure(e.iterable, ctx))
+        out = []
+        for v in items:
+            inner = dataclasses.replace(ctx, subst={**ctx.subst, var: _literal(v, e.span)})
+            out.append(self.pure(e.elem, inner))
+        return A.ListLit(e.span, out)
 
     def kb_call(self, e: A.Call, ctx: RowCtx, statement: bool):
         kb, meth = e.method

@@ -70,6 +70,8 @@ def _expr(e: Any, ctx: int) -> str:
         return _wrap(f"-{_expr(e.operand, p)}", p, ctx)
     if isinstance(e, A.ListLit):
         return "[" + ", ".join(_expr(i, 0) for i in e.items) + "]"
+    if isinstance(e, A.ListComp):
+        return f"[{_expr(e.elem, 0)} for {e.var} in {_expr(e.iterable, 0)}]"
     if isinstance(e, A.DictLit):
         return "{" + ", ".join(f"{k}: {_expr(v, 0)}" for k, v in zip(e.keys, e.values)) + "}"
     if isinstance(e, A.Range):

@@ -272,3 +272,18 @@ def test_multiple_choice_text_helpers():
     assert index_of("Light-Year.", mc_options(text)) == 1
     assert index_of("parsec", mc_options(text)) is None and index_of(None, ["a"]) is None
     assert mc_options("no options here") == []
+
+
+def test_comprehension_maps_over_a_list_or_an_inclusive_range():
+    from collabdsl.evaluate import Env, evaluate
+    from collabdsl.parser import parse
+
+    prog, diags = parse('program t "x"\nparam p: int = [len(o) * 2 for o in ["ab", "c"]]\n'
+                        'param q: int = [i * i for i in 1..3]\n')
+    assert not diags
+    p, q = [st.default for st in prog.body]
+    assert evaluate(p, Env()) == [4, 2]
+    assert evaluate(q, Env()) == [1, 4, 9]
+    row = {"options": ["a", "b"]}
+    (e,) = [st.default for st in parse('program t "x"\nparam r: int = [upper(o) for o in x.options]\n')[0].body]
+    assert evaluate(e, Env(var="x", row=row)) == ["A", "B"]

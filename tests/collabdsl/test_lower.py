@@ -382,3 +382,42 @@ for x in train { x.a = answer(x) }
         G = _graph(build(src, sets={"cot": value}))
         assert G.graph["prompts"]["ask"]["template"] == template
         assert G.nodes[_nodes(G, "generate")[0]]["options"]["max_tokens"] == tokens
+
+
+COMPREHENSION = HEAD + """
+param K: int = 3
+model m = embedded("smollm2-135m-instruct") max_tokens 4
+data d = load("builtin:science-mc", split: "test", limit: 4)
+prompt ask(q, y) = "{q} {y}"
+step helps(x, y) { return m.generate(ask(x.question, y)) }
+for x in d {
+  x.drafts = m.sample(x.question, k: K)
+  x.h = [helps(x, x.drafts[i]) for i in 0..K - 1]
+  x.up = [upper(o) for o in x.options]
+}
+eval r for x in d metrics accuracy { gold x.answer  "a" = x.h[0] }
+"""
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_comprehension_over_a_param_range_unrolls_model_calls(build, k):
+    G = _graph(build(COMPREHENSION, sets={"K": str(k)}))
+    gens = _nodes(G, "generate")
+    assert len(gens) == k  # one generate node per item, each on every row
+    (h,) = [n for n in _nodes(G, "compute") if G.nodes[n]["out"] == "h"]
+    assert all(G.has_edge(g, h) for g in gens)
+
+
+def test_comprehension_over_row_values_stays_a_pure_expression(build):
+    G = _graph(build(COMPREHENSION))
+    (up,) = [n for n in _nodes(G, "compute") if G.nodes[n]["out"] == "up"]
+    assert "options" in G.nodes[up]["reads"]
+
+
+def test_model_call_in_a_comprehension_over_row_values_is_an_error(build):
+    src = COMPREHENSION.replace("x.up = [upper(o) for o in x.options]",
+                                "x.up = [m.generate(o) for o in x.options]")
+    res = build(src)
+    (d,) = res.errors
+    assert d.code == "E121" and "iterable computable from the params" in d.message
+    assert d.span.line == src.splitlines().index("  x.up = [m.generate(o) for o in x.options]") + 1
