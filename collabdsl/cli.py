@@ -231,7 +231,7 @@ def plan(
     result = _compile(path, set_values, model_values, profile)
     if result.profile is not None:
         typer.echo(f"profile {result.profile}{' (the default)' if profile is None else ''}: "
-                   f"{profile_values(result)}", err=True)
+                   f"{profile_values(result, set_values)}", err=True)
     from collabdsl.plan import plan as make_plan
     from collabdsl.plan import render_text
 
@@ -284,7 +284,7 @@ def run(
 
     console = Console(stderr=True)
     if result.profile is not None:
-        applied = profile_values(result)
+        applied = profile_values(result, set_values)
         console.print(f"profile [bold]{result.profile}[/bold]"
                       f"{' (the default)' if profile is None else ''}: {applied}"
                       + ("; `--profile none` runs the declared defaults" if profile is None else ""),
@@ -302,13 +302,14 @@ def run(
         raise typer.Exit(1)
 
 
-def profile_values(result) -> str:
-    """``n_train=32, weak_max_tokens=96``: the values the applied profile chose (those not
-    overridden by --set)."""
+def profile_values(result, sets: dict | None = None) -> str:
+    """``n_train=32, weak_max_tokens=96``: the values the applied profile sets; one that
+    --set overrides is shown with the value that wins, marked ``(--set)``."""
     from collabdsl import ast as A
 
     prof = next(p for p in result.program.body if isinstance(p, A.Profile) and str(p.name) == result.profile)
-    return ", ".join(f"{ps.name}={result.params.get(str(ps.name))!r}" for ps in prof.sets)
+    return ", ".join(f"{ps.name}={result.params.get(str(ps.name))!r}"
+                     + (" (--set)" if str(ps.name) in (sets or {}) else "") for ps in prof.sets)
 
 
 def _print_outcome(outcome: Any) -> None:

@@ -451,7 +451,7 @@ PROFILED = GOOD.replace("param rounds: int = 2\n", textwrap.dedent('''\
     ((), 4, 1, "profile quick (the default): n=4, rounds=1"),
     (("--profile", "wide"), 40, 2, "profile wide: n=40"),
     (("--profile", "none"), 12, 2, None),
-    (("--profile", "quick", "--set", "n=6"), 6, 1, "profile quick: n=6, rounds=1"),  # --set wins
+    (("--profile", "quick", "--set", "n=6"), 6, 1, "profile quick: n=6 (--set), rounds=1"),  # --set wins
 ])
 def test_plan_applies_profiles(tmp_path, args, n, rounds, shown):
     p = tmp_path / "profiled.collab"
