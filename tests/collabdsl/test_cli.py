@@ -492,3 +492,10 @@ def test_every_program_has_a_default_profile_that_only_sizes_the_run():
         assert defaults[0].doc, name
         for ps in defaults[0].sets:
             assert sizing.match(str(ps.name)), (name, str(ps.name))
+
+
+def test_shipped_programs_examples_and_stdlib_lint_strictly_clean():
+    """CI lints every shipped .collab file: no error and no warning."""
+    r = invoke("lint", "--strict", ROOT / "programs", ROOT / "examples", ROOT / "stdlib")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip() == "12 files checked, no problems"
