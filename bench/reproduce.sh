@@ -39,11 +39,12 @@ $COLLAB run programs/tinyllm.collab "${common[@]}" --store "$OUT/tinyllm.db" \
 
 nesycd() {
 # 3. Std-CoT vs plain fine-tuning on CommonsenseQA with the stored PaLM rationales (the
-#    NesyCD program's baselines; its KB steps are switched off).
+#    NesyCD program's baselines; its KB steps are switched off). One epoch, like the two
+#    runs above (the paper trains 10, the embedded profile 2).
 $COLLAB run programs/nesycd.collab "${common[@]}" --store "$OUT/nesycd.db" \
   --set "train_data=$DATA/cqa/cqa_train.json" --set "test_data=$DATA/cqa/cqa_test.json" \
   --set options_column=choices --set "stored_rationales=$DATA/cqa/llm/train_CoT_*.json" \
-  --set with_nesycd=false --set task_name=commonsense \
+  --set with_nesycd=false --set sp_epochs=1 --set task_name=commonsense \
   --set "task_description=Answer the multiple-choice commonsense question"
 }
 
