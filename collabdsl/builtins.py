@@ -56,7 +56,7 @@ def format_options(options, style: str = "(a)") -> str:
     return "\n".join(out)
 
 
-_OPTION_LINE = re.compile(r"^\s*\(([A-Za-z])\)\s*(.*)$")
+_OPTION_LINE = re.compile(r"^\s*\(([A-Za-z]|[1-9])\)\s*(.*)$")
 
 
 def mc_options(text) -> list:
@@ -78,9 +78,14 @@ def mc_question(text) -> str:
 
 
 def letter_index(label):
-    """The index of an option label: ``"(A)"``, ``"b"``, ``"C."`` -> 0, 1, 2; None if it is none."""
-    m = re.fullmatch(r"\s*\(?([A-Za-z])[).:]?\s*", _text(label))
-    return None if m is None else ord(m.group(1).lower()) - ord("a")
+    """The index of an option label: ``"(A)"``, ``"b"``, ``"C."`` -> 0, 1, 2; numbered labels
+    count from 1 (``"(2)"`` -> 1, as some ARC questions number their options); None if it
+    is no label."""
+    m = re.fullmatch(r"\s*\(?([A-Za-z]|[1-9])[).:]?\s*", _text(label))
+    if m is None:
+        return None
+    c = m.group(1)
+    return int(c) - 1 if c.isdigit() else ord(c.lower()) - ord("a")
 
 
 def extract_answer(text, options=None, markers=None):

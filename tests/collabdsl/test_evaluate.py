@@ -272,6 +272,8 @@ def test_multiple_choice_text_helpers():
     assert index_of("Light-Year.", mc_options(text)) == 1
     assert index_of("parsec", mc_options(text)) is None and index_of(None, ["a"]) is None
     assert mc_options("no options here") == []
+    numbered = "Question: Which?\nOptions:\n(1) up\n(2) down"  # some ARC questions number them
+    assert mc_options(numbered) == ["up", "down"] and letter_index("(2)") == 1
 
 
 def test_comprehension_maps_over_a_list_or_an_inclusive_range():
