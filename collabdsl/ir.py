@@ -24,7 +24,9 @@ Node attributes (every node):
     when      [gate column, ...] conjunction of gate columns (value true) that select
               the rows the node runs on; a leading "!" negates: "!_g3"
     expr      pure row expression(s) as AST nodes (evaluated by collabdsl.evaluate)
-    options   literal options (temperature, k, range, objective entries, ...)
+    options   literal options (temperature, k, range, objective entries, ...); an ``eval``
+              lists its systems as {label, column, retrievals: [[column, kb], ...]}, the
+              retrievals being those the system's value depends on
 
 Edges: ``kind="data"`` (a column or data set flows, ``label`` names it),
 ``kind="version"`` (a trained model version flows into the nodes that use it) or

@@ -325,10 +325,22 @@ class Lowerer:
         if st.gold is not None:
             gold_col = f"_gold{self.n}"
             self.assign_col(gold_col, st.gold, ctx, st.span)
+        for s in systems:  # gated retrievals feeding a system: it reports their rate
+            s["retrievals"] = self.retrievals_feeding(data, s["column"])
         reads = [s["column"] for s in systems] + ([gold_col] if gold_col else [])
         self.node("eval", f"eval {st.name}", st.span, data=data, reads=reads, out=str(st.name),
                   options={"name": str(st.name), "metrics": [str(m) for m in st.metrics],
                            "systems": systems, "gold": gold_col})
+
+    def retrievals_feeding(self, data: str, column: str) -> list[list[str]]:
+        """[column, kb] of the retrieve nodes on ``data`` that ``column`` depends on."""
+        found = set()
+        for w in self.writers.get((data, column), ()):
+            for n in nx.ancestors(self.G, w) | {w}:
+                a = self.G.nodes[n]
+                if a["kind"] == "retrieve" and a.get("data") == data:
+                    found.add((a["out"], a["options"]["kb"]))
+        return [list(x) for x in sorted(found)]
 
     # ------------------------------------------------------------------ rows
     def row_block(self, body, ctx: RowCtx) -> bool:

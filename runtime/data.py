@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import glob
 import gzip
 import io
 import json
@@ -99,7 +100,7 @@ def load_rows(source: str | os.PathLike, *, split: str | None = None, format: st
         if kind == "builtin":
             path, fmt = _builtin_path(target, split), "jsonl"
         else:
-            path = _resolve_path(target, split, base_dir)
+            path = resolve_path(target, split, base_dir)
             fmt = _detect_format(path, format)
         where = f"builtin:{target} ({path})" if kind == "builtin" else str(path)
         if fmt == "jsonl" and not shuffle and limit is not None:
@@ -124,17 +125,15 @@ def attached_files(pattern: str, split: str | None = None,
             raise DataError(f"the path {pattern!r} contains {{split}} but no split was given")
         pattern = pattern.replace("{split}", split)
     if not any(c in pattern for c in "*?["):
-        return [_resolve_path(pattern, None, base_dir)]
-    p = Path(pattern).expanduser()
-    bases = [Path("/")] if p.is_absolute() else \
-        ([Path(base_dir)] if base_dir is not None else []) + [Path.cwd()]
-    for base in bases:
-        hits = sorted((h for h in (base.glob(str(p.relative_to("/"))) if p.is_absolute()
-                                   else base.glob(pattern)) if h.is_file()), key=_natural_key)
+        return [resolve_path(pattern, None, base_dir)]
+    pattern = os.path.expanduser(pattern)
+    bases = ([str(base_dir)] if base_dir is not None else []) + [os.getcwd()]
+    for base in bases:  # an absolute pattern ignores the base (os.path.join)
+        hits = [Path(h) for h in glob.glob(os.path.join(base, pattern)) if os.path.isfile(h)]
         if hits:
-            return hits
+            return sorted(hits, key=_natural_key)
     raise DataNotFound(f"attach: no file matches {pattern!r} (looked in "
-                       f"{' and '.join(map(str, dict.fromkeys(bases)))})")
+                       f"{' and '.join(dict.fromkeys(bases))})")
 
 
 def attached_values(pattern: str, split: str | None = None,
@@ -185,7 +184,7 @@ def count_rows(source: str | os.PathLike, *, split: str | None = None,
         _builtin_path(target, split)  # validates the name and the split
         n = _builtin_index()[target]["splits"][split]
     else:
-        path = _resolve_path(target, split, base_dir)
+        path = resolve_path(target, split, base_dir)
         fmt = _detect_format(path, format)
         if fmt == "jsonl":
             with _open_binary(path) as f:
@@ -323,7 +322,8 @@ def _map_columns(rows: list[dict], columns: dict[str, str], where: str) -> list[
 # local files
 # --------------------------------------------------------------------------------------
 
-def _resolve_path(source: str, split: str | None, base_dir) -> Path:
+def resolve_path(source: str, split: str | None, base_dir) -> Path:
+    """The file a local ``load`` source names (see the module docstring)."""
     if "{split}" in source:
         if not split:
             raise DataError(f"the path {source!r} contains {{split}} but no split was given")

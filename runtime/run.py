@@ -149,12 +149,12 @@ def _stamp(p: Path):
 
 def _source_stamp(source, split, base_dir: Path):
     """A local file by its path, size and time (so an edited file is read again)."""
-    from runtime.data import DataError, _resolve_path
+    from runtime.data import DataError, resolve_path
 
     if not isinstance(source, str) or ":" in source.split("/")[0]:
         return source
     try:
-        return _stamp(_resolve_path(source, split, base_dir))
+        return _stamp(resolve_path(source, split, base_dir))
     except (OSError, DataError):
         return source
 

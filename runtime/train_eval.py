@@ -110,21 +110,6 @@ async def train(ctx, node, key):
     ctx.trainings.append(record)
 
 
-def _retrievals(ctx, node, column: str) -> list[tuple[str, str]]:
-    """(column, kb) of the retrievals on the eval's rows that ``column`` depends on."""
-    import networkx as nx
-
-    G, data = ctx.G, node["data"]
-    out = set()
-    for n, a in G.nodes(data=True):
-        if a.get("out") == column and a.get("data") == data:
-            for m in nx.ancestors(G, n) | {n}:
-                b = G.nodes[m]
-                if b["kind"] == "retrieve" and b.get("data") == data:
-                    out.add((b["out"], b["options"]["kb"]))
-    return sorted(out)
-
-
 @handler("eval")
 async def eval_(ctx, node, key):
     o = node["options"]
@@ -139,7 +124,7 @@ async def eval_(ctx, node, key):
             v = score(m, preds, golds)
             row[m] = None if math.isnan(v) else v
             metrics.append({"system": s["label"], "metric": m, "value": row[m], "n": len(rows)})
-        retrievals = _retrievals(ctx, node, s["column"])
+        retrievals = s.get("retrievals") or []
         if retrievals and rows:
             # a gated retrieval feeds this system: the share of rows that retrieved, and the
             # size of the knowledge base they searched

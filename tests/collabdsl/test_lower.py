@@ -421,3 +421,14 @@ def test_model_call_in_a_comprehension_over_row_values_is_an_error(build):
     (d,) = res.errors
     assert d.code == "E121" and "iterable computable from the params" in d.message
     assert d.span.line == src.splitlines().index("  x.up = [m.generate(o) for o in x.options]") + 1
+
+
+def test_eval_systems_list_the_retrievals_they_depend_on():
+    """NesyCD: the gated-knowledge rows depend on a retrieval from the KB; Std-CoT does not."""
+    G = _graph(compile_path(str(ROOT / "programs" / "nesycd.collab")))
+    (ev,) = _nodes(G, "eval")
+    systems = {s["label"]: s["retrievals"] for s in G.nodes[ev]["options"]["systems"]}
+    assert systems["Std-CoT"] == [] and systems["Zero-shot"] == []
+    for label in ("Zero-shot-CoT w k", "Std-CoT w k", "NesyCD"):
+        assert len(systems[label]) == 1 and systems[label][0][1] == "knowledge"
+    assert systems["NesyCD"] != systems["Std-CoT w k"]  # each its own retrieval node
