@@ -59,6 +59,8 @@ class Facts:
     loop_vars: set[str] = field(default_factory=set)  # `repeat ... as i` variables
     schemas: dict[str, frozenset | None] = field(default_factory=dict)  # final schema per data set
     types: dict[int, str] = field(default_factory=dict)  # id(expr) -> type tag
+    row_comprehension_calls: list[CallFact] = field(default_factory=list)  # model/kb/step calls in a
+    #   comprehension whose iterable reads row values
 
     def symbol(self, name: str) -> Symbol | None:
         return self.symbols.get(name)
@@ -114,6 +116,7 @@ class RowEnv:
     locals: dict[str, str] = field(default_factory=dict)  # name -> type tag
     step_params: set[str] = field(default_factory=set)
     in_step: bool = False
+    comp_vars: frozenset = frozenset()  # variables of the comprehensions around (not row values)
 
 
 class Analyzer:
@@ -393,7 +396,13 @@ class Analyzer:
             return "list"
         if isinstance(e, A.ListComp):
             self.expr(e.iterable, env)
-            self.expr(e.elem, dataclasses.replace(env, locals={**env.locals, str(e.var): "any"}))
+            first = len(self.f.calls)
+            var = str(e.var)
+            self.expr(e.elem, dataclasses.replace(env, locals={**env.locals, var: "any"},
+                                                  comp_vars=env.comp_vars | {var}))
+            if _reads_row(e.iterable, env):
+                self.f.row_comprehension_calls += [c for c in self.f.calls[first:]
+                                                   if c.kind in ("model_method", "kb_method", "step")]
             return "list"
         if isinstance(e, A.DictLit):
             for v in e.values:
@@ -512,6 +521,17 @@ class Analyzer:
             elif what and what.startswith("score:"):
                 lo, hi = what[len("score:"):].split(",")
                 self.f.compares.append((e, "score", (float(lo), float(hi)), other))
+
+
+def _reads_row(e: A.Expr, env: RowEnv) -> bool:
+    """Whether an expression reads the row variable or a row-level local (its value is only
+    known row by row; a comprehension variable over a param-constant iterable is not)."""
+    for n in e.walk():
+        if isinstance(n, A.Name):
+            name = str(n.id)
+            if name == env.var or (name in env.locals and name not in env.comp_vars):
+                return True
+    return False
 
 
 def _source_name(e) -> str | None:

@@ -12,6 +12,7 @@ from collabdsl.analysis import Facts
 from collabdsl.builtins import DATA_BUILTINS, ENUMS, ROW_BUILTINS
 from collabdsl.diagnostics import Diagnostic, error, warning
 from collabdsl.evaluate import template_slots
+from collabdsl.unparse import unparse
 from collabdsl.vocab import (BACKEND_KWARGS, BACKENDS, EMBEDDED_MODELS, GOLD_FREE_METRICS, KB_METHODS, METRICS,
                              MODEL_METHODS, MODEL_OPTIONS, OBJECTIVES, PARAM_TYPES, TRAIN_OPTIONS)
 
@@ -512,6 +513,14 @@ def check_eval(f: Facts) -> list[Diagnostic]:
     return out
 
 
+def check_comprehensions(f: Facts) -> list[Diagnostic]:
+    """A comprehension over row values is evaluated row by row, outside the graph: its element
+    cannot call a model, a knowledge base or a step (each of those is a graph node)."""
+    return [error("E125", f"'{unparse(c.call)}' in a comprehension over row values: a model call, "
+                  "retrieval or step needs an iterable computable from the params "
+                  "(e.g. `for i in 0..K - 1`)", c.call.span) for c in f.row_comprehension_calls]
+
+
 RULES: list[tuple[str, Callable[[Facts], list[Diagnostic]]]] = [  # every code each rule can emit
     ("E101", check_undefined), ("E102", check_duplicates),
     ("W201", check_unused_param), ("W202", check_unused_model), ("W203", check_unused_prompt),
@@ -521,7 +530,7 @@ RULES: list[tuple[str, Callable[[Facts], list[Diagnostic]]]] = [  # every code e
     ("E109", check_lambda), ("E110", check_counts), ("W206", check_loop_trains),
     ("E114", check_params), ("E112/E113/E106", check_models), ("E115", check_static_ifs),
     ("E116/W208", check_returns), ("E119/W209/E112/E102", check_eval), ("E117/E101", check_data_refs),
-    ("E122", check_step_recursion), ("E123/E124", check_profiles),
+    ("E122", check_step_recursion), ("E123/E124", check_profiles), ("E125", check_comprehensions),
 ]
 
 

@@ -218,5 +218,5 @@ def compile_path(path: str, sets: dict[str, str] | None = None,
     try:
         result.graph = lower(result.program, params, bound)
     except EvalError as exc:
-        result.diagnostics.append(error("E121", exc.reason, exc.span))
+        result.diagnostics.append(error(exc.code, exc.reason, exc.span))
     return result

@@ -21,10 +21,11 @@ SLOT_CLOSE = "}\x00"
 
 
 class EvalError(Exception):
-    def __init__(self, message: str, span: A.Span):
+    def __init__(self, message: str, span: A.Span, code: str = "E121"):
         super().__init__(f"{span}: {message}")
         self.span = span
         self.reason = message
+        self.code = code  # the diagnostic it becomes
 
 
 @dataclass

@@ -461,7 +461,7 @@ class Lowerer:
                         c.method is not None and self.kinds.get(ctx.models.get(c.method[0], c.method[0])) == "kb")):
                     raise EvalError(f"'{unparse(c)}' in a comprehension over row values: a model call, "
                                     "retrieval or step needs an iterable computable from the params "
-                                    "(e.g. `for i in 0..K - 1`)", c.span)
+                                    "(e.g. `for i in 0..K - 1`)", c.span, "E125")
             inner = dataclasses.replace(ctx, locals={k: v for k, v in ctx.locals.items() if k != var},
                                         subst={k: v for k, v in ctx.subst.items() if k != var})
             return A.ListComp(e.span, self.pure(e.elem, inner), e.var, self.pure(e.iterable, ctx))

@@ -419,8 +419,17 @@ def test_model_call_in_a_comprehension_over_row_values_is_an_error(build):
                                 "x.up = [m.generate(o) for o in x.options]")
     res = build(src)
     (d,) = res.errors
-    assert d.code == "E121" and "iterable computable from the params" in d.message
+    assert d.code == "E125" and "iterable computable from the params" in d.message
     assert d.span.line == src.splitlines().index("  x.up = [m.generate(o) for o in x.options]") + 1
+
+
+def test_model_call_over_a_step_parameter_is_caught_when_lowered(build):
+    """The checker cannot tell what a step's parameter is bound to; the lowering can."""
+    src = COMPREHENSION.replace("x.up = [upper(o) for o in x.options]", "x.up = each(x.options)").replace(
+        "for x in d {", "step each(opts) {\n  return [m.generate(o) for o in opts]\n}\n\nfor x in d {")
+    res = build(src)
+    assert [d.code for d in res.errors] == ["E125"], res.errors
+    assert res.errors[0].span.line == src.splitlines().index("  return [m.generate(o) for o in opts]") + 1
 
 
 def test_eval_systems_list_the_retrievals_they_depend_on():
