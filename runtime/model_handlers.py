@@ -1,12 +1,15 @@
 """Handlers of the model operations: generate, sample, score, choose.
 
 Each runs its rows in chunks. For a chunk it looks up the call cache (keyed by model
-version, prompt, sampling options and sample index), sends the misses to the model's
-agent, and writes the chunk's outputs to the run store in one transaction, so a
+version, prompt, sampling options and sample index), waits for identical calls already on
+their way (another node, or another row of the chunk, asked first), sends the rest to the
+model's agent, and writes the chunk's outputs to the run store in one transaction, so a
 resumed run continues after the last completed chunk.
 """
 from __future__ import annotations
 
+import asyncio
+import copy
 import zlib
 
 from runtime.agents import choice_request, gen_request
@@ -61,29 +64,60 @@ async def _run_model(ctx, node, key, make_value, kind: str):
 
 
 async def _cached_calls(ctx, node, key, role, kind, requests, keys):
-    """Results for ``requests``: from the cache where present, else from the agent."""
+    """Results for ``requests``: from the cache where present, from an identical call on
+    its way, else from the agent. Only the calls sent to the agent count as calls."""
     hits = ctx.store.cache_get_many(keys)
-    miss = [i for i, k in enumerate(keys) if k not in hits]
     results = [hits.get(k) for k in keys]
-    if miss:
-        if role.agent is None:
-            raise RunError(node, f"model '{node['model']}' has no backend")
+    loop = asyncio.get_running_loop()
+    mine, waits = [], []
+    for i, k in enumerate(keys):
+        if k in hits:
+            continue
+        if k in ctx.inflight:
+            waits.append((i, ctx.inflight[k]))
+        else:
+            ctx.inflight[k] = loop.create_future()
+            mine.append(i)
+    if mine:
         try:
-            got = await role.agent.submit(kind, [requests[i] for i in miss])
-        except RunError:
+            if role.agent is None:
+                raise RunError(node, f"model '{node['model']}' has no backend")
+            try:
+                got = await role.agent.submit(kind, [requests[i] for i in mine])
+            except RunError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - reported with the node and its line
+                raise RunError(node, f"model '{node['model']}' ({role.spec['backend']}:{role.spec.get('ref')}) "
+                               f"failed: {type(exc).__name__}: {exc}") from exc
+        except BaseException as exc:
+            for i in mine:  # the nodes waiting for these calls fail with this one
+                fut = ctx.inflight.pop(keys[i], None)
+                if fut is None or fut.done():
+                    continue
+                if isinstance(exc, Exception):
+                    fut.set_exception(exc)
+                    fut.exception()  # retrieved: no "never retrieved" warning when nobody waits
+                else:  # cancelled (or interrupted): the waiting nodes are cancelled too
+                    fut.cancel()
             raise
-        except Exception as exc:  # noqa: BLE001 - reported with the node and its line
-            raise RunError(node, f"model '{node['model']}' ({role.spec['backend']}:{role.spec.get('ref')}) "
-                           f"failed: {type(exc).__name__}: {exc}") from exc
         fresh = {}
-        for i, res in zip(miss, got):
+        for i, res in zip(mine, got):
             value = _to_json(kind, res)
             results[i] = value
             fresh[keys[i]] = value
         ctx.store.cache_put_many(fresh)
-    stats = {"calls": len(miss), "cache_hits": len(keys) - len(miss)}
-    if miss:
-        gens = [g for i in miss for g in (results[i] if kind == "generate" else [])]
+        for i in mine:
+            fut = ctx.inflight.pop(keys[i], None)
+            if fut is not None and not fut.done():
+                fut.set_result(results[i])
+    for i, fut in waits:
+        try:
+            results[i] = copy.deepcopy(await fut)
+        except RunError as exc:
+            raise RunError(node, f"an identical call of another node failed: {exc.reason}") from exc
+    stats = {"calls": len(mine), "cache_hits": len(keys) - len(mine)}
+    if mine:
+        gens = [g for i in mine for g in (results[i] if kind == "generate" else [])]
         stats.update(prompt_tokens=sum(g["prompt_tokens"] for g in gens),
                      completion_tokens=sum(g["completion_tokens"] for g in gens),
                      cost=sum(g["cost"] for g in gens), retries=sum(g["retries"] for g in gens))

@@ -66,6 +66,7 @@ class RunContext:
     iteration: tuple = ()
     progress: object | None = None
     tasks: dict = field(default_factory=dict)
+    inflight: dict = field(default_factory=dict)  # call-cache key -> future of a call on its way
 
     def kb_name(self, kb: str) -> str:
         return f"{self.run_id}/{kb}"

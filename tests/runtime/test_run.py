@@ -193,3 +193,50 @@ def test_agent_batches_requests_of_concurrent_nodes(monkeypatch):
     a, b = asyncio.run(go())
     assert batches == [7]
     assert [g[0].text for g in a] == ["A0", "A1", "A2"] and [g[0].text for g in b] == ["B0", "B1", "B2", "B3"]
+
+
+SAME_CALL = """
+program same "two nodes ask the same model the same thing"
+model m = api("openai/fake") max_tokens 4
+data d = load("rows.jsonl", columns: {question: "question", options: "options", answer: "answer"})
+prompt ask(q) = "Answer briefly: {q}"
+for x in d {
+  x.a = m.generate(ask(x.question))
+  x.b = m.generate(ask(x.question))
+}
+eval res for x in d metrics accuracy { gold x.answer  "a" = x.a  "b" = x.b }
+"""
+
+
+def test_identical_calls_of_concurrent_nodes_are_made_once(tmp_path, monkeypatch):
+    """Logic test (fake executor): two nodes ready at once with the same prompt, model
+    version and options share one backend call per row; the second counts cache hits."""
+    from runtime.executors.base import Generation
+
+    prompts = []
+
+    class Recorder(_Exec):
+        def generate(self, reqs):
+            prompts.extend(r.prompt for r in reqs)
+            return [[Generation(text=r.prompt[-8:])] for r in reqs]
+
+    monkeypatch.setattr("runtime.agents._locked_make", lambda spec: Recorder(spec["ref"]))
+    rows = [{"question": "Same?", "options": ["a", "b"], "answer": "a"}] * 2 + [
+        {"question": "Other?", "options": ["a", "b"], "answer": "b"}]
+    out = _run(_program(tmp_path, SAME_CALL, rows), tmp_path / "runs.db")
+    assert out.status == "finished", out.error
+    # 3 rows x 2 nodes = 6 requests, 2 distinct prompts: two rows of one node ask the same
+    assert sorted(prompts) == ["Answer briefly: Other?", "Answer briefly: Same?"]
+    calls = {st.label: (st.calls, st.cache_hits) for st in out.stats.values() if st.calls or st.cache_hits}
+    assert sum(c for c, _ in calls.values()) == 2 and sum(h for _, h in calls.values()) == 4, calls
+
+
+def test_a_failed_call_fails_the_nodes_waiting_for_it(tmp_path, monkeypatch):
+    class Broken(_Exec):
+        def generate(self, reqs):
+            raise ConnectionError("server went away")
+
+    monkeypatch.setattr("runtime.agents._locked_make", lambda spec: Broken(spec["ref"]))
+    out = _run(_program(tmp_path, SAME_CALL), tmp_path / "runs.db")
+    assert out.status == "failed"
+    assert "ConnectionError: server went away" in out.error and "prog.collab:" in out.error
