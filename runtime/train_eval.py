@@ -89,9 +89,12 @@ async def train(ctx, node, key):
         try:
             from runtime.agents import in_compute_thread
 
-            result = await in_compute_thread(
-                run_trainer, o["objective"], _base_path(spec), rows, out_dir, adapter=role.adapter,
-                lora=lora, seed=int(o.get("seed", ctx.seed) or 0), tasks=tasks, **kwargs)
+            def job():  # on the compute thread: the base path of an embedded model may mean a
+                # first GGUF conversion, which imports transformers (not safe beside a model load)
+                return run_trainer(o["objective"], _base_path(spec), rows, out_dir, adapter=role.adapter,
+                                   lora=lora, seed=int(o.get("seed", ctx.seed) or 0), tasks=tasks, **kwargs)
+
+            result = await in_compute_thread(job)
         except Exception as exc:  # noqa: BLE001
             raise RunError(node, f"training failed: {type(exc).__name__}: {exc}") from exc
         info = {"path": str(result.path), "adapter": str(result.adapter_path) if result.adapter_path else None,

@@ -240,3 +240,29 @@ def test_a_failed_call_fails_the_nodes_waiting_for_it(tmp_path, monkeypatch):
     out = _run(_program(tmp_path, SAME_CALL), tmp_path / "runs.db")
     assert out.status == "failed"
     assert "ConnectionError: server went away" in out.error and "prog.collab:" in out.error
+
+
+TRAIN_ONLY = """
+program train_only "one training, nothing else"
+model m = embedded("smollm2-135m-instruct") trainable
+data d = load("rows.jsonl", columns: {question: "question", options: "options", answer: "answer"})
+train m sft for x in d { input: x.question, target: x.answer, max_steps: 1 }
+"""
+
+
+def test_training_resolves_the_embedded_weights_on_the_compute_thread(tmp_path, monkeypatch):
+    """The first use of the embedded model converts its GGUF with transformers; that must
+    happen on the compute thread, where model loads happen, never beside one (a fresh cache
+    once failed with 'cannot import name AutoModelForCausalLM')."""
+    import threading
+
+    seen = []
+
+    def fake_dir(ref=None):
+        seen.append(threading.current_thread().name)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr("runtime.embedded.embedded_model_dir", fake_dir)
+    out = _run(_program(tmp_path, TRAIN_ONLY), tmp_path / "runs.db")
+    assert out.status == "failed" and "stop here" in out.error
+    assert seen and all(name.startswith("collab-compute") for name in seen), seen
