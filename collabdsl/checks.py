@@ -502,7 +502,7 @@ def check_eval(f: Facts) -> list[Diagnostic]:
                 out.append(error("E112", f"unknown metric '{m}'; metrics: {', '.join(METRICS)}", m.span))
         if e.gold is None and any(str(m) not in GOLD_FREE_METRICS for m in e.metrics):
             out.append(error("E119", f"eval '{e.name}' needs a `gold EXPR` line naming the gold answer "
-                             f"(only {', '.join(GOLD_FREE_METRICS)} needs none)", e.span))
+                             f"(only {', '.join(GOLD_FREE_METRICS)} read none)", e.span))
         if not e.systems:
             out.append(warning("W209", f"eval '{e.name}' evaluates no system", e.span))
         seen = set()

@@ -88,7 +88,7 @@ OBJECTIVES: dict[str, Objective] = {o.name: o for o in [
 ]}
 OBJECTIVE_DEFAULTS = {"kd": {"lambda": 0.5}, "dpo": {"beta": 0.1}}
 
-METRICS = ("accuracy", "exact_match", "token_f1", "macro_f1", "mean")
-GOLD_FREE_METRICS = ("mean",)  # the mean of a system's values (true = 1): a rate or a cost, no gold
+METRICS = ("accuracy", "exact_match", "token_f1", "macro_f1", "mean", "answered")
+GOLD_FREE_METRICS = ("mean", "answered")  # read only the system's values: a rate or a cost, the share answered
 
 PARAM_TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str}

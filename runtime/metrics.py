@@ -1,4 +1,5 @@
-"""Evaluation metrics: accuracy, exact match and token F1 (SQuAD normalisation)."""
+"""Evaluation metrics: accuracy, exact match and token F1 (SQuAD normalisation), macro-F1,
+and two that read no gold answer: the share of rows answered, and a mean."""
 from __future__ import annotations
 
 import re
@@ -60,8 +61,16 @@ def token_f1(pred, gold) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def answered(pred, gold=None) -> float:
+    """1 when the system gave an answer at all: its value is neither none (a reply the
+    program's parse found no answer in) nor empty. The gold answer is not read."""
+    p = _value(pred)
+    return float(p is not None and str(p).strip() != "")
+
+
 METRICS = {
     "accuracy": lambda p, g: float(correct(p, g)),
+    "answered": answered,
     "exact_match": exact_match,
     "token_f1": token_f1,
 }
