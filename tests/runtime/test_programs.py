@@ -174,9 +174,11 @@ def test_real_data_options_compile_and_load(name, tmp_path):
 
 @needs_shared
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["tinyllm", "scicot"])
+@pytest.mark.parametrize("name", ["dkt", "cowest", "nesycd", "tinyllm", "scicot"])
 def test_real_data_run_with_stored_teachers(name, tmp_path):
-    """TinyLLM and Sci-CoT on ARC with the stored teacher rationales, end to end on 3 rows."""
+    """Every program on its reference data set, end to end on 3 rows: DKT, CoWeSt and NesyCD
+    on CommonsenseQA (NesyCD with the stored PaLM CoTs), TinyLLM and Sci-CoT on ARC with the
+    stored teacher rationales."""
     out = _check(name, ROOT / "programs" / f"{name}.collab", tmp_path,
                  sets={k: str(v) for k, v in real_data_sets(name).items()})
     assert out.trainings
