@@ -11,7 +11,7 @@ from collabdsl import ast as A
 from collabdsl.analysis import Facts
 from collabdsl.builtins import DATA_BUILTINS, ENUMS, ROW_BUILTINS
 from collabdsl.diagnostics import Diagnostic, error, warning
-from collabdsl.evaluate import template_slots
+from collabdsl.evaluate import ROW_COMPREHENSION_CALL, template_slots
 from collabdsl.unparse import unparse
 from collabdsl.vocab import (BACKEND_KWARGS, BACKENDS, EMBEDDED_MODELS, GOLD_FREE_METRICS, KB_METHODS, METRICS,
                              MODEL_METHODS, MODEL_OPTIONS, OBJECTIVES, PARAM_TYPES, TRAIN_OPTIONS)
@@ -516,9 +516,8 @@ def check_eval(f: Facts) -> list[Diagnostic]:
 def check_comprehensions(f: Facts) -> list[Diagnostic]:
     """A comprehension over row values is evaluated row by row, outside the graph: its element
     cannot call a model, a knowledge base or a step (each of those is a graph node)."""
-    return [error("E125", f"'{unparse(c.call)}' in a comprehension over row values: a model call, "
-                  "retrieval or step needs an iterable computable from the params "
-                  "(e.g. `for i in 0..K - 1`)", c.call.span) for c in f.row_comprehension_calls]
+    return [error("E125", f"'{unparse(c.call)}' {ROW_COMPREHENSION_CALL}", c.call.span)
+            for c in f.row_comprehension_calls]
 
 
 RULES: list[tuple[str, Callable[[Facts], list[Diagnostic]]]] = [  # every code each rule can emit

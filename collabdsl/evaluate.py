@@ -20,6 +20,10 @@ SLOT_OPEN = "\x00{"
 SLOT_CLOSE = "}\x00"
 
 
+ROW_COMPREHENSION_CALL = ("in a comprehension over row values: a model call, retrieval or step needs an "
+                          "iterable computable from the params (e.g. `for i in 0..K - 1`)")  # E125
+
+
 class EvalError(Exception):
     def __init__(self, message: str, span: A.Span, code: str = "E121"):
         super().__init__(f"{span}: {message}")

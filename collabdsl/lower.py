@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from collabdsl import ast as A
-from collabdsl.evaluate import EvalError, comprehension_items, constant
+from collabdsl.evaluate import ROW_COMPREHENSION_CALL, EvalError, comprehension_items, constant
 from collabdsl.unparse import unparse
 from collabdsl.ir import MODEL_OPS
 
@@ -459,9 +459,7 @@ class Lowerer:
             for c in e.elem.walk():
                 if isinstance(c, A.Call) and (self._model_call(c, ctx) or c.fname in self.steps or (
                         c.method is not None and self.kinds.get(ctx.models.get(c.method[0], c.method[0])) == "kb")):
-                    raise EvalError(f"'{unparse(c)}' in a comprehension over row values: a model call, "
-                                    "retrieval or step needs an iterable computable from the params "
-                                    "(e.g. `for i in 0..K - 1`)", c.span, "E125")
+                    raise EvalError(f"'{unparse(c)}' {ROW_COMPREHENSION_CALL}", c.span, "E125")
             inner = dataclasses.replace(ctx, locals={k: v for k, v in ctx.locals.items() if k != var},
                                         subst={k: v for k, v in ctx.subst.items() if k != var})
             return A.ListComp(e.span, self.pure(e.elem, inner), e.var, self.pure(e.iterable, ctx))

@@ -63,9 +63,38 @@ async def _run_model(ctx, node, key, make_value, kind: str):
     return rows
 
 
+async def _submit(node, role, kind, requests):
+    """The agent's results for ``requests``; a backend error is reported with the node."""
+    if role.agent is None:
+        raise RunError(node, f"model '{node['model']}' has no backend")
+    try:
+        return await role.agent.submit(kind, requests)
+    except RunError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported with the node and its line
+        raise RunError(node, f"model '{node['model']}' ({role.spec['backend']}:{role.spec.get('ref')}) "
+                       f"failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _settle(ctx, keys, values=None, exc=None):
+    """Hand the outcome of calls this node made to the nodes waiting for them."""
+    for i, k in enumerate(keys):
+        fut = ctx.inflight.pop(k, None)
+        if fut is None or fut.done():
+            continue
+        if values is not None:
+            fut.set_result(values[i])
+        elif isinstance(exc, Exception):
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: no "never retrieved" warning when nobody waits
+        else:  # cancelled or interrupted: so are the waiting nodes
+            fut.cancel()
+
+
 async def _cached_calls(ctx, node, key, role, kind, requests, keys):
     """Results for ``requests``: from the cache where present, from an identical call on
-    its way, else from the agent. Only the calls sent to the agent count as calls."""
+    its way (another node's, or an earlier row's of this chunk), else from the agent. Only
+    the calls sent to the agent count as calls."""
     hits = ctx.store.cache_get_many(keys)
     results = [hits.get(k) for k in keys]
     loop = asyncio.get_running_loop()
@@ -79,37 +108,17 @@ async def _cached_calls(ctx, node, key, role, kind, requests, keys):
             ctx.inflight[k] = loop.create_future()
             mine.append(i)
     if mine:
+        own = [keys[i] for i in mine]
         try:
-            if role.agent is None:
-                raise RunError(node, f"model '{node['model']}' has no backend")
-            try:
-                got = await role.agent.submit(kind, [requests[i] for i in mine])
-            except RunError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - reported with the node and its line
-                raise RunError(node, f"model '{node['model']}' ({role.spec['backend']}:{role.spec.get('ref')}) "
-                               f"failed: {type(exc).__name__}: {exc}") from exc
+            got = await _submit(node, role, kind, [requests[i] for i in mine])
         except BaseException as exc:
-            for i in mine:  # the nodes waiting for these calls fail with this one
-                fut = ctx.inflight.pop(keys[i], None)
-                if fut is None or fut.done():
-                    continue
-                if isinstance(exc, Exception):
-                    fut.set_exception(exc)
-                    fut.exception()  # retrieved: no "never retrieved" warning when nobody waits
-                else:  # cancelled (or interrupted): the waiting nodes are cancelled too
-                    fut.cancel()
+            _settle(ctx, own, exc=exc)
             raise
-        fresh = {}
-        for i, res in zip(mine, got):
-            value = _to_json(kind, res)
-            results[i] = value
-            fresh[keys[i]] = value
-        ctx.store.cache_put_many(fresh)
-        for i in mine:
-            fut = ctx.inflight.pop(keys[i], None)
-            if fut is not None and not fut.done():
-                fut.set_result(results[i])
+        values = [_to_json(kind, res) for res in got]
+        for i, v in zip(mine, values):
+            results[i] = v
+        ctx.store.cache_put_many(dict(zip(own, values)))
+        _settle(ctx, own, values=values)
     for i, fut in waits:
         try:
             results[i] = copy.deepcopy(await fut)
