@@ -11,7 +11,7 @@ from collabdsl import ast as A
 from collabdsl.analysis import Facts
 from collabdsl.builtins import DATA_BUILTINS, ENUMS, ROW_BUILTINS
 from collabdsl.diagnostics import Diagnostic, error, warning
-from collabdsl.evaluate import ROW_COMPREHENSION_CALL, template_slots
+from collabdsl.evaluate import MAX_OPERATIONS, ROW_COMPREHENSION_CALL, template_slots, too_many_operations
 from collabdsl.unparse import unparse
 from collabdsl.vocab import (BACKEND_KWARGS, BACKENDS, EMBEDDED_MODELS, GOLD_FREE_METRICS, KB_METHODS, METRICS,
                              MODEL_METHODS, MODEL_OPTIONS, OBJECTIVES, PARAM_TYPES, TRAIN_OPTIONS)
@@ -520,6 +520,85 @@ def check_comprehensions(f: Facts) -> list[Diagnostic]:
             for c in f.row_comprehension_calls]
 
 
+# ---------------------------------------------------------------------- size
+_ROW_OPS = (A.Assign, A.Gate, A.Return, A.CallStmt)
+
+
+class _Expansion:
+    """How many graph operations a piece of the program lowers to, estimated from the AST
+    the way the lowering builds it: every row statement and model or kb call is one, a step
+    call is its body again (steps are inlined), a comprehension over a range or a literal
+    list is its element once per item (unrolled)."""
+
+    def __init__(self, f: Facts):
+        self.f = f
+        self.steps = {str(s.name): s for s in f.program.decls(A.Step)}
+        self.memo: dict[str, int] = {}
+        self.sizes: dict[int, int] = {}  # id(node) -> size, so a search is linear
+
+    def step(self, name: str) -> int:
+        if name not in self.memo:
+            self.memo[name] = 0  # a recursive step (E122) adds nothing more
+            self.memo[name] = sum(self.size(st) for st in self.steps[name].body)
+        return self.memo[name]
+
+    def items(self, e: A.ListComp) -> int:
+        it = e.iterable
+        if isinstance(it, A.ListLit):
+            return len(it.items)
+        if isinstance(it, A.Range):
+            lo, hi = _const(it.lo, self.f), _const(it.hi, self.f)
+            if all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)):
+                return max(hi - lo + 1, 0)
+        return 1
+
+    def own(self, node) -> int:
+        if isinstance(node, _ROW_OPS):
+            return 1
+        if isinstance(node, A.Call):
+            if node.method is not None and (node.method[1] in MODEL_METHODS or node.method[1] in KB_METHODS):
+                return 1
+            if node.method is None and node.fname in self.steps:
+                return self.step(node.fname)
+        return 0
+
+    def size(self, node) -> int:
+        if id(node) not in self.sizes:
+            if isinstance(node, A.ListComp):
+                n = self.size(node.iterable) + self.items(node) * self.size(node.elem)
+            else:
+                n = self.own(node) + sum(self.size(c) for c in node.children())
+            self.sizes[id(node)] = n
+        return self.sizes[id(node)]
+
+
+def check_expansion(f: Facts) -> list[Diagnostic]:
+    """A program whose steps and comprehensions expand past MAX_OPERATIONS graph operations
+    (e.g. steps that call steps twice per level) is an error at the outermost call that
+    does it, before anything builds the graph."""
+    ex, total = _Expansion(f), 0
+    for st in iter_program_stmts(f.program.body):
+        n = ex.size(st)
+        total += n
+        if total <= MAX_OPERATIONS:
+            continue
+        for node in st.walk():
+            if isinstance(node, (A.Call, A.ListComp)) and ex.size(node) > MAX_OPERATIONS:
+                what = (f"step '{node.fname}'" if isinstance(node, A.Call) and node.fname in ex.steps
+                        else "this call" if isinstance(node, A.Call) else "this comprehension")
+                return [error("E126", too_many_operations(what, ex.size(node)), node.span)]
+        return [error("E126", too_many_operations("the program", total), st.span)]
+    return []
+
+
+def iter_program_stmts(body: list):
+    """The program's statements that lower to operations (not the step definitions, which
+    count where they are called)."""
+    for st in A.iter_stmts(body):
+        if not isinstance(st, (A.Step, A.Repeat, A.StaticIf)):
+            yield st
+
+
 RULES: list[tuple[str, Callable[[Facts], list[Diagnostic]]]] = [  # every code each rule can emit
     ("E101", check_undefined), ("E102", check_duplicates),
     ("W201", check_unused_param), ("W202", check_unused_model), ("W203", check_unused_prompt),
@@ -530,6 +609,7 @@ RULES: list[tuple[str, Callable[[Facts], list[Diagnostic]]]] = [  # every code e
     ("E114", check_params), ("E112/E113/E106", check_models), ("E115", check_static_ifs),
     ("E116/W208", check_returns), ("E119/W209/E112/E102", check_eval), ("E117/E101", check_data_refs),
     ("E122", check_step_recursion), ("E123/E124", check_profiles), ("E125", check_comprehensions),
+    ("E126", check_expansion),
 ]
 
 

@@ -1,6 +1,7 @@
 """Diagnostics: ``path:line:col: CODE severity: message``, the source line and a caret."""
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ class Diagnostic:
         head = f"{self.span.path}:{self.span.line}:{self.span.col}: {self.code} {self.severity}: {self.message}"
         if not source or self.span.line < 1:
             return head
-        lines = source.splitlines()
+        lines = source_lines(source)
         if self.span.line > len(lines):
             return head
         text = lines[self.span.line - 1]
@@ -37,6 +38,13 @@ class Diagnostic:
         return {"path": s.path, "line": s.line, "col": s.col, "end_line": s.end_line,
                 "end_col": s.end_col, "code": self.code, "severity": self.severity,
                 "message": self.message}
+
+
+@functools.lru_cache(maxsize=16)
+def source_lines(source: str) -> list[str]:
+    """The lines of a source, split once: rendering every diagnostic of a file is linear in
+    the file and the number of diagnostics, not their product."""
+    return source.splitlines()
 
 
 def error(code: str, message: str, span: Span) -> Diagnostic:

@@ -24,6 +24,17 @@ ROW_COMPREHENSION_CALL = ("in a comprehension over row values: a model call, ret
                           "iterable computable from the params (e.g. `for i in 0..K - 1`)")  # E125
 
 
+MAX_OPERATIONS = 10_000  # graph nodes a program may expand to (E126): steps inline, comprehensions unroll
+
+
+def too_many_operations(what: str, n: int | None = None) -> str:
+    """The E126 message, shared by the checker (an estimate) and the lowering (the count)."""
+    size = f"{n:,}" if n is not None else f"more than {MAX_OPERATIONS:,}"
+    return (f"{what} expands to {size} operations (a step is inlined at each call and a "
+            f"comprehension over a range is unrolled, so steps calling steps multiply); a program "
+            f"may expand to at most {MAX_OPERATIONS:,}")
+
+
 class EvalError(Exception):
     def __init__(self, message: str, span: A.Span, code: str = "E121"):
         super().__init__(f"{span}: {message}")
@@ -163,12 +174,21 @@ def evaluate(e: A.Expr, env: Env) -> Any:
     if isinstance(e, A.BinOp):
         left, right = _unwrap(evaluate(e.left, env)), _unwrap(evaluate(e.right, env))
         if e.op == "+" and (isinstance(left, str) or isinstance(right, str)):
-            return _as_text(left) + _as_text(right)
-        if e.op == "*" and _repeated_size(left, right) > MAX_REPEAT:
-            raise EvalError(f"cannot compute *: the result would hold more than {MAX_REPEAT} items", e.span)
+            text = _as_text(left)
+            other = _as_text(right)
+            _bound(len(text) + len(other), e, "+")
+            return text + other
+        if e.op == "%" and not (_is_number(left) and _is_number(right)):
+            raise EvalError(f"cannot compute %: it is the remainder of two numbers, not "
+                            f"{type(left).__name__} % {type(right).__name__} (to put values in a "
+                            "text, use a prompt with slots)", e.span)
+        if e.op == "*":
+            _bound(_repeated_size(left, right), e, "*")
+        if e.op == "+" and isinstance(left, list) and isinstance(right, list):
+            _bound(len(left) + len(right), e, "+")
         try:
             return _ARITH[e.op](left, right)
-        except (TypeError, ZeroDivisionError) as exc:
+        except (TypeError, ZeroDivisionError, OverflowError) as exc:
             raise EvalError(f"cannot compute {e.op}: {exc}", e.span) from None
     if isinstance(e, A.Compare):
         left, right = _unwrap(evaluate(e.left, env)), _unwrap(evaluate(e.right, env))
@@ -223,7 +243,19 @@ def comprehension_items(value, where) -> list:
     raise EvalError(f"cannot iterate over a {type(value).__name__} value", where.span)
 
 
-MAX_REPEAT = 10_000_000  # items of a text or list repeated with *
+MAX_REPEAT = 1_000_000  # characters of a text, or items of a list, that one expression may build
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float))
+
+
+def _bound(size: int, e: A.Expr, op: str) -> None:
+    """Texts and lists built by an expression stay under MAX_REPEAT characters or items, so
+    no row can make the run hold gigabytes (a prompt that long fits no model anyway)."""
+    if size > MAX_REPEAT:
+        raise EvalError(f"cannot compute {op}: the result would hold more than {MAX_REPEAT:,} "
+                        "characters or items", e.span)
 
 
 def _repeated_size(left, right) -> int:

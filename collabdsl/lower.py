@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from collabdsl import ast as A
-from collabdsl.evaluate import ROW_COMPREHENSION_CALL, EvalError, comprehension_items, constant
+from collabdsl.evaluate import (MAX_OPERATIONS, ROW_COMPREHENSION_CALL, EvalError, comprehension_items, constant,
+                                too_many_operations)
 from collabdsl.unparse import unparse
 from collabdsl.ir import MODEL_OPS
 
@@ -86,6 +87,7 @@ class Lowerer:
         self.writers: dict[tuple, list[str]] = {}
         self.version: dict[str, str | None] = {role: None for role in models}
         self.uses: dict[str, list[str]] = {}  # model role -> model ops since its last training
+        self.expanding: list[tuple[str, A.Span]] = []  # step calls and unrolled comprehensions being lowered
         live = list(self.live(program.body))  # a prompt or step may differ between static-if branches
         self.prompts = {str(p.name): {"slots": [str(s) for s in p.slots], "template": p.template}
                         for p in live if isinstance(p, A.Prompt)}
@@ -101,6 +103,9 @@ class Lowerer:
     # ------------------------------------------------------------------ nodes
     def node(self, kind: str, label: str, span: A.Span, *, data=None, model=None, reads=(), out=None,
              when=(), expr=None, options=None, sources=()) -> str:
+        if self.n >= MAX_OPERATIONS:  # the checker's estimate (E126) is the first line of defence
+            what, where = self.expanding[0] if self.expanding else ("the program", span)
+            raise EvalError(too_many_operations(what), where, "E126")
         nid = f"n{self.n}"
         self.n += 1
         parent = self.parents[-1]
@@ -464,9 +469,11 @@ class Lowerer:
                                         subst={k: v for k, v in ctx.subst.items() if k != var})
             return A.ListComp(e.span, self.pure(e.elem, inner), e.var, self.pure(e.iterable, ctx))
         out = []
+        self.expanding.append(("this comprehension", e.span))
         for v in items:
             inner = dataclasses.replace(ctx, subst={**ctx.subst, var: _literal(v, e.span)})
             out.append(self.pure(e.elem, inner))
+        self.expanding.pop()
         return A.ListLit(e.span, out)
 
     def kb_call(self, e: A.Call, ctx: RowCtx, statement: bool):
@@ -502,7 +509,9 @@ class Lowerer:
             else:
                 inner.subst[str(param)] = self.pure(arg, ctx)
         inner.ret = f"_{step.name}{k}"
+        self.expanding.append((f"step '{step.name}'", call.span))
         self.row_block(step.body, inner)
+        self.expanding.pop()
         return A.Attr(call.span, A.Name(call.span, A.Ident(ctx.var)), A.Ident(inner.ret))
 
 

@@ -223,6 +223,12 @@ def test_calls_of_prompts_and_builtins():
     ("-[1]", "cannot negate"),
     ('"ab" * 99999999999', "more than"),
     ("[0] * 99999999999", "more than"),
+    ('"ab" * 600000', "more than 1,000,000 characters"),
+    ('("ab" * 400000) + ("ab" * 400000)', "more than 1,000,000 characters"),
+    ('([0] * 600000) + ([0] * 600000)', "more than 1,000,000"),
+    ('"%0999999999d" % 1', "remainder of two numbers"),
+    ('"%s" % "x"', "remainder of two numbers"),
+    ('7 % "2"', "remainder of two numbers"),
     ("(1)(2)", "only prompts and builtins"),
 ])
 def test_errors_are_eval_errors_with_a_span(text, message):
@@ -233,7 +239,8 @@ def test_errors_are_eval_errors_with_a_span(text, message):
 
 def test_repetition_below_the_cap():
     assert ev('"ab" * 3') == "ababab" and ev("[0] * 2") == [0, 0] and ev("3 * 2") == 6
-    assert MAX_REPEAT >= 1_000_000
+    assert len(ev('"ab" * 500000')) == MAX_REPEAT == 1_000_000
+    assert ev("7 % 3") == 1 and ev("7.5 % 2") == 1.5
 
 
 def test_constant_and_parse_error_policy():

@@ -441,3 +441,21 @@ def test_eval_systems_list_the_retrievals_they_depend_on():
     for label in ("Zero-shot-CoT w k", "Std-CoT w k", "NesyCD"):
         assert len(systems[label]) == 1 and systems[label][0][1] == "knowledge"
     assert systems["NesyCD"] != systems["Std-CoT w k"]  # each its own retrieval node
+
+
+def test_expansion_past_the_limit_is_E126_at_the_outermost_call(build):
+    """The checker estimates with param defaults; a --set value that makes a comprehension
+    unroll past the limit is caught while lowering, at the comprehension, with no graph."""
+    src = HEAD + '''param K: int = 2
+for x in train { x.votes = [large.generate(p(x.question), temperature: 1.0) for i in 0..K] }
+'''
+    assert _graph(build(src, sets={"K": "3"}))
+    r = build(src, sets={"K": "20000"})
+    assert r.graph is None
+    (d,) = r.errors
+    assert d.code == "E126" and "this comprehension expands to more than 10,000 operations" in d.message
+    assert (d.span.line, d.span.col) == (7, 28)
+    # a literal range is caught by the checker already, before anything is lowered
+    r = build(src.replace("0..K", "0..20000"))
+    (d,) = r.errors
+    assert d.code == "E126" and "20,001 operations" in d.message
