@@ -189,6 +189,9 @@ class TransformersExecutor:
         self.eos_ids = eos
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else (eos[0] if eos else 0)
         self.bos_id = tok.bos_token_id
+        # prompt + completion must fit the positions the model was built for (as vLLM requires);
+        # it also bounds what a row may allocate, whatever max_tokens a program asks for
+        self.context = getattr(self.model.config, "max_position_embeddings", None)
 
     # ------------------------------------------------------------------ loading
     def _load(self):
@@ -312,6 +315,9 @@ class TransformersExecutor:
             if r.n <= 0:
                 continue
             _, ids, _ = self._encode(r.prompt, r.chat)
+            if self.context is not None and len(ids) + r.max_tokens > self.context:
+                raise ValueError(f"max_tokens {r.max_tokens:,} does not fit the model's context window: "
+                                 f"{self.context:,} tokens, of which the prompt takes {len(ids):,}")
             greedy = r.temperature <= 0
             base = r.seed if r.seed is not None else int(torch.randint(0, 2**62, (1,)).item())
             for j in range(1 if greedy else r.n):

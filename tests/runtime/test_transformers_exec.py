@@ -170,3 +170,12 @@ def test_adapter_changes_output_and_base_is_unchanged(ex, greedy_batch, adapter_
                                                                   adapter=adapter_dir)])
     assert base_choice.logliks != pytest.approx(lora_choice.logliks, abs=1e-3)
     assert base_choice.logliks == pytest.approx(ex.choose([QUESTION])[0].logliks, abs=1e-4)
+
+
+def test_max_tokens_past_the_context_window_is_refused(ex):
+    """A huge max_tokens is an error naming the window, before anything is allocated (a
+    sampled row used to allocate one random number per allowed token: 8 GB for 10**9)."""
+    with pytest.raises(ValueError, match="does not fit the model's context window: 8,192 tokens"):
+        ex.generate([GenRequest("Name a color.", max_tokens=10**9, temperature=1.0, seed=1)])
+    (g,) = ex.generate([GenRequest("Name a color.", max_tokens=2)])[0]
+    assert g.completion_tokens <= 2
