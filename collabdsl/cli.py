@@ -321,8 +321,9 @@ def _print_outcome(outcome: Any) -> None:
     if getattr(outcome, "error", None):
         typer.echo(f"error: {outcome.error}", err=True)
     if getattr(outcome, "restarted", None):
-        typer.echo(f"started afresh (their inputs changed since the run was interrupted): "
-                   f"{', '.join(outcome.restarted)}", err=True)
+        stats = getattr(outcome, "stats", None) or {}
+        typer.echo("started afresh (their inputs changed since the run was interrupted): " + ", ".join(
+            f"{k} ({stats[k].label})" if k in stats else k for k in outcome.restarted), err=True)
     results = [r for r in (getattr(outcome, "results", None) or []) if isinstance(r, dict)]
     _echo_results(results, table_key="table")
     if hasattr(outcome, "stats"):
@@ -467,6 +468,9 @@ def show(
         lines.append(f"error: {r['error']}")
     if r.get("params"):
         lines.append("params: " + ", ".join(f"{k}={v}" for k, v in sorted(r["params"].items())))
+    if r.get("settings"):
+        lines.append("settings: " + ", ".join(f"--{k} {v}" for k, v in sorted(r["settings"].items())
+                                             if v is not None))
     if r.get("bindings"):
         from collabdsl.plan import safe_ref
 

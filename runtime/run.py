@@ -147,7 +147,7 @@ def _params_read(a: dict, params: dict) -> dict:
     return {n: params[n] for n in sorted(names) if n in params}
 
 
-def _renamed(v, rename: dict):
+def _renamed(v, rename):
     """Copy of an AST with the hidden columns it reads (``x._b3_generate4``) renamed."""
     if isinstance(v, A.Node):
         changes = {}
@@ -156,8 +156,8 @@ def _renamed(v, rename: dict):
             y = _renamed(x, rename)
             if y is not x:
                 changes[f.name] = y
-        if isinstance(v, A.Attr) and str(v.name) in rename:
-            changes["name"] = A.Ident(rename[str(v.name)])
+        if isinstance(v, A.Attr) and rename(str(v.name)) != str(v.name):
+            changes["name"] = A.Ident(rename(str(v.name)))
         return dataclasses.replace(v, **changes) if changes else v
     if isinstance(v, (list, tuple)):
         items = [_renamed(x, rename) for x in v]
@@ -166,11 +166,11 @@ def _renamed(v, rename: dict):
     return v
 
 
-def _canon_def(v, rename: dict):
+def _canon_def(v, rename):
     if isinstance(v, A.Node):
         return unparse(_renamed(v, rename))
     if isinstance(v, str):
-        return rename.get(v, v)
+        return rename(v)
     if isinstance(v, dict):
         return {str(k): _canon_def(x, rename) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
     if isinstance(v, (list, tuple)):
@@ -196,7 +196,8 @@ def definitions(G: nx.DiGraph) -> dict[str, str]:
     definition (an unrolled ``[m.generate(p, temperature: 1.0) for i in 0..4]``) are told
     apart by their occurrence index in run order, so they still draw different samples."""
     hidden = set(G.graph.get("hidden") or ())
-    order = list(G.graph.get("order") or []) + sorted(n for n in G if n not in set(G.graph.get("order") or []))
+    listed = list(G.graph.get("order") or [])
+    order = listed + sorted(set(G) - set(listed))
     pos = {n: i for i, n in enumerate(order)}
     writers: dict[str, list[str]] = {}
     for n in order:
@@ -207,22 +208,22 @@ def definitions(G: nx.DiGraph) -> dict[str, str]:
     for n in order:
         a = G.nodes[n]
         own = set(_written(a, hidden))
-        rename = {}
-        for c in hidden:
-            earlier = [w for w in writers.get(c, ()) if pos[w] < pos[n] and w != n]
+
+        def rename(c, n=n, own=own):
+            if c not in hidden:
+                return c
+            earlier = [w for w in writers.get(c, ()) if pos[w] < pos[n]]
             if earlier:
-                rename[c] = "@" + stable_hash(sorted(defs[w] for w in earlier))[:16]
-            elif c in own:
-                rename[c] = "@self"
-        out = a["out"]
-        if isinstance(out, str) and out in own:
-            out = "@self"
+                return "@" + stable_hash(sorted(defs[w] for w in earlier))[:16]
+            return "@self" if c in own else c
+
+        out = "@self" if isinstance(a["out"], str) and a["out"] in own else a["out"]
         opts = {k: v for k, v in (a.get("options") or {}).items() if k not in ("body", "carried")}
         raw = stable_hash({
             "kind": a["kind"], "options": _canon_def(opts, rename), "expr": _canon_def(a.get("expr"), rename),
-            "out": out, "when": [("!" if g.startswith("!") else "") + rename.get(g.lstrip("!"), g.lstrip("!"))
+            "out": out, "when": [("!" if g.startswith("!") else "") + rename(g.lstrip("!"))
                                  for g in a.get("when") or ()],
-            "reads": sorted(rename.get(c, c) for c in a.get("reads") or ()),
+            "reads": sorted(rename(c) for c in a.get("reads") or ()),
             "data": a.get("data"), "model": a.get("model"),
         })
         occurrence = seen.get(raw, 0)
@@ -508,14 +509,15 @@ def run_graph(G: nx.DiGraph, *, program_path: str, sources: dict, store_path: st
                         store.update_run_inputs(run_id, G.graph["params"], bindings, settings)
                         if console is not None:
                             console.print(f"resuming run {run_id}: its inputs changed: " + "; ".join(changes)
-                                          + "; the operations they reach start afresh", highlight=False)
+                                          + "; the operations they reach start afresh", highlight=False,
+                                          soft_wrap=True)
                     store.finish_run(run_id, "running")
                 else:
                     lock.release()
                     lock = None
             elif prev is not None and console is not None:
                 console.print(f"the program changed since run {prev['id']}: starting a new run "
-                              "(finished operations are still reused)", highlight=False)
+                              "(finished operations are still reused)", highlight=False, soft_wrap=True)
         if run_id is None:
             run_id = new_run_id()
             lock = RunLock(store.path, run_id).acquire()

@@ -74,7 +74,7 @@ def test_a_second_resume_of_a_running_run_is_refused(tmp_path):
                                  *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
 
-    with OpenAIServer(fixed_reply="blue", latency_ms=400) as srv:
+    with OpenAIServer(fixed_reply="blue", latency_ms=400) as srv, OpenAIServer(fixed_reply="green") as other:
         first = collab("--set", f"url={srv.base_url}")
         try:
             deadline = time.time() + 120
@@ -89,9 +89,13 @@ def test_a_second_resume_of_a_running_run_is_refused(tmp_path):
             assert first.poll() is None  # the first run goes on
             first.send_signal(signal.SIGKILL)
             first.wait()
-            third = collab("--set", f"url={srv.base_url}", "--resume")
+            # the reported case: resumed with another model after kill -9
+            ref = f"server:{other.base_url}#smollm2"
+            third = collab("--set", f"url={srv.base_url}", "--resume", "--model", f"m={ref}")
             out, err = third.communicate(timeout=300)
             assert third.returncode == 0, out + err
+            assert f"its inputs changed: --model m={ref!r} (was 'server:{srv.base_url}#smollm2')" in err, err
+            assert "started afresh" in err
         finally:
             if first.poll() is None:
                 first.kill()
@@ -101,4 +105,7 @@ def test_a_second_resume_of_a_running_run_is_refused(tmp_path):
     rows = [json.loads(d) for (d,) in con.execute("select data from rows")]
     assert len(runs) == 1 and runs[0][1] == "finished"  # the killed run was taken over at once
     assert sorted(r["rid"] for r in rows) == [f"d:{i}" for i in range(len(QUESTIONS))]
+    assert {r["v"] for r in rows} == {"green"}  # no row of the first binding is kept
+    bindings = json.loads(con.execute("select bindings from runs").fetchone()[0])
+    assert bindings["m"] == ref
     assert not list(tmp_path.glob("*.lock"))
