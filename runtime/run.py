@@ -142,8 +142,6 @@ def _params_read(a: dict, params: dict) -> dict:
             for x in e.values():
                 if isinstance(x, A.Node):
                     names |= {str(n.id) for n in x.walk() if isinstance(n, A.Name)}
-    if a["kind"] == "loop" and isinstance(a["options"].get("until"), A.Node):
-        names |= {str(n.id) for n in a["options"]["until"].walk() if isinstance(n, A.Name)}
     return {n: params[n] for n in sorted(names) if n in params}
 
 
@@ -505,12 +503,11 @@ def run_graph(G: nx.DiGraph, *, program_path: str, sources: dict, store_path: st
                 if prev["status"] != "finished":
                     run_id = prev["id"]
                     changes = input_changes(prev, G.graph["params"], bindings, settings)
-                    if changes:
-                        store.update_run_inputs(run_id, G.graph["params"], bindings, settings)
-                        if console is not None:
-                            console.print(f"resuming run {run_id}: its inputs changed: " + "; ".join(changes)
-                                          + "; the operations they reach start afresh", highlight=False,
-                                          soft_wrap=True)
+                    store.update_run_inputs(run_id, G.graph["params"], bindings, settings)
+                    if changes and console is not None:
+                        console.print(f"resuming run {run_id}: its inputs changed: " + "; ".join(changes)
+                                      + "; the operations they reach start afresh", highlight=False,
+                                      soft_wrap=True)
                     store.finish_run(run_id, "running")
                 else:
                     lock.release()

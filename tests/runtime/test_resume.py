@@ -11,8 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from collabdsl.compiler import compile_path
 from runtime.run import run_graph
 
@@ -129,7 +127,7 @@ def test_resume_with_another_model_recomputes_every_row_with_the_new_binding(tmp
 
 
 def test_resume_with_another_param_recomputes_the_nodes_that_read_it(tmp_path):
-    path, db, first, _ = _interrupted(tmp_path)
+    path, db, _, _ = _interrupted(tmp_path)
     with EchoServer("A") as a:
         second = run(path, db, resume=True, sets={"url": a.base_url, "prefix": "NEW"})
     assert second.status == "finished", second.error
@@ -142,7 +140,7 @@ def test_resume_with_another_param_recomputes_the_nodes_that_read_it(tmp_path):
 
 
 def test_resume_with_another_seed_draws_what_a_fresh_run_with_that_seed_draws(tmp_path):
-    path, db, first, _ = _interrupted(tmp_path, seed=7)
+    path, db, _, _ = _interrupted(tmp_path, seed=7)
     with EchoServer("A") as a:
         second = run(path, db, resume=True, sets={"url": a.base_url}, seed=8)
         fresh = run(path, tmp_path / "fresh.db", sets={"url": a.base_url}, seed=8)

@@ -43,7 +43,7 @@ def test_the_lock_is_exclusive_names_its_holder_and_dies_with_it(tmp_path):
             pass
         p.send_signal(signal.SIGKILL)  # no clean-up at all
         p.wait()
-        with RunLock(store, "r1") as lock:
+        with RunLock(store, "r1"):
             assert lock_path(store, "r1").read_text() == str(os.getpid())
             with pytest.raises(RunBusy):  # also within one process: a second holder is refused
                 RunLock(store, "r1").acquire()
@@ -66,7 +66,7 @@ def _rows(db: Path) -> int:
 
 @pytest.mark.slow
 def test_a_second_resume_of_a_running_run_is_refused(tmp_path):
-    path = write_program(tmp_path, MIX)
+    write_program(tmp_path, MIX)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 
     def collab(*args):
