@@ -80,13 +80,13 @@ class Lowerer:
         self.G = nx.DiGraph()
         self.n = 0
         self.order: list[str] = []
+        self.user_columns: set[str] = set()  # columns the program names (x.name = ...)
         self.parents: list[str | None] = [None]
         # (data, column) -> nodes that wrote it (several when written under different gates);
         # (data, None) -> the node that made the data set; ("kb", name) -> last writer of a kb
         self.writers: dict[tuple, list[str]] = {}
         self.version: dict[str, str | None] = {role: None for role in models}
         self.uses: dict[str, list[str]] = {}  # model role -> model ops since its last training
-        self.user_columns: set[str] = set()  # columns the program names (x.name = ...)
         live = list(self.live(program.body))  # a prompt or step may differ between static-if branches
         self.prompts = {str(p.name): {"slots": [str(s) for s in p.slots], "template": p.template}
                         for p in live if isinstance(p, A.Prompt)}
