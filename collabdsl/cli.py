@@ -295,6 +295,8 @@ def run(
     except KeyboardInterrupt:
         typer.echo("interrupted: continue with `collab run --resume`", err=True)
         raise typer.Exit(130)
+    except Exception as exc:  # noqa: BLE001 - the store cannot be used, the run is busy: one line
+        _fail(f"collab run: {_one_line(exc)}", 1)
     _print_outcome(outcome)
     if outcome.status == "interrupted":
         raise typer.Exit(130)
@@ -318,6 +320,10 @@ def _print_outcome(outcome: Any) -> None:
     typer.echo(line)
     if getattr(outcome, "error", None):
         typer.echo(f"error: {outcome.error}", err=True)
+    if getattr(outcome, "restarted", None):
+        stats = getattr(outcome, "stats", None) or {}
+        typer.echo("started afresh (their inputs changed since the run was interrupted): " + ", ".join(
+            f"{k} ({stats[k].label})" if k in stats else k for k in outcome.restarted), err=True)
     results = [r for r in (getattr(outcome, "results", None) or []) if isinstance(r, dict)]
     _echo_results(results, table_key="table")
     if hasattr(outcome, "stats"):
@@ -352,16 +358,25 @@ def _echo_results(results: list[dict], table_key: str) -> None:
 
 
 # ------------------------------------------------------------------ runs / show
+def _one_line(exc: BaseException) -> str:
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+
+
 def _open_store(cmd: str, store: Path):
+    """The store opened read-only; None when there is no file; exit 1 with one line when
+    it cannot be read (a folder, not SQLite, damaged)."""
     if not _has_module("runtime.store"):
         _fail(STORE_MISSING.format(cmd=cmd))
     try:
-        from runtime.store import RunStore  # type: ignore[import-not-found]
+        from runtime.store import RunStore, StoreError  # type: ignore[import-not-found]
     except ImportError:
         _fail(STORE_MISSING.format(cmd=cmd))
-    if not store.is_file():
+    if not store.exists():
         return None
-    return RunStore(store)
+    try:
+        return RunStore(store, readonly=True)
+    except StoreError as exc:
+        _fail(f"collab {cmd}: {_one_line(exc)}", 1)
 
 
 def _table(columns: list[str], rows: list[list[Any]], title: str | None = None) -> str:
@@ -427,6 +442,8 @@ def show(
     Its params and model bindings, every operation with its counters (calls, tokens, cost,
     cache hits, parse failures), and its result tables."""
     s = _open_store("show", store)
+    if s is None:
+        _fail(f"collab show: no run store at {store} (see `collab runs --store FILE`)", 1)
     r = None
     if s is not None:
         if run_id == "latest":
@@ -451,6 +468,9 @@ def show(
         lines.append(f"error: {r['error']}")
     if r.get("params"):
         lines.append("params: " + ", ".join(f"{k}={v}" for k, v in sorted(r["params"].items())))
+    if r.get("settings"):
+        lines.append("settings: " + ", ".join(f"--{k} {v}" for k, v in sorted(r["settings"].items())
+                                             if v is not None))
     if r.get("bindings"):
         from collabdsl.plan import safe_ref
 

@@ -273,6 +273,8 @@ def _call(e: A.Call, env: Env):
     if name in env.prompts:
         p = env.prompts[name]
         return render_prompt(p["template"], p["slots"], [evaluate(a, env) for a in e.args])
+    if callable(env.names.get(name)):  # bound by the runtime (count() of a repeat until)
+        return env.names[name](*[evaluate(a, env) for a in e.args])
     b = ROW_BUILTINS.get(name)
     if b is None or b.impl is None:
         raise EvalError(f"'{name}' cannot be computed here", e.span)

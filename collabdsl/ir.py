@@ -8,6 +8,9 @@ Graph attributes (``G.graph``):
     kbs                          [name, ...]
     order                        node ids in run order (a topological order of the
                                  top level, loop bodies right after their loop node)
+    hidden                       the columns the lowering made up (model results, locals,
+                                 gates, eval systems, expand items): their names carry a
+                                 counter, so they mean nothing outside this graph
 
 Node attributes (every node):
     kind      one of KINDS below

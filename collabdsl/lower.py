@@ -81,6 +81,7 @@ class Lowerer:
         self.G = nx.DiGraph()
         self.n = 0
         self.order: list[str] = []
+        self.user_columns: set[str] = set()  # columns the program names (x.name = ...)
         self.parents: list[str | None] = [None]
         # (data, column) -> nodes that wrote it (several when written under different gates);
         # (data, None) -> the node that made the data set; ("kb", name) -> last writer of a kb
@@ -181,7 +182,22 @@ class Lowerer:
     def lower(self) -> nx.DiGraph:
         self.block(self.p.body)
         self.G.graph["order"] = self.order
+        self.G.graph["hidden"] = self.hidden_columns()
         return self.G
+
+    def hidden_columns(self) -> list[str]:
+        """The columns made up here (model results, locals, gates, eval systems, expand
+        items): their names carry this lowering's counter, so they mean nothing outside
+        this graph (the runtime names them by what writes them)."""
+        row_ops = ("compute", "gate", "retrieve") + MODEL_OPS
+        cols = set()
+        for n in self.order:
+            a = self.G.nodes[n]
+            if a["kind"] in row_ops and isinstance(a["out"], str):
+                cols.add(a["out"])
+            if a["kind"] == "expand":
+                cols.add(a["options"]["item"])
+        return sorted(cols - self.user_columns)
 
     def block(self, body) -> None:
         for st in body:
@@ -357,6 +373,7 @@ class Lowerer:
                     ctx.locals[str(st.name)] = col
                     self.assign_col(col, st.value, ctx, st.span)
                 else:
+                    self.user_columns.add(str(st.name))
                     self.assign_col(str(st.name), st.value, ctx, st.span)
             elif isinstance(st, A.CallStmt):
                 self.pure(st.call, ctx, statement=True)

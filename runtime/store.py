@@ -11,12 +11,13 @@ Tables
 runs            id (pk, "20250101T120000-1a2b3c"), program_path, program_name, program_hash
                 (sha256 of the program source and its imports), params (JSON), bindings (JSON:
                 model role -> ref), status (running|finished|failed|interrupted), started,
-                finished, error
+                finished, error, settings (JSON: the run's --seed and --limit)
 nodes           pk (run_id -> runs, node_id); kind, status (pending|running|done|failed),
                 started, finished, seconds (summed over resumes), calls, prompt_tokens,
                 completion_tokens, cost (USD), cache_hits, retries, parse_failures (counters,
                 always added to), fingerprint (hash of node definition + inputs + model
-                versions; indexed, see ``find_finished_node``), error
+                versions; indexed, see ``find_finished_node``; a node started again with
+                another fingerprint starts afresh, see ``node_start``), error
 rows            pk (run_id -> runs, node_id, row_index); data (JSON). A node's output rows,
                 one transaction per batch; resume from ``completed_row_count``.
 model_versions  id (pk), role, parent_id (-> model_versions), base_ref, adapter_path,
@@ -26,7 +27,11 @@ metrics         id (pk), run_id (-> runs), node_id, table_name, system, metric, 
 kb              pk (kb, key); run_id (-> runs), text, source_node, created. FTS5 index
                 ``kb_fts`` on text (porter stemming, kept in sync by triggers), BM25 search.
 cache           key (pk: sha256 of model version id + prompt + sampling options + sample
-                index, see ``cache_key``), value (JSON), created
+                index, see ``cache_key``), value (JSON), created. Also the sha256 of data files,
+                keyed by their path and stat (see ``runtime.run.file_digest``).
+
+Opening a store checks it (``PRAGMA quick_check``): a folder, a file that is not SQLite, a
+damaged or a read-only file raise ``StoreError`` with one line naming the file.
 """
 from __future__ import annotations
 
@@ -60,6 +65,27 @@ _SECRET_KEY = re.compile(r"api[_-]?key|secret|passw(or)?d|authorization|private[
                          r"|(^|[_\-.])token$", re.IGNORECASE)
 _SECRET_ENV = re.compile(r"_(KEY|TOKEN|SECRET|PASSWORD)$", re.IGNORECASE)
 _FTS_TOKEN = re.compile(r"\w+")
+
+
+class StoreError(Exception):
+    """The run store cannot be used (missing, not SQLite, damaged, read-only, a folder):
+    one line naming the file."""
+
+
+def _describe(path: Path, exc: sqlite3.Error) -> str:
+    """One line for an SQLite error on the store at ``path``."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith("SQLITE_READONLY") or (name.startswith("SQLITE_CANTOPEN") and path.exists()
+                                               and not os.access(path.parent, os.W_OK)):
+        return (f"{path}: the run store is read-only ({exc}): give a store you can write to, "
+                "e.g. --store runs.db")
+    if name == "SQLITE_NOTADB":
+        return f"{path}: not a run store ({exc})"
+    if name.startswith("SQLITE_CORRUPT"):
+        return f"{path}: the run store is damaged ({exc}); keep a copy and start a new one with --store"
+    if name.startswith("SQLITE_CANTOPEN"):
+        return f"{path}: cannot open the run store ({exc})"
+    return f"{path}: run store error: {exc}"
 
 
 def _now() -> str:
@@ -145,20 +171,78 @@ def _guard(write: bool):
 _locked, _in_transaction = _guard(False), _guard(True)
 
 
+def new_run_id() -> str:
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
 class RunStore:
     """The project's run store. Thread-safe (one connection guarded by a lock); several
     processes may share the file (WAL: readers never block the writer)."""
 
-    def __init__(self, path: str | Path = DEFAULT_PATH, timeout: float = 30.0):
+    def __init__(self, path: str | Path = DEFAULT_PATH, timeout: float = 30.0, readonly: bool = False):
+        """Open (or, unless ``readonly``, create) the store and check it: ``StoreError`` with
+        one line if it is a folder, missing (``readonly``), not SQLite, not a run store,
+        damaged (``PRAGMA quick_check``) or, to write, read-only."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         self._lock = threading.RLock()
-        conn = sqlite3.connect(str(self.path), timeout=timeout, check_same_thread=False)
-        self.db = sqlite_utils.Database(conn)
-        self.db.enable_wal()
-        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: safe against process crashes
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self._create_schema()
+        if self.path.is_dir():
+            raise StoreError(f"{self.path}: is a folder, not a run store (give a file, e.g. "
+                             f"--store {self.path / 'runs.db'})")
+        if readonly and not self.path.is_file():
+            raise StoreError(f"{self.path}: no run store here")
+        conn = None
+        try:
+            if readonly:
+                conn = self._connect_readonly(timeout)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(str(self.path), timeout=timeout, check_same_thread=False)
+            self.db = sqlite_utils.Database(conn)
+            self._check()
+            if not readonly:
+                self.db.enable_wal()
+                self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: safe against process crashes
+            self.db.execute("PRAGMA foreign_keys=ON")
+            if not readonly:
+                self._create_schema()
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise StoreError(_describe(self.path, exc)) from None
+        except OSError as exc:
+            if conn is not None:
+                conn.close()
+            raise StoreError(f"{self.path}: cannot open the run store ({exc.strerror or exc})") from None
+        except StoreError:
+            if conn is not None:
+                conn.close()
+            raise
+
+    def _connect_readonly(self, timeout: float) -> sqlite3.Connection:
+        uri = self.path.resolve().as_uri()
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout, check_same_thread=False)
+        try:
+            conn.execute("select count(*) from sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if not getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY")):
+                raise
+        # a WAL store in a folder we cannot write to (no -shm to share): nobody can be
+        # writing it through this folder either, so read it as an immutable file
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=timeout, check_same_thread=False)
+
+    def _check(self) -> None:
+        tables = {r[0] for r in self.db.execute("select name from sqlite_master where type = 'table'")}
+        if tables and "runs" not in tables:
+            raise StoreError(f"{self.path}: not a run store (an SQLite file without a 'runs' table)")
+        if self.readonly and "runs" not in tables:
+            raise StoreError(f"{self.path}: no run store here (an empty file)")
+        problems = [r[0] for r in self.db.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise StoreError(f"{self.path}: the run store is damaged (quick_check: {problems[0]}); keep a "
+                             "copy and start a new one with --store")
 
     # ---------------------------------------------------------------- plumbing
     def close(self) -> None:
@@ -194,8 +278,10 @@ class RunStore:
         with self.transaction():
             db["runs"].create({"id": T, "program_path": T, "program_name": T,
                                "program_hash": T, "params": T, "bindings": T, "status": T,
-                               "started": T, "finished": T, "error": T},
+                               "started": T, "finished": T, "error": T, "settings": T},
                               pk="id", not_null=["status"], if_not_exists=True)
+            if "settings" not in db["runs"].columns_dict:  # a store made before settings
+                db["runs"].add_column("settings", T)
             db["nodes"].create({"run_id": T, "node_id": T, "kind": T, "status": T,
                                 "started": T, "finished": T, "seconds": F,
                                 **{c: (F if c == "cost" else I) for c in COUNTERS},
@@ -229,16 +315,32 @@ class RunStore:
     @_in_transaction
     def start_run(self, program_path: str | Path, program_name: str | None = None,
                   program_hash: str | None = None, params: Mapping | None = None,
-                  bindings: Mapping | None = None, run_id: str | None = None) -> str:
+                  bindings: Mapping | None = None, run_id: str | None = None,
+                  settings: Mapping | None = None) -> str:
         """Record a new run (status running) and return its id."""
-        run_id = run_id or f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+        run_id = run_id or new_run_id()
         self.db["runs"].insert({
             "id": run_id, "program_path": Path(program_path).as_posix(),
             "program_name": program_name or Path(program_path).stem,
             "program_hash": program_hash, "params": _dumps(redact(dict(params or {}))),
             "bindings": _dumps(redact(dict(bindings or {}))), "status": "running",
-            "started": _now(), "finished": None, "error": None})
+            "started": _now(), "finished": None, "error": None,
+            "settings": _dumps(dict(settings or {}))})
         return run_id
+
+    @_in_transaction
+    def update_run_inputs(self, run_id: str, params: Mapping, bindings: Mapping,
+                          settings: Mapping) -> None:
+        """Record the params, bindings and settings a resumed run continues with."""
+        self.db["runs"].update(run_id, {"params": _dumps(redact(dict(params))),
+                                        "bindings": _dumps(redact(dict(bindings))),
+                                        "settings": _dumps(dict(settings))})
+
+    @staticmethod
+    def recorded(params: Mapping | None = None, bindings: Mapping | None = None) -> tuple[dict, dict]:
+        """``params`` and ``bindings`` as ``get_run`` returns them once written (redacted,
+        through JSON): compare these with a recorded run."""
+        return (_loads(_dumps(redact(dict(params or {})))), _loads(_dumps(redact(dict(bindings or {})))))
 
     @_in_transaction
     def finish_run(self, run_id: str, status: str = "finished", error: str | None = None):
@@ -249,7 +351,8 @@ class RunStore:
         self.db["runs"].update(run_id, values)
 
     def _run(self, r: dict) -> dict:
-        return {**r, "params": _loads(r["params"]), "bindings": _loads(r["bindings"])}
+        return {**r, "params": _loads(r["params"]), "bindings": _loads(r["bindings"]),
+                "settings": _loads(r.get("settings")) or {}}
 
     @_locked
     def _one(self, table: str, where: str, args: list, **kw) -> dict | None:
@@ -288,12 +391,24 @@ class RunStore:
 
     @_in_transaction
     def node_start(self, run_id: str, node_id: str, kind: str | None = None,
-                   fingerprint: str | None = None) -> None:
-        """Mark a node running; on resume its counters and rows are kept."""
+                   fingerprint: str | None = None) -> bool:
+        """Mark a node running. On resume its counters and rows are kept if it was recorded
+        with this ``fingerprint``; with another one (its inputs changed: params, a model
+        binding, the seed, a data file) it starts afresh: its rows, counters, metrics and
+        knowledge-base entries of this run are deleted in the same transaction, so no row of
+        the old inputs is ever read again. Returns True when it started afresh."""
+        old = self.get_node(run_id, node_id)
+        fresh = old is not None and fingerprint is not None and old.get("fingerprint") != fingerprint
+        if fresh:
+            args = [run_id, node_id]
+            for table, col in (("rows", "node_id"), ("metrics", "node_id"), ("kb", "source_node"),
+                               ("nodes", "node_id")):
+                self.db.execute(f"delete from {table} where run_id = ? and {col} = ?", args)
         rec = {"run_id": run_id, "node_id": node_id, "status": "running", "started": _now(),
                "finished": None, "error": None}
         rec.update({k: v for k, v in (("kind", kind), ("fingerprint", fingerprint)) if v})
         self.db["nodes"].upsert(rec, pk=("run_id", "node_id"))
+        return fresh
 
     def _add_stats(self, run_id: str, node_id: str, stats: Mapping[str, float] | None):
         stats = {k: v for k, v in (stats or {}).items() if v}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from pathlib import Path
 
 from runtime.errors import RunError
 from runtime.handlers import active_rows, ev, handler
@@ -54,11 +56,39 @@ def _training_rows(ctx, node, rows) -> tuple[list, list | None]:
     return out, tasks
 
 
+def _write_mark(mark, info: dict) -> None:
+    """The version's record; its paths relative to the version folder, so the store and its
+    ``versions/`` can be used from any folder (``--store ../x/runs.db``) or moved."""
+    rel = dict(info)
+    for k in ("path", "adapter"):
+        if rel.get(k):
+            rel[k] = os.path.relpath(Path(rel[k]).resolve(), mark.parent.resolve())
+    mark.write_text(json.dumps(rel))
+
+
+def _read_mark(mark) -> dict | None:
+    """The record of a finished training with absolute paths, or None when there is none
+    or what it names is gone (then the version is trained again)."""
+    if not mark.is_file():
+        return None
+    try:
+        info = json.loads(mark.read_text())
+    except (OSError, ValueError):
+        return None
+    for k in ("path", "adapter"):
+        if info.get(k):
+            p = Path(info[k])
+            info[k] = str(p if p.is_absolute() else (mark.parent / p).resolve())
+    if not Path(info.get("adapter") or info.get("path") or mark.parent).exists():
+        return None
+    return info
+
+
 @handler("train")
 async def train(ctx, node, key):
     role = ctx.pool.roles[node["model"]]
     new = ctx.pool.roles[node["out"]]
-    fp = ctx.last_fp[key.split("@")[0]]
+    fp = ctx.fps[key]
     rows, tasks = _training_rows(ctx, node, active_rows(ctx, node))
     o = node["options"]
     record = {"node": key, "model": node["out"], "objective": o["objective"], "examples": len(rows)}
@@ -67,10 +97,10 @@ async def train(ctx, node, key):
         new.adapter, new.version_id = role.adapter, role.version_id
         ctx.trainings.append(record)
         return
-    out_dir = ctx.work_dir / "versions" / fp[:24]
+    out_dir = ctx.work_dir / "versions" / fp[:24]  # work_dir: the store's folder, absolute
     mark = out_dir / DONE_MARK
-    if mark.is_file():
-        info = json.loads(mark.read_text())
+    info = _read_mark(mark)
+    if info is not None:
         ctx.stats[key].reused = True
         ctx.count(key, cache_hits=1)
     else:
@@ -100,7 +130,8 @@ async def train(ctx, node, key):
         info = {"path": str(result.path), "adapter": str(result.adapter_path) if result.adapter_path else None,
                 "steps": result.steps, "examples": result.examples, "seconds": result.seconds,
                 "train_loss": result.train_loss, "tokens": result.tokens}
-        mark.write_text(json.dumps(info))
+        _write_mark(mark, info)
+        info = _read_mark(mark)
     if info["adapter"]:
         new.adapter = info["adapter"]
     else:  # full fine-tuning: the version is a new model folder, served by its own agent
