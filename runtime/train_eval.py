@@ -118,7 +118,7 @@ async def train(ctx, node, key):
             raise RunError(node, f"training failed: {type(exc).__name__}: {exc}") from exc
         info = {"path": str(result.path), "adapter": str(result.adapter_path) if result.adapter_path else None,
                 "steps": result.steps, "examples": result.examples, "seconds": result.seconds,
-                "train_loss": result.train_loss, "tokens": result.tokens}
+                "train_loss": result.train_loss, "tokens": result.tokens, "optimizer": result.optimizer}
         mark.write_text(json.dumps(info))
     if info["adapter"]:
         new.adapter = info["adapter"]

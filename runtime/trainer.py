@@ -93,7 +93,8 @@ class TrainResult:
     final_loss: float | None = None  # last logged training loss
     task_losses: dict[str, float] = field(default_factory=dict)  # mean logged loss per group
     log_history: list[dict] = field(default_factory=list)
-    optimizer: str | None = None  # the torch optimizer class that ran, e.g. "AdamW", "RMSprop"
+    # the torch optimizer that ran: {"class": "RMSprop", "weight_decay": [values of its param groups]}
+    optimizer: dict | None = None
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -239,7 +240,9 @@ def train(
         final_loss=losses[-1] if losses else None,
         task_losses=task_losses,
         log_history=history,
-        optimizer=None if ran is None else type(ran).__name__,
+        optimizer=None if ran is None else {
+            "class": type(ran).__name__,
+            "weight_decay": sorted({float(g.get("weight_decay", 0.0)) for g in ran.param_groups})},
     )
     meta = {
         "objective": objective,
@@ -249,8 +252,10 @@ def train(
         "hyperparameters": {
             "lr": configs.args.learning_rate, "epochs": epochs, "batch_size": batch_size,
             "grad_accum": grad_accum, "max_length": max_length, "seed": seed, "max_steps": max_steps,
-            "chat": chat, "warmup": configs.args.warmup_steps, "scheduler": str(configs.args.lr_scheduler_type),
-            "optimizer": str(configs.args.optim), "weight_decay": configs.args.weight_decay,
+            "chat": chat, "warmup": configs.args.warmup_steps,
+            "scheduler": getattr(configs.args.lr_scheduler_type, "value", configs.args.lr_scheduler_type),
+            "optimizer": getattr(configs.args.optim, "value", configs.args.optim),
+            "weight_decay": configs.args.weight_decay,
             **({"beta": beta} if objective == "dpo" else {}),
             **({"lam": lam} if objective == "kd" else {}),
             **({"tasks": tasks} if objective == "multitask" else {}),
