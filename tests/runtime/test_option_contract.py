@@ -74,7 +74,8 @@ def recorders(monkeypatch):
 
 
 def _run(tmp_path: Path, text: str, models=None, sets=None):
-    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    if not (tmp_path / "rows.jsonl").exists():  # written once: a rewritten file is new data
+        (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
     path = tmp_path / "prog.collab"
     path.write_text(text)
     res = compile_path(str(path), sets, models)
@@ -439,3 +440,25 @@ def test_listed_schedulers_and_optimizers_are_transformers_names():
         cls, _ = Trainer.get_optimizer_cls_and_kwargs(args)
         assert cls is not None
     assert {f for f in TrainingArguments.__dataclass_fields__ if f.startswith("warmup")} == {"warmup_steps"}
+
+
+def test_a_version_trained_with_other_lora_settings_is_not_reused(tmp_path, monkeypatch):
+    """The declared LoRA settings are part of what a training's result depends on: changing
+    them (or switching to full fine-tuning) trains again instead of reusing the stored version."""
+    import runtime.trainer as T
+
+    calls = []
+
+    def fake_train(objective, base, rows, out_dir, **kwargs):
+        calls.append(kwargs["lora"])
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        return T.TrainResult(objective, Path(out_dir), Path(out_dir), None, 1, len(rows), 0.0, 0.0, 0)
+
+    monkeypatch.setattr(T, "train", fake_train)
+    (tmp_path / "base").mkdir()
+    text = HEAD + f'model s = hf("{tmp_path / "base"}") trainable %s\n' \
+                  'train s sft for x in d { input: x.q, target: x.a }\n'
+    for decl in ("lora(r: 4)", "lora(r: 4)", "lora(r: 8)", "full"):
+        out = _run(tmp_path, text % decl)
+        assert out.status == "finished", out.error
+    assert calls == [{"r": 4}, {"r": 8}, None]  # the second run reused the first version
