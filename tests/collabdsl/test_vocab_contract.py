@@ -39,6 +39,7 @@ def _model_program(backend: str, option: str) -> str:
 
 def test_the_tables_have_one_entry_per_name():
     assert set(MODEL_VALUES) == set(MODEL_OPTIONS)
+    assert tuple(OBJECTIVES) == O.OBJECTIVE_NAMES
     assert set(BACKEND_KWARGS) <= set(BACKENDS)
     for table in (MODEL_OPTIONS, TRAIN_OPTIONS, LORA_OPTIONS, O.METHOD_OPTIONS, O.LOAD_OPTIONS):
         for name, opt in table.items():
@@ -267,8 +268,8 @@ def test_option_values_after_set_are_checked_for_models(build):
 def test_the_contract_module_is_light():
     import subprocess
     import sys
+    from pathlib import Path
 
     code = ("import sys, collabdsl.options, collabdsl.checks; heavy = [m for m in ('torch', 'transformers', "
             "'trl', 'litellm', 'networkx') if m in sys.modules]; assert not heavy, heavy")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__("pathlib").Path(O.__file__)
-                                                                     .resolve().parents[1]))
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(O.__file__).resolve().parents[1])
