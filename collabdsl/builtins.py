@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from collabdsl.options import LOAD_OPTIONS
+
 ANSWER_MARKERS = ("So the answer is", "Therefore, the answer is", "Thus, the answer is",
                   "The answer is", "the answer is")
 
@@ -263,7 +265,7 @@ ROW_BUILTINS: dict[str, Builtin] = {b.name: b for b in [
 ]}
 
 DATA_BUILTINS: dict[str, Builtin] = {b.name: b for b in [
-    Builtin("load", "data", 1, 1, ("split", "format", "columns", "limit", "seed", "shuffle", "attach"),
+    Builtin("load", "data", 1, 1, tuple(LOAD_OPTIONS),
             "data", "load a jsonl/json/csv/parquet path, 'hf:ID' or 'builtin:NAME'; attach: {col: files} "
             "adds columns from JSON lists aligned with the rows"),
     Builtin("split", "data", 2, 2, ("seed",), "data2", "split by ratio with a seed"),

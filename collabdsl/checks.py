@@ -13,8 +13,11 @@ from collabdsl.builtins import DATA_BUILTINS, ENUMS, ROW_BUILTINS
 from collabdsl.diagnostics import Diagnostic, error, warning
 from collabdsl.evaluate import MAX_OPERATIONS, ROW_COMPREHENSION_CALL, template_slots, too_many_operations
 from collabdsl.unparse import unparse
-from collabdsl.vocab import (BACKEND_KWARGS, BACKENDS, EMBEDDED_MODELS, GOLD_FREE_METRICS, KB_METHODS, METRICS,
-                             MODEL_METHODS, MODEL_OPTIONS, OBJECTIVES, PARAM_TYPES, TRAIN_OPTIONS)
+from collabdsl.options import (CONFIDENCE, METHOD_OPTIONS, backend_problem, objective_problem,
+                               train_conflicts)
+from collabdsl.vocab import (BACKEND_KWARGS, BACKENDS, EMBEDDED_MODELS, GOLD_FREE_METRICS, KB_METHODS, LORA_OPTIONS,
+                             METRICS, MODEL_METHODS, MODEL_OPTIONS, OBJECTIVES, PARAM_TYPES, TRAIN_OPTIONS,
+                             objective_options)
 
 
 def _lit(e):
@@ -148,24 +151,54 @@ def check_methods(f: Facts) -> list[Diagnostic]:
                              c.call.func.span))
             continue
         given = {str(k.name) for k in c.call.kwargs}
+        backends = _declared_backends(f, c.target) if table is MODEL_METHODS else set()
         for kw in c.call.kwargs:
             if kw.name not in m.required + m.optional:
                 out.append(error("E112", f"{c.method}() has no option '{kw.name}'; options: "
                                  f"{', '.join(m.required + m.optional)}", kw.span))
             elif kw.name in ENUMS:
                 v = kw.value
-                ok = isinstance(v, A.Name) and str(v.id) in ENUMS[kw.name]
+                allowed = CONFIDENCE.get(c.method, ENUMS[kw.name]) if kw.name == "confidence" else ENUMS[kw.name]
+                ok = isinstance(v, A.Name) and str(v.id) in allowed
                 if kw.name == "on_parse_error" and not isinstance(v, A.Name):
                     ok = True  # a default value
                 if not ok:
-                    out.append(error("E112", f"unknown {kw.name} '{_src(v)}'; expected one of "
-                                     f"{', '.join(ENUMS[kw.name])}", v.span))
+                    why = f" for {c.method}()" if kw.name == "confidence" else ""
+                    out.append(error("E112", f"unknown {kw.name} '{_src(v)}'{why}; expected one of "
+                                     f"{', '.join(allowed)}", v.span))
+            elif table is MODEL_METHODS:
+                opt, as_model = METHOD_OPTIONS[str(kw.name)], MODEL_OPTIONS.get(str(kw.name))
+                if backends == {"column"} and as_model is not None and backend_problem(as_model, "column"):
+                    out.append(error("E112", backend_problem(as_model, "column", f"{c.method}() option"),
+                                     kw.name.span))
+                    continue
+                problem = opt.problem(_const(kw.value, f))
+                if problem:
+                    out.append(error("E109", problem, kw.value.span))
         for req in m.required:
             if req not in given:
                 out.append(error("E118", f"{c.method}() needs '{req}:'", c.call.span))
         if len(c.call.args) != 1:
             out.append(error("E113", f"{c.method}() takes one positional argument (the prompt or text), "
                              f"got {len(c.call.args)}", c.call.span))
+    return out
+
+
+def _declared_backends(f: Facts, target) -> set[str]:
+    """The backends a model role is declared with (every declaration, static-if branches
+    included; a trained version has its source's), or an empty set when not known."""
+    if target is None or target.kind != "model":
+        return set()
+    name, seen, out = str(target.name), set(), set()
+    todo = [name]
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        out |= {str(m.backend) for m in f.program.decls(A.Model) if str(m.name) == n}
+        todo += [str(t.model) for t in f.program.decls(A.Training) if t.new_name is not None
+                 and str(t.new_name) == n]
     return out
 
 
@@ -248,11 +281,27 @@ def check_training(f: Facts) -> list[Diagnostic]:
         if obj is None:
             continue
         names = {str(kw.name) for kw in t.entries}
+        values = {}
         for kw in t.entries:
-            if kw.name not in obj.required + obj.optional + TRAIN_OPTIONS:
+            opt = TRAIN_OPTIONS.get(str(kw.name))
+            if kw.name in obj.required + obj.optional:
+                continue
+            if opt is None:
                 out.append(error("E112", f"{t.objective} has no entry '{kw.name}'; entries: "
-                                 f"{', '.join(obj.required + obj.optional)}; options: {', '.join(TRAIN_OPTIONS)}",
-                                 kw.name.span))
+                                 f"{', '.join(obj.required + obj.optional)}; options: "
+                                 f"{', '.join(objective_options(obj.name))}", kw.name.span))
+            elif objective_problem(opt, obj.name):
+                out.append(error("E112", objective_problem(opt, obj.name), kw.name.span))
+            else:
+                v = _const(kw.value, f)
+                problem = opt.problem(v)
+                if problem:
+                    out.append(error("E109", problem, kw.value.span))
+                elif v is not None:
+                    values[str(kw.name)] = v
+        spans = {str(kw.name): kw.name.span for kw in t.entries}
+        for name, message in train_conflicts(values):
+            out.append(error("E112", message, spans[name]))
         for req in obj.required:
             if req not in names:
                 out.append(error("E118", f"{t.objective} needs '{req}:'", t.span))
@@ -275,13 +324,9 @@ def check_dpo_pairs(f: Facts) -> list[Diagnostic]:
 
 
 def check_lambda(f: Facts) -> list[Diagnostic]:
+    """Params named like kd's lambda hold a weight in [0, 1] (a training's lambda: entry is
+    checked with the other training options, in check_training)."""
     out = []
-    for t, _, _ in f.trainings:
-        e = t.entry("lambda")
-        v = _const(e, f) if e is not None else None
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and not 0 <= v <= 1:
-            out.append(error("E109", f"lambda {v:g} is outside [0, 1]: kd mixes (1 - lambda) gold and "
-                             "lambda teacher", e.span))
     for p in f.program.decls(A.Param):
         if str(p.name) in ("lam", "lambda_", "kd_lambda"):
             v = _lit(p.default)
@@ -404,13 +449,32 @@ def check_models(f: Facts) -> list[Diagnostic]:
             if isinstance(v, str) and v not in EMBEDDED_MODELS:
                 out.append(error("E112", f"unknown embedded model '{v}'; embedded: "
                                  f"{', '.join(EMBEDDED_MODELS)}", m.args[0].span))
+        kwargs = BACKEND_KWARGS.get(str(m.backend), {})
         for kw in m.kwargs:
-            if kw.name not in BACKEND_KWARGS.get(str(m.backend), ()):
-                out.append(error("E112", f"{m.backend}() has no option '{kw.name}'", kw.span))
+            if kw.name not in kwargs:
+                out.append(error("E112", f"{m.backend}() has no option '{kw.name}'"
+                                 + (f"; options: {', '.join(kwargs)}" if kwargs else ""), kw.span))
+            elif kwargs[str(kw.name)].problem(_const(kw.value, f)):
+                out.append(error("E109", kwargs[str(kw.name)].problem(_const(kw.value, f)), kw.value.span))
         for opt in m.options:
-            if opt.name not in MODEL_OPTIONS:
+            o = MODEL_OPTIONS.get(str(opt.name))
+            if o is None:
                 out.append(error("E112", f"unknown model option '{opt.name}'; options: "
                                  f"{', '.join(MODEL_OPTIONS)}", opt.name.span))
+            elif backend_problem(o, str(m.backend)):
+                out.append(error("E112", backend_problem(o, str(m.backend)), opt.name.span))
+            elif o.problem(_const(opt.value, f)):
+                out.append(error("E109", o.problem(_const(opt.value, f)), opt.value.span))
+        for kw in m.lora or []:
+            o = LORA_OPTIONS.get(str(kw.name))
+            if not kw.name:
+                out.append(error("E113", "lora() takes its settings by name: lora(r: 16, alpha: 32, "
+                                 "dropout: 0.05)", kw.value.span))
+            elif o is None:
+                out.append(error("E112", f"lora() has no option '{kw.name}'; options: "
+                                 f"{', '.join(LORA_OPTIONS)}", kw.name.span))
+            elif o.problem(_const(kw.value, f)):
+                out.append(error("E109", o.problem(_const(kw.value, f)), kw.value.span))
         if m.trainable and not b.trainable:
             out.append(error("E106", f"an {m.backend}() model cannot be trainable", m.span))
     return out
@@ -603,10 +667,10 @@ RULES: list[tuple[str, Callable[[Facts], list[Diagnostic]]]] = [  # every code e
     ("E101", check_undefined), ("E102", check_duplicates),
     ("W201", check_unused_param), ("W202", check_unused_model), ("W203", check_unused_prompt),
     ("W204", check_unused_data), ("E103/W205", check_slots), ("E113/E112", check_call_arity),
-    ("E117/E112/E118/E113", check_methods), ("W207/E108", check_confidence_read), ("E108", check_fields),
-    ("E104", check_thresholds), ("E105/E106/E112/E117/E118", check_training), ("E107", check_dpo_pairs),
+    ("E117/E112/E109/E118/E113", check_methods), ("W207/E108", check_confidence_read), ("E108", check_fields),
+    ("E104", check_thresholds), ("E105/E106/E112/E109/E117/E118", check_training), ("E107", check_dpo_pairs),
     ("E109", check_lambda), ("E110", check_counts), ("W206", check_loop_trains),
-    ("E114", check_params), ("E112/E113/E106", check_models), ("E115", check_static_ifs),
+    ("E114", check_params), ("E112/E109/E113/E106", check_models), ("E115", check_static_ifs),
     ("E116/W208", check_returns), ("E119/W209/E112/E102", check_eval), ("E117/E101", check_data_refs),
     ("E122", check_step_recursion), ("E123/E124", check_profiles), ("E125", check_comprehensions),
     ("E126", check_expansion),

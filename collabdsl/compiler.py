@@ -12,7 +12,8 @@ from collabdsl.diagnostics import Diagnostic, error
 from collabdsl.evaluate import EvalError, constant
 from collabdsl.linker import link
 from collabdsl.parser import parse_file
-from collabdsl.vocab import BACKENDS, PARAM_TYPES, REF_KINDS
+from collabdsl.options import backend_problem
+from collabdsl.vocab import BACKEND_KWARGS, BACKENDS, LORA_OPTIONS, MODEL_OPTIONS, PARAM_TYPES, REF_KINDS
 
 
 @dataclass
@@ -161,8 +162,40 @@ def taken_stmts(body: list, params: dict):
                 yield from taken_stmts(st.body, params)
 
 
+def _option_values(m: A.Model, kwargs: dict, options: dict, lora: dict | None) -> list[Diagnostic]:
+    """E109 for a bound value (params after --set) outside its option's range or set."""
+    out = []
+    tables = [(m.kwargs, kwargs, BACKEND_KWARGS.get(str(m.backend), {})), (m.options, options, MODEL_OPTIONS),
+              (m.lora or [], lora or {}, LORA_OPTIONS)]
+    for kws, values, table in tables:
+        for kw in kws:
+            opt = table.get(str(kw.name))
+            problem = opt.problem(values.get(str(kw.name))) if opt is not None else None
+            if problem:
+                out.append(error("E109", problem, kw.value.span))
+    return out
+
+
+def _rebind_problems(m: A.Model, spec: dict, ref: str) -> list[Diagnostic]:
+    """E112 for each option declared with role ``m`` that its ``--model`` binding's backend
+    cannot honour, located at the option in the program."""
+    backend, out = spec["backend"], []
+    bound = f" (role '{m.name}' is bound by --model to {ref})"
+    for kw in m.options:
+        problem = backend_problem(MODEL_OPTIONS[str(kw.name)], backend)
+        if problem:
+            out.append(error("E112", problem + bound, kw.name.span))
+    if backend != str(m.backend):  # engine kwargs of the declared backend (reference parts are replaced)
+        for kw in m.kwargs:
+            opt = BACKEND_KWARGS.get(str(m.backend), {}).get(str(kw.name))
+            if opt is not None and opt.kwarg is not None:
+                out.append(error("E112", f"{m.backend}() option '{kw.name}' ({opt.lands}) does not apply "
+                                 f"to a {backend}() model" + bound, kw.name.span))
+    return out
+
+
 def bind_models(program: A.Program, params: dict, overrides: dict[str, str]) -> tuple[dict, list[Diagnostic]]:
-    models, diags = {}, []
+    models, diags, decls = {}, [], {}
     for m in (st for st in taken_stmts(program.body, params) if isinstance(st, A.Model)):
         try:
             ref = constant(m.args[0], params) if m.args else None
@@ -172,6 +205,8 @@ def bind_models(program: A.Program, params: dict, overrides: dict[str, str]) -> 
         except EvalError as exc:
             diags.append(error("E121", exc.reason, exc.span))
             continue
+        diags += _option_values(m, kwargs, options, lora)
+        decls[str(m.name)] = m
         backend = BACKENDS.get(str(m.backend))
         trainable = m.trainable if m.trainable is not None else bool(backend and backend.trainable)
         models[str(m.name)] = {"backend": str(m.backend), "ref": ref, "kwargs": kwargs, "options": options,
@@ -187,7 +222,15 @@ def bind_models(program: A.Program, params: dict, overrides: dict[str, str]) -> 
         except ValueError as exc:
             diags.append(error("E120", f"--model {role}={ref}: {exc}", where))
             continue
+        problems = _rebind_problems(decls[role], spec, ref)
+        if problems:
+            diags += problems
+            continue
         keep = {k: models[role][k] for k in ("options", "span")}
+        if spec["backend"] == models[role]["backend"]:  # the declared engine kwargs still apply
+            engine = BACKEND_KWARGS.get(spec["backend"], {})
+            spec["kwargs"] = {**{k: v for k, v in models[role]["kwargs"].items()
+                                 if k in engine and engine[k].kwarg is not None}, **spec["kwargs"]}
         b = BACKENDS[spec["backend"]]
         trainable = models[role]["trainable"] and b.trainable
         models[role] = {**spec, **keep, "trainable": trainable,

@@ -14,8 +14,10 @@ import networkx as nx
 from collabdsl import ast as A
 from collabdsl.evaluate import (MAX_OPERATIONS, ROW_COMPREHENSION_CALL, EvalError, comprehension_items, constant,
                                 too_many_operations)
-from collabdsl.unparse import unparse
 from collabdsl.ir import MODEL_OPS
+from collabdsl.options import (LORA_TRAIN_OPTIONS, METHOD_OPTIONS, MODEL_OPTIONS, TRAIN_OPTIONS, backend_problem,
+                               train_conflicts)
+from collabdsl.unparse import unparse
 
 
 @dataclass
@@ -89,7 +91,10 @@ class Lowerer:
         self.version: dict[str, str | None] = {role: None for role in models}
         self.uses: dict[str, list[str]] = {}  # model role -> model ops since its last training
         self.expanding: list[tuple[str, A.Span]] = []  # step calls and unrolled comprehensions being lowered
+        self.adapter: dict[str, bool] = {}  # model role -> its current version is a LoRA adapter
+        self.option_spans: dict[str, dict[str, A.Span]] = {}  # train node -> {option: span}
         live = list(self.live(program.body))  # a prompt or step may differ between static-if branches
+        self.declared = {str(m.name): str(m.backend) for m in live if isinstance(m, A.Model)}
         self.prompts = {str(p.name): {"slots": [str(s) for s in p.slots], "template": p.template}
                         for p in live if isinstance(p, A.Prompt)}
         self.steps = {str(s.name): s for s in live if isinstance(s, A.Step)}
@@ -284,16 +289,22 @@ class Lowerer:
     def training(self, st: A.Training) -> None:
         data = self.data_name(st.source)
         ctx = RowCtx(data, str(st.var), prefix=f"_t{self.n}_")
-        entries, options, reads = {}, {}, set()
+        entries, options, reads, spans = {}, {}, set(), {}
         for kw in st.entries:
             name = str(kw.name)
-            if name in ("lambda", "beta", "lr", "epochs", "batch_size", "grad_accum", "max_length",
-                        "max_steps", "seed", "warmup", "scheduler", "lora_r", "lora_alpha",
-                        "lora_dropout", "full"):
-                options[name] = self.const(kw.value)
+            opt = TRAIN_OPTIONS.get(name)
+            if opt is not None:  # an option: a value known before the run (the objective's: checked)
+                value = self.const(kw.value)
+                problem = opt.problem(value)
+                if problem:
+                    raise EvalError(problem, kw.value.span, "E109")
+                options[name], spans[name] = opt.value(value), kw.name.span
             else:
                 entries[name] = self.pure(kw.value, ctx)
                 reads.update(reads_of(entries[name], ctx.var))
+        options = {k: v for k, v in options.items() if v is not None}  # none: the default
+        for name, message in train_conflicts(options):
+            raise EvalError(message, spans[name], "E112")
         role = str(st.model)
         out = str(st.new_name) if st.new_name else role
         spec = self.G.graph["models"].get(role, {})
@@ -301,12 +312,38 @@ class Lowerer:
             raise EvalError(f"model '{role}' is trained here but is bound to {spec.get('backend')}(), "
                             "which cannot be trained: bind it to local weights (embedded, hf, gguf, vllm)",
                             st.model.span)
+        lora = options["full"] is False if "full" in options else spec.get("lora") is not None
+        if self.version.get(role) is not None and self.adapter.get(role):
+            self._continues_adapter(role, options, spans, f"the adapter trained at line "
+                                    f"{self.G.nodes[self.version[role]]['span'].rsplit(':', 2)[1]}")
+        elif not lora:
+            for name in LORA_TRAIN_OPTIONS:
+                if name in options:
+                    raise EvalError(f"'{name}' sets a LoRA adapter, but '{role}' is declared `trainable full`: "
+                                    "this training updates all weights (add full: false for an adapter)",
+                                    spans[name], "E112")
         options["objective"] = str(st.objective)
         nid = self.node("train", f"train {role} {st.objective}" + (f" -> {out}" if out != role else ""),
                         st.span, data=data, model=role, reads=sorted(reads), out=out,
                         expr={"entries": entries, "var": ctx.var}, options=options)
+        self.option_spans[nid] = spans
         self.version[out] = nid
+        self.adapter[out] = lora
         self.G.graph["models"].setdefault(out, {**self.G.graph["models"].get(role, {}), "derived_from": role})
+
+    @staticmethod
+    def _continues_adapter(role: str, options: dict, spans: dict, what: str) -> None:
+        """A training that continues a LoRA adapter keeps that adapter's settings and cannot
+        switch to full fine-tuning: the options that would say otherwise are errors."""
+        for name in LORA_TRAIN_OPTIONS:
+            if name in options:
+                raise EvalError(f"'{name}' cannot apply: this training of '{role}' continues {what}, which "
+                                "keeps its rank, alpha and dropout (set them on the first training of the "
+                                "role or in its declaration, trainable lora(...))", spans[name], "E112")
+        if options.get("full") is True:
+            raise EvalError(f"full: true cannot apply: this training of '{role}' continues {what} (a LoRA "
+                            "adapter); train all weights from the first training of the role instead",
+                            spans["full"], "E112")
 
     def loop(self, st: A.Repeat) -> None:
         opts = {"var": str(st.var) if st.var else None}
@@ -331,6 +368,12 @@ class Lowerer:
                                     else [self.G.nodes[n]["out"]])})
         self.G.nodes[nid]["body"] = body
         self.G.nodes[nid]["carried"] = carried
+        for n in self.order:  # from the second iteration on, a retrained role continues its version
+            a = self.G.nodes[n]
+            if a["kind"] == "train" and nid in self._loops_of(n) and a["model"] in carried \
+                    and self.adapter.get(a["model"]):
+                self._continues_adapter(a["model"], a["options"], self.option_spans[n],
+                                        "the adapter trained by the loop's previous iteration")
 
     def eval(self, st: A.Eval) -> None:
         data = self.data_name(st.source)
@@ -424,8 +467,10 @@ class Lowerer:
         prompt = self.pure(call.args[0], ctx) if call.args else A.Str(call.span, "")
         opts, exprs = {}, {"prompt": prompt, "var": ctx.var}
         reads = set(reads_of(prompt, ctx.var))
+        spec = self.G.graph["models"].get(role) or {}
         for kw in call.kwargs:
             name = str(kw.name)
+            self._check_call_option(role, spec, method, kw)
             if name in ("confidence",) and isinstance(kw.value, A.Name):
                 opts[name] = str(kw.value.id)
             elif name == "on_parse_error":
@@ -437,7 +482,6 @@ class Lowerer:
                 reads.update(reads_of(exprs["options"], ctx.var))
             else:
                 opts[name] = self.const(kw.value)
-        spec = self.G.graph["models"].get(role) or {}
         if spec.get("backend") == "column":  # a column() model answers with that column of the row
             reads.add(str(spec.get("ref")))
         label = f"{role}.{method} -> {out}"
@@ -445,6 +489,21 @@ class Lowerer:
                   when=ctx.when, expr=exprs, options=opts)
         self.wrote(ctx.data, out, self.order[-1], ctx.when)
         return out
+
+    def _check_call_option(self, role: str, spec: dict, method: str, kw: A.KwArg) -> None:
+        """A per-call option applies to the backend the role is bound to, with a value in range."""
+        name, backend = str(kw.name), str(spec.get("backend") or "")
+        as_model = MODEL_OPTIONS.get(name)
+        problem = backend_problem(as_model, backend, f"{method}() option") if as_model is not None else None
+        if problem:
+            if self.declared.get(role, backend) != backend:
+                problem += f" (role '{role}' is bound by --model to {backend}:{spec.get('ref')})"
+            raise EvalError(problem, kw.name.span, "E112")
+        opt = METHOD_OPTIONS.get(name)
+        if opt is not None and opt.check is not None:  # per-call options are constants (else E121)
+            problem = opt.problem(self.const(kw.value))
+            if problem:
+                raise EvalError(problem, kw.value.span, "E109")
 
     def pure(self, e, ctx: RowCtx, statement: bool = False):
         """Replace model calls, retrievals, step calls and locals by columns."""

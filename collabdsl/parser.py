@@ -134,7 +134,8 @@ class _Build(Transformer):
 
     def lora(self, meta, items):
         pos, kws = items[0] or ([], [])
-        return kws
+        # settings go by name; a positional one is kept under the empty name for the checker (E113)
+        return [A.KwArg(e.span, A.Ident("", e.span), e) for e in pos] + kws
 
     def full(self, meta, items):
         return "full"

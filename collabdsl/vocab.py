@@ -1,9 +1,14 @@
 """The fixed vocabulary of the language: backends, model and knowledge-base methods,
 training objectives, metrics and their arguments. The checker, the IR and the runtime
-all read these tables, so a name means the same thing at every layer."""
+all read these tables, so a name means the same thing at every layer. The options of
+models, backends, methods, trainings and loads, with where each one lands, are in
+``collabdsl.options`` (re-exported here)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from collabdsl.options import (BACKEND_KWARGS, LOAD_OPTIONS, LORA_OPTIONS, METHOD_OPTIONS, MODEL_OPTIONS,
+                               TRAIN_OPTIONS)
 
 EMBEDDED_MODELS = ("smollm2-135m-instruct",)
 
@@ -26,13 +31,8 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in [
     Backend("column", 'stored outputs: column("rationale") answers with that column of the row', False, False),
 ]}
 
-BACKEND_KWARGS = {"server": ("model",), "gguf": ("file",), "vllm": ("gpu_memory_utilization", "max_model_len")}
-
 # `--model role=REF` on the command line: REF is KIND:VALUE with these kinds.
 REF_KINDS = tuple(BACKENDS)
-
-MODEL_OPTIONS = ("temperature", "top_p", "max_tokens", "batch_size", "seed", "concurrency",
-                 "device", "dtype", "chat", "timeout", "max_retries")
 
 
 @dataclass(frozen=True)
@@ -44,15 +44,18 @@ class Method:
     doc: str
 
 
-_GEN = ("temperature", "top_p", "max_tokens", "seed")
+def _method(name: str, returns: str, doc: str) -> Method:
+    """A model method whose options are those of METHOD_OPTIONS that apply to it."""
+    return Method(name, tuple(o.name for o in METHOD_OPTIONS.values() if name in o.required),
+                  tuple(o.name for o in METHOD_OPTIONS.values() if name in o.applies and name not in o.required),
+                  returns, doc)
+
+
 MODEL_METHODS: dict[str, Method] = {m.name: m for m in [
-    Method("generate", (), _GEN + ("confidence",), "text",
-           "one completion; with confidence: E a record {text, confidence}"),
-    Method("sample", ("k",), _GEN, "list", "k sampled completions"),
-    Method("score", ("range",), _GEN + ("on_parse_error",), "number",
-           "a number parsed from the reply, checked against the declared range"),
-    Method("choose", ("options",), ("confidence",), "choice",
-           "the most likely option by log-likelihood: {answer, index, confidence, probs}"),
+    _method("generate", "text", "one completion; with confidence: E a record {text, confidence}"),
+    _method("sample", "list", "k sampled completions"),
+    _method("score", "number", "a number parsed from the reply, checked against the declared range"),
+    _method("choose", "choice", "the most likely option by log-likelihood: {answer, index, confidence, probs}"),
 ]}
 
 KB_METHODS: dict[str, Method] = {m.name: m for m in [
@@ -77,18 +80,25 @@ class Objective:
     doc: str
 
 
-TRAIN_OPTIONS = ("lr", "epochs", "batch_size", "grad_accum", "max_length", "max_steps", "seed",
-                 "warmup", "scheduler", "lora_r", "lora_alpha", "lora_dropout", "full")
+# Entries of each objective (expressions over the row); its options (lambda, beta, lr, ...)
+# are TRAIN_OPTIONS, each naming the objectives it applies to.
 OBJECTIVES: dict[str, Objective] = {o.name: o for o in [
     Objective("sft", ("input", "target"), (), "supervised fine-tuning, loss on the target only"),
-    Objective("kd", ("input", "gold", "teacher"), ("lambda",),
-              "(1 - lambda) * L(gold) + lambda * L(teacher)"),
+    Objective("kd", ("input", "gold", "teacher"), (), "(1 - lambda) * L(gold) + lambda * L(teacher)"),
     Objective("multitask", ("input", "tasks"), (), "sum over tasks of weight * L(prefix + input -> target)"),
-    Objective("dpo", (), ("prompt", "chosen", "rejected", "beta"), "direct preference optimisation"),
+    Objective("dpo", (), ("prompt", "chosen", "rejected"), "direct preference optimisation"),
 ]}
-OBJECTIVE_DEFAULTS = {"kd": {"lambda": 0.5}, "dpo": {"beta": 0.1}}
+
+
+def objective_options(objective: str) -> tuple[str, ...]:
+    return tuple(n for n, o in TRAIN_OPTIONS.items() if objective in o.applies)
 
 METRICS = ("accuracy", "exact_match", "token_f1", "macro_f1", "mean", "answered")
 GOLD_FREE_METRICS = ("mean", "answered")  # read only the system's values: a rate or a cost, the share answered
 
 PARAM_TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str}
+
+__all__ = ["BACKENDS", "BACKEND_KWARGS", "EMBEDDED_MODELS", "ESTIMATOR_RANGE", "GOLD_FREE_METRICS",
+           "KB_METHODS", "LOAD_OPTIONS", "LORA_OPTIONS", "METHOD_OPTIONS", "METRICS", "MODEL_METHODS",
+           "MODEL_OPTIONS", "OBJECTIVES", "PARAM_TYPES", "REF_KINDS", "RESULT_FIELDS", "TRAIN_OPTIONS",
+           "objective_options"]

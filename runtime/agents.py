@@ -75,23 +75,26 @@ def agent_key(spec: dict) -> str:
 
 
 def make_executor(spec: dict):
-    """The executor for a model spec (heavy libraries are imported here, on demand)."""
+    """The executor for a model spec (heavy libraries are imported here, on demand). Its
+    constructor gets each model option and backend kwarg of the spec that applies to the
+    backend, under the keyword collabdsl.options names (the lowering rejected the others)."""
+    from collabdsl.options import executor_kwargs
+
     backend, ref, kw = spec["backend"], spec.get("ref"), spec.get("kwargs") or {}
-    opts = spec.get("options") or {}
+    extra = executor_kwargs(spec)
     if backend in ("embedded", "hf", "gguf"):
         from runtime.executors.transformers_exec import TransformersExecutor
 
-        extra = {k: opts[k] for k in ("device", "dtype") if opts.get(k)}
-        return TransformersExecutor(ref, kind=backend, batch_size=int(opts.get("batch_size", 16)), **extra)
+        if backend == "gguf" and kw.get("file"):  # gguf("folder or org/repo", file: "m.gguf")
+            ref = f"{str(ref).rstrip('/')}/{kw['file']}"
+        return TransformersExecutor(ref, kind=backend, **extra)
     if backend == "vllm":
         from runtime.executors.vllm_exec import VLLMExecutor
 
-        return VLLMExecutor(ref, **{k: v for k, v in kw.items() if v is not None})
+        return VLLMExecutor(ref, **extra)
     if backend in ("api", "server"):
         from runtime.executors.litellm_exec import LiteLLMExecutor
 
-        extra = {k: opts[k] for k in ("timeout", "max_retries") if opts.get(k) is not None}
-        extra["concurrency"] = int(opts.get("concurrency", 16))
         if backend == "server":
             return LiteLLMExecutor(model=f"openai/{kw.get('model') or 'default'}", api_base=ref, **extra)
         return LiteLLMExecutor(model=ref, **extra)

@@ -85,15 +85,16 @@ def parse_score(text: str, lo: float, hi: float):
 async def load(ctx, node, key):
     from runtime.data import load_rows
 
+    from collabdsl.options import LOAD_OPTIONS
+
     o = dict(node["options"])
-    limit = o.get("limit")
-    if ctx.limit is not None:
-        limit = ctx.limit if limit is None else min(int(limit), ctx.limit)
+    kwargs = {opt.kwarg: o[name] for name, opt in LOAD_OPTIONS.items() if o.get(name) is not None}
+    if ctx.limit is not None:  # `collab run --limit N` caps every load
+        kwargs["limit"] = ctx.limit if o.get("limit") is None else min(int(o["limit"]), ctx.limit)
+    kwargs["seed"] = int(o.get("seed") or 0)
+    kwargs["shuffle"] = bool(o.get("shuffle", False))
     try:
-        rows = await asyncio.to_thread(
-            load_rows, o["source"], split=o.get("split"), format=o.get("format"),
-            columns=o.get("columns"), limit=limit, seed=int(o.get("seed") or 0),
-            shuffle=bool(o.get("shuffle", False)), base_dir=ctx.base_dir, attach=o.get("attach"))
+        rows = await asyncio.to_thread(load_rows, o["source"], base_dir=ctx.base_dir, **kwargs)
     except (OSError, ValueError, KeyError) as exc:
         raise RunError(node, f"cannot load {o['source']!r}: {exc}") from None
     name = node["out"]

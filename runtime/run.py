@@ -243,6 +243,8 @@ def fingerprint(ctx: RunContext, nid: str) -> str:
     if a["model"]:
         role = ctx.pool.roles[a["model"]]
         parts["model"] = [role.version_id, role.spec.get("options")]
+        if a["kind"] == "train":  # the declared LoRA settings (None: full) shape the new version
+            parts["model"].append(role.spec.get("lora"))
     if a["kind"] == "load":
         o = a["options"]
         parts["source"] = _source_stamp(o.get("source"), o.get("split"), ctx.base_dir, ctx.store)

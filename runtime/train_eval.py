@@ -84,6 +84,33 @@ def _read_mark(mark) -> dict | None:
     return info
 
 
+def _trainer_kwargs(node, spec: dict, run_seed) -> tuple[dict | None, dict]:
+    """(lora settings, keywords of runtime.trainer.train) of a train node: every training
+    option given, passed as its ``kwarg`` in collabdsl.options.TRAIN_OPTIONS; the role's
+    ``chat`` model option, so training and inference use the same template."""
+    from collabdsl.options import TRAIN_OPTIONS
+
+    o = node["options"]
+    lora = None if spec.get("lora") is None else dict(spec["lora"])
+    if o.get("full") is not None:  # this training's choice over the role's declaration
+        lora = None if o["full"] else (lora if lora is not None else {})
+    kwargs = {}
+    for name, opt in TRAIN_OPTIONS.items():
+        if o.get(name) is None or opt.kwarg == "lora":
+            continue
+        if opt.kwarg.startswith("lora."):
+            if lora is None:  # the lowering rejects this (E112); never dropped silently
+                raise RunError(node, f"'{name}' sets a LoRA adapter, but this training updates all weights")
+            lora[opt.kwarg.removeprefix("lora.")] = o[name]
+        else:
+            kwargs[opt.kwarg] = o[name]
+    kwargs["seed"] = int(kwargs.get("seed", run_seed) or 0)
+    chat = (spec.get("options") or {}).get("chat")
+    if chat is not None:
+        kwargs["chat"] = bool(chat)
+    return lora, kwargs
+
+
 @handler("train")
 async def train(ctx, node, key):
     role = ctx.pool.roles[node["model"]]
@@ -107,29 +134,21 @@ async def train(ctx, node, key):
         from runtime.trainer import train as run_trainer
 
         spec = role.spec
-        lora = None if (spec.get("lora") is None or o.get("full")) else dict(spec.get("lora") or {})
-        if lora is not None:
-            for k in ("r", "alpha", "dropout"):
-                if o.get(f"lora_{k}") is not None:
-                    lora[k] = o[f"lora_{k}"]
-        kwargs = {k: o[k] for k in ("lr", "epochs", "batch_size", "grad_accum", "max_length", "max_steps",
-                                    "beta") if o.get(k) is not None}
-        if o.get("lambda") is not None:
-            kwargs["lam"] = float(o["lambda"])
+        lora, kwargs = _trainer_kwargs(node, spec, ctx.seed)
         try:
             from runtime.agents import in_compute_thread
 
             def job():  # on the compute thread: the base path of an embedded model may mean a
                 # first GGUF conversion, which imports transformers (not safe beside a model load)
                 return run_trainer(o["objective"], _base_path(spec), rows, out_dir, adapter=role.adapter,
-                                   lora=lora, seed=int(o.get("seed", ctx.seed) or 0), tasks=tasks, **kwargs)
+                                   lora=lora, tasks=tasks, **kwargs)
 
             result = await in_compute_thread(job)
         except Exception as exc:  # noqa: BLE001
             raise RunError(node, f"training failed: {type(exc).__name__}: {exc}") from exc
         info = {"path": str(result.path), "adapter": str(result.adapter_path) if result.adapter_path else None,
                 "steps": result.steps, "examples": result.examples, "seconds": result.seconds,
-                "train_loss": result.train_loss, "tokens": result.tokens}
+                "train_loss": result.train_loss, "tokens": result.tokens, "optimizer": result.optimizer}
         _write_mark(mark, info)
         info = _read_mark(mark)
     if info["adapter"]:

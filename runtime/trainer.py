@@ -93,6 +93,8 @@ class TrainResult:
     final_loss: float | None = None  # last logged training loss
     task_losses: dict[str, float] = field(default_factory=dict)  # mean logged loss per group
     log_history: list[dict] = field(default_factory=list)
+    # the torch optimizer that ran: {"class": "RMSprop", "weight_decay": [values of its param groups]}
+    optimizer: dict | None = None
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -119,6 +121,10 @@ def train(
     lam: float = 0.5,
     tasks: list[dict] | None = None,
     max_steps: int | None = None,
+    warmup: float | None = None,
+    scheduler: str | None = None,
+    optimizer: str | None = None,
+    weight_decay: float | None = None,
     chat: bool | None = None,
     gradient_checkpointing: bool = False,
     logging_steps: int = 1,
@@ -130,7 +136,11 @@ def train(
     adapter folder to continue training. ``lam``: kd mixing weight of the teacher targets.
     ``tasks``: multitask ``[{name, prefix, weight}]``. ``beta``: DPO temperature.
     ``chat``: apply the tokenizer's chat template (default: when it has one).
-    ``max_steps`` overrides ``epochs``.
+    ``max_steps`` overrides ``epochs``. ``warmup``: the share of the optimizer steps with a
+    linear warmup, in [0, 1); ``scheduler``: transformers' ``lr_scheduler_type`` (default
+    "linear"); ``optimizer``: transformers' ``optim`` name (default: transformers');
+    ``weight_decay``: the optimizer's weight decay (default 0). The TRL and PEFT configs are
+    built by :func:`build_configs`.
     """
     t0 = time.perf_counter()
     if objective not in OBJECTIVES:
@@ -152,15 +162,16 @@ def train(
         groups = None
     else:
         groups = _sft_groups(objective, rows, lam, tasks)
-    if lora is not None:
-        _lora_settings(lora)
+    configs = build_configs(
+        objective, out_dir, lora=lora, adapter=adapter, lr=lr, epochs=epochs, batch_size=batch_size,
+        grad_accum=grad_accum, max_length=max_length, seed=seed, beta=beta, max_steps=max_steps,
+        warmup=warmup, scheduler=scheduler, optimizer=optimizer, weight_decay=weight_decay,
+        gradient_checkpointing=gradient_checkpointing, logging_steps=logging_steps)
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
     cuda = torch.cuda.is_available()
-    bf16 = cuda and torch.cuda.is_bf16_supported()
-    use_lora = lora is not None
     set_seed(seed)
 
     tokenizer = AutoTokenizer.from_pretrained(str(base))
@@ -168,52 +179,27 @@ def train(
         tokenizer.pad_token = tokenizer.eos_token
     if chat is None:
         chat = bool(getattr(tokenizer, "chat_template", None))
-    dtype = torch.bfloat16 if (bf16 and use_lora) else torch.float32
+    dtype = torch.bfloat16 if (configs.args.bf16 and lora is not None) else torch.float32
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=dtype)
     if cuda:
         model = model.to("cuda")
 
-    peft_config = None
     if adapter is not None:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
-    elif use_lora:
-        peft_config = _lora_config(lora)
-
-    if lr is None:
-        lr = DEFAULT_LR[objective][0 if use_lora else 1]
-    common = {
-        "output_dir": str(out_dir),
-        "learning_rate": lr,
-        "num_train_epochs": epochs,
-        "max_steps": -1 if max_steps is None else int(max_steps),
-        "per_device_train_batch_size": batch_size,
-        "gradient_accumulation_steps": grad_accum,
-        "max_length": max_length,
-        "seed": seed,
-        "data_seed": seed,
-        "bf16": bf16,
-        "fp16": False,
-        "activation_checkpointing": gradient_checkpointing,
-        "report_to": "none",
-        "save_strategy": "no",
-        "eval_strategy": "no",
-        "logging_steps": logging_steps,
-        "disable_tqdm": True,
-        "dataloader_pin_memory": cuda,
-    }
 
     if groups is None:
-        trainer, n_examples = _dpo_trainer(model, tokenizer, rows, common, beta, peft_config, chat)
+        trainer, n_examples = _dpo_trainer(model, tokenizer, rows, configs.args, configs.peft_config, chat)
     else:
-        trainer, n_examples = _sft_trainer(model, tokenizer, groups, common, peft_config, chat)
+        trainer, n_examples = _sft_trainer(model, tokenizer, groups, configs.args, configs.peft_config, chat)
 
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # losses go to TrainResult.log_history, not stdout
     out = trainer.train()
     steps = int(trainer.state.global_step)
+    ran = getattr(trainer.optimizer, "optimizer", trainer.optimizer)  # accelerate wraps it
     tokens = int(getattr(trainer, "_total_train_tokens", 0))
     history = [dict(h) for h in trainer.state.log_history]
 
@@ -254,6 +240,9 @@ def train(
         final_loss=losses[-1] if losses else None,
         task_losses=task_losses,
         log_history=history,
+        optimizer=None if ran is None else {
+            "class": type(ran).__name__,
+            "weight_decay": sorted({float(g.get("weight_decay", 0.0)) for g in ran.param_groups})},
     )
     meta = {
         "objective": objective,
@@ -261,8 +250,12 @@ def train(
         "parent_adapter": None if adapter is None else str(adapter),
         "lora": lora_used,
         "hyperparameters": {
-            "lr": lr, "epochs": epochs, "batch_size": batch_size, "grad_accum": grad_accum,
-            "max_length": max_length, "seed": seed, "max_steps": max_steps, "chat": chat,
+            "lr": configs.args.learning_rate, "epochs": epochs, "batch_size": batch_size,
+            "grad_accum": grad_accum, "max_length": max_length, "seed": seed, "max_steps": max_steps,
+            "chat": chat, "warmup": configs.args.warmup_steps,
+            "scheduler": getattr(configs.args.lr_scheduler_type, "value", configs.args.lr_scheduler_type),
+            "optimizer": getattr(configs.args.optim, "value", configs.args.optim),
+            "weight_decay": configs.args.weight_decay,
             **({"beta": beta} if objective == "dpo" else {}),
             **({"lam": lam} if objective == "kd" else {}),
             **({"tasks": tasks} if objective == "multitask" else {}),
@@ -271,6 +264,91 @@ def train(
     }
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Configs
+
+
+@dataclass
+class TrainConfigs:
+    """What a training is configured with: the TRL arguments and the PEFT LoRA config."""
+
+    args: Any  # trl.SFTConfig (sft, kd, multitask) or trl.DPOConfig (dpo)
+    peft_config: Any  # peft.LoraConfig of a new adapter; None for full fine-tuning or a continued adapter
+
+
+def build_configs(
+    objective: str,
+    out_dir: str | Path,
+    *,
+    lora: Mapping[str, Any] | None = LORA_DEFAULTS,
+    adapter: str | Path | None = None,
+    lr: float | None = None,
+    epochs: float = 1.0,
+    batch_size: int = 4,
+    grad_accum: int = 1,
+    max_length: int = 512,
+    seed: int = 0,
+    beta: float = 0.1,
+    max_steps: int | None = None,
+    warmup: float | None = None,
+    scheduler: str | None = None,
+    optimizer: str | None = None,
+    weight_decay: float | None = None,
+    gradient_checkpointing: bool = False,
+    logging_steps: int = 1,
+) -> TrainConfigs:
+    """The ``SFTConfig``/``DPOConfig`` and ``LoraConfig`` that :func:`train` trains with
+    (the same arguments; no model is loaded). Options left at None keep TRL's defaults."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; expected one of {OBJECTIVES}")
+    if warmup is not None and not 0 <= warmup < 1:
+        raise ValueError(f"warmup is the share of the steps spent warming up, in [0, 1); got {warmup}")
+    if weight_decay is not None and weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    peft_config = None
+    if lora is not None:
+        settings = _lora_settings(lora)
+        if adapter is None:
+            peft_config = _lora_config(settings)
+    import torch
+
+    cuda = torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    if lr is None:
+        lr = DEFAULT_LR[objective][0 if lora is not None else 1]
+    common = {
+        "output_dir": str(out_dir),
+        "learning_rate": lr,
+        "num_train_epochs": epochs,
+        "max_steps": -1 if max_steps is None else int(max_steps),
+        "per_device_train_batch_size": batch_size,
+        "gradient_accumulation_steps": grad_accum,
+        "max_length": max_length,
+        "seed": seed,
+        "data_seed": seed,
+        "bf16": bf16,
+        "fp16": False,
+        "activation_checkpointing": gradient_checkpointing,
+        "report_to": "none",
+        "save_strategy": "no",
+        "eval_strategy": "no",
+        "logging_steps": logging_steps,
+        "disable_tqdm": True,
+        "dataloader_pin_memory": cuda,
+    }
+    # transformers 5 has no warmup_ratio: warmup_steps below 1 is the ratio of the steps
+    chosen = {"warmup_steps": None if warmup is None else float(warmup), "lr_scheduler_type": scheduler,
+              "optim": optimizer, "weight_decay": None if weight_decay is None else float(weight_decay)}
+    common.update({k: v for k, v in chosen.items() if v is not None})
+    if objective == "dpo":
+        from trl import DPOConfig
+
+        return TrainConfigs(DPOConfig(**common, beta=beta), peft_config)
+    from trl import SFTConfig
+
+    return TrainConfigs(SFTConfig(**common, completion_only_loss=True), peft_config)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,15 +434,14 @@ def _pc_record(prompt: str, completion: str, chat: bool) -> dict:
     return {"prompt": prompt, "completion": completion}
 
 
-def _sft_trainer(model, tokenizer, groups, common: dict, peft_config, chat: bool):
+def _sft_trainer(model, tokenizer, groups, args, peft_config, chat: bool):
     from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
     records = []
     for g, (_, _, pairs) in enumerate(groups):
         for p, c in pairs:
             records.append({**_pc_record(p, c, chat), "group": g})
-    args = SFTConfig(**common, completion_only_loss=True)
     if len(groups) == 1 and groups[0][1] == 1.0:
         dataset = Dataset.from_list([{k: v for k, v in r.items() if k != "group"} for r in records])
         trainer = SFTTrainer(
@@ -477,9 +554,9 @@ def _weighted_sft_cls():
 # DPO
 
 
-def _dpo_trainer(model, tokenizer, rows, common: dict, beta: float, peft_config, chat: bool):
+def _dpo_trainer(model, tokenizer, rows, args, peft_config, chat: bool):
     from datasets import Dataset
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOTrainer
 
     records = []
     for r in rows:
@@ -491,7 +568,6 @@ def _dpo_trainer(model, tokenizer, rows, common: dict, beta: float, peft_config,
             })
         else:
             records.append({k: r[k] for k in ("prompt", "chosen", "rejected")})
-    args = DPOConfig(**common, beta=beta)
     trainer = DPOTrainer(
         model=model, args=args, train_dataset=Dataset.from_list(records),
         processing_class=tokenizer, peft_config=peft_config,

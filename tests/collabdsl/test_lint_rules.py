@@ -33,12 +33,14 @@ CASES = {
     "E107": ("E107", 19, 1, None),             # dpo on data without chosen / rejected
     "E108": ("E108", 26, 17, None),            # reading a column nothing wrote
     "E109": ("E109", 16, 103, None),           # `lambda: 1.5`
+    "E109_warmup": ("E109", 18, 116, None),    # `warmup: 10` (a ratio in [0, 1))
     "E110": ("E110", 15, 49, None),            # `k: 0` in sample
     "E111": ("E111", 11, 1, None),             # `from stdlib.nonexistent import plain`
     "E111_name": ("E111", 11, 48, None),       # a name the module does not define
     "E111_cycle": ("E111", 2, 1, "modules/cycle_b.collab"),
     "E111_module": ("E111", 2, 1, "modules/with_model.collab"),
     "E112": ("E112", 15, 90, None),            # `temprature:`
+    "E112_backend": ("E112", 6, 59, None),     # `concurrency 4` on an embedded model (api/server only)
     "E112_objective": ("E112", 18, 13, None),  # `train small distill`
     "E112_metric": ("E112", 23, 46, None),     # `metrics accuracy, f1`
     "E113": ("E113", 17, 28, None),            # a prompt with 2 slots called with 1

@@ -1,6 +1,7 @@
 """runtime.trainer on the real SmolLM2-135M-Instruct with tiny real data (CPU, ~2 minutes)."""
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -255,3 +256,30 @@ def test_rejects_bad_input(tiny_model_dir, tmp_path):
         train("sft", tiny_model_dir, [{"input": "q"}], tmp_path / "x")
     with pytest.raises(ValueError):
         train("multitask", tiny_model_dir, [{"input": "q", "targets": {"a": "b"}}], tmp_path / "x")
+
+
+def test_schedule_optimizer_and_weight_decay_reach_the_training(tiny_model_dir, tmp_path):
+    """warmup, scheduler, optimizer and weight_decay (the language's train options) shape the
+    training that runs: the logged learning rates follow transformers' cosine schedule with
+    the warmup ratio, and the optimizer that stepped is torch's RMSprop with the decay."""
+    from transformers import get_cosine_schedule_with_warmup
+
+    steps, warmup = 6, 0.34  # ceil(6 * 0.34) = 3 warmup steps
+    res = train("sft", tiny_model_dir, SFT_ROWS, tmp_path / "v", lr=1e-3, batch_size=2, max_length=64,
+                max_steps=steps, warmup=warmup, scheduler="cosine", optimizer="rmsprop", weight_decay=0.1)
+    logged = [h["learning_rate"] for h in res.log_history if "learning_rate" in h]
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    sched = get_cosine_schedule_with_warmup(opt, num_warmup_steps=math.ceil(steps * warmup),
+                                            num_training_steps=steps)
+    expected = []
+    for _ in range(steps):
+        expected.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert len(logged) == steps
+    assert logged == pytest.approx(expected), (logged, expected)  # warmup 0 -> 1e-3, then the cosine decay
+    assert logged[3] > logged[4] > logged[5] > 0 and logged[5] < 1e-3 * 0.5
+    assert res.optimizer == {"class": "RMSprop", "weight_decay": [0.0, 0.1]}  # biases and norms: no decay
+    meta = json.loads((tmp_path / "v" / "collab_train.json").read_text())["hyperparameters"]
+    assert (meta["warmup"], meta["scheduler"], meta["optimizer"], meta["weight_decay"]) == \
+        (0.34, "cosine", "rmsprop", 0.1)
