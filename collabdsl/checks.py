@@ -650,8 +650,8 @@ def check_expansion(f: Facts) -> list[Diagnostic]:
             if isinstance(node, (A.Call, A.ListComp)) and ex.size(node) > MAX_OPERATIONS:
                 what = (f"step '{node.fname}'" if isinstance(node, A.Call) and node.fname in ex.steps
                         else "this call" if isinstance(node, A.Call) else "this comprehension")
-                return [error("E126", too_many_operations(what, ex.size(node)), node.span)]
-        return [error("E126", too_many_operations("the program", total), st.span)]
+                return [error("E129", too_many_operations(what, ex.size(node)), node.span)]
+        return [error("E129", too_many_operations("the program", total), st.span)]
     return []
 
 
@@ -673,7 +673,7 @@ RULES: list[tuple[str, Callable[[Facts], list[Diagnostic]]]] = [  # every code e
     ("E114", check_params), ("E112/E109/E113/E106", check_models), ("E115", check_static_ifs),
     ("E116/W208", check_returns), ("E119/W209/E112/E102", check_eval), ("E117/E101", check_data_refs),
     ("E122", check_step_recursion), ("E123/E124", check_profiles), ("E125", check_comprehensions),
-    ("E126", check_expansion),
+    ("E129", check_expansion),
 ]
 
 

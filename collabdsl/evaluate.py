@@ -24,11 +24,11 @@ ROW_COMPREHENSION_CALL = ("in a comprehension over row values: a model call, ret
                           "iterable computable from the params (e.g. `for i in 0..K - 1`)")  # E125
 
 
-MAX_OPERATIONS = 10_000  # graph nodes a program may expand to (E126): steps inline, comprehensions unroll
+MAX_OPERATIONS = 10_000  # graph nodes a program may expand to (E129): steps inline, comprehensions unroll
 
 
 def too_many_operations(what: str, n: int | None = None) -> str:
-    """The E126 message, shared by the checker (an estimate) and the lowering (the count)."""
+    """The E129 message, shared by the checker (an estimate) and the lowering (the count)."""
     size = f"{n:,}" if n is not None else f"more than {MAX_OPERATIONS:,}"
     return (f"{what} expands to {size} operations (a step is inlined at each call and a "
             f"comprehension over a range is unrolled, so steps calling steps multiply); a program "

@@ -109,9 +109,9 @@ class Lowerer:
     # ------------------------------------------------------------------ nodes
     def node(self, kind: str, label: str, span: A.Span, *, data=None, model=None, reads=(), out=None,
              when=(), expr=None, options=None, sources=()) -> str:
-        if self.n >= MAX_OPERATIONS:  # the checker's estimate (E126) is the first line of defence
+        if self.n >= MAX_OPERATIONS:  # the checker's estimate (E129) is the first line of defence
             what, where = self.expanding[0] if self.expanding else ("the program", span)
-            raise EvalError(too_many_operations(what), where, "E126")
+            raise EvalError(too_many_operations(what), where, "E129")
         nid = f"n{self.n}"
         self.n += 1
         parent = self.parents[-1]

@@ -443,7 +443,7 @@ def test_eval_systems_list_the_retrievals_they_depend_on():
     assert systems["NesyCD"] != systems["Std-CoT w k"]  # each its own retrieval node
 
 
-def test_expansion_past_the_limit_is_E126_at_the_outermost_call(build):
+def test_expansion_past_the_limit_is_E129_at_the_outermost_call(build):
     """The checker estimates with param defaults; a --set value that makes a comprehension
     unroll past the limit is caught while lowering, at the comprehension, with no graph."""
     src = HEAD + '''param K: int = 2
@@ -453,9 +453,9 @@ for x in train { x.votes = [large.generate(p(x.question), temperature: 1.0) for 
     r = build(src, sets={"K": "20000"})
     assert r.graph is None
     (d,) = r.errors
-    assert d.code == "E126" and "this comprehension expands to more than 10,000 operations" in d.message
+    assert d.code == "E129" and "this comprehension expands to more than 10,000 operations" in d.message
     assert (d.span.line, d.span.col) == (7, 28)
     # a literal range is caught by the checker already, before anything is lowered
     r = build(src.replace("0..K", "0..20000"))
     (d,) = r.errors
-    assert d.code == "E126" and "20,001 operations" in d.message
+    assert d.code == "E129" and "20,001 operations" in d.message
