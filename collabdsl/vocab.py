@@ -26,7 +26,7 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in [
     Backend("column", 'stored outputs: column("rationale") answers with that column of the row', False, False),
 ]}
 
-BACKEND_KWARGS = {"server": ("model",), "gguf": ("file",), "vllm": ("gpu_memory_utilization", "max_model_len")}
+BACKEND_KWARGS = {"server": ("model", "api_key_env"), "gguf": ("file",), "vllm": ("gpu_memory_utilization", "max_model_len")}
 
 # `--model role=REF` on the command line: REF is KIND:VALUE with these kinds.
 REF_KINDS = tuple(BACKENDS)

@@ -78,6 +78,8 @@ def make_executor(spec: dict):
     """The executor for a model spec (heavy libraries are imported here, on demand)."""
     backend, ref, kw = spec["backend"], spec.get("ref"), spec.get("kwargs") or {}
     opts = spec.get("options") or {}
+    if backend in ("hf", "gguf", "vllm") and spec.get("resolved"):
+        ref = spec["resolved"]  # located and checked by the compiler (collabdsl.access)
     if backend in ("embedded", "hf", "gguf"):
         from runtime.executors.transformers_exec import TransformersExecutor
 
@@ -92,6 +94,9 @@ def make_executor(spec: dict):
 
         extra = {k: opts[k] for k in ("timeout", "max_retries") if opts.get(k) is not None}
         extra["concurrency"] = int(opts.get("concurrency", 16))
+        # a key only where the user bound one (--key ROLE=ENV_VAR); a server never gets the
+        # environment's provider keys (the executor sends a placeholder instead)
+        extra["api_key_env"] = spec.get("api_key_env")
         if backend == "server":
             return LiteLLMExecutor(model=f"openai/{kw.get('model') or 'default'}", api_base=ref, **extra)
         return LiteLLMExecutor(model=ref, **extra)
@@ -110,7 +115,7 @@ def _weights_bytes(spec: dict) -> int:
             from runtime.embedded import embedded_gguf_path
 
             return embedded_gguf_path(spec["ref"]).stat().st_size * 2
-        path = os.path.expanduser(str(spec.get("ref")))
+        path = os.path.expanduser(str(spec.get("resolved") or spec.get("ref")))
         if os.path.isfile(path):
             return os.path.getsize(path) * 2
         if os.path.isdir(path):

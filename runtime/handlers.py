@@ -93,7 +93,8 @@ async def load(ctx, node, key):
         rows = await asyncio.to_thread(
             load_rows, o["source"], split=o.get("split"), format=o.get("format"),
             columns=o.get("columns"), limit=limit, seed=int(o.get("seed") or 0),
-            shuffle=bool(o.get("shuffle", False)), base_dir=ctx.base_dir, attach=o.get("attach"))
+            shuffle=bool(o.get("shuffle", False)), base_dir=ctx.base_dir, attach=o.get("attach"),
+            policy=ctx.policy)
     except (OSError, ValueError, KeyError) as exc:
         raise RunError(node, f"cannot load {o['source']!r}: {exc}") from None
     name = node["out"]

@@ -18,6 +18,8 @@ from pathlib import Path
 import networkx as nx
 
 from collabdsl import ast as A
+from collabdsl.access import ReadPolicy
+from collabdsl.masking import mask
 from collabdsl.unparse import unparse
 from runtime import handlers as H
 from runtime import model_handlers  # noqa: F401 - registers the model handlers
@@ -56,6 +58,7 @@ class RunContext:
     work_dir: Path
     limit: int | None = None
     seed: int = 0
+    policy: object | None = None  # collabdsl.access.ReadPolicy: what the program may read
     datasets: dict = field(default_factory=dict)
     last_fp: dict = field(default_factory=dict)  # node id -> fingerprint of its latest execution
     stats: dict = field(default_factory=dict)  # run key -> NodeStat
@@ -136,9 +139,9 @@ def fingerprint(ctx: RunContext, nid: str) -> str:
         parts["model"] = [role.version_id, role.spec.get("options")]
     if a["kind"] == "load":
         o = a["options"]
-        parts["source"] = _source_stamp(o.get("source"), o.get("split"), ctx.base_dir)
+        parts["source"] = _source_stamp(o.get("source"), o.get("split"), ctx.base_dir, ctx.policy)
         if o.get("attach"):
-            parts["attach"] = {k: _attach_stamp(v, o.get("split"), ctx.base_dir)
+            parts["attach"] = {k: _attach_stamp(v, o.get("split"), ctx.base_dir, ctx.policy)
                                for k, v in sorted(o["attach"].items())}
     return stable_hash(parts)
 
@@ -148,23 +151,23 @@ def _stamp(p: Path):
     return [str(p), st.st_size, int(st.st_mtime)]
 
 
-def _source_stamp(source, split, base_dir: Path):
+def _source_stamp(source, split, base_dir: Path, policy=None):
     """A local file by its path, size and time (so an edited file is read again)."""
     from runtime.data import DataError, resolve_path
 
     if not isinstance(source, str) or ":" in source.split("/")[0]:
         return source
     try:
-        return _stamp(resolve_path(source, split, base_dir))
+        return _stamp(resolve_path(source, split, base_dir, policy))
     except (OSError, DataError):
         return source
 
 
-def _attach_stamp(pattern, split, base_dir: Path):
+def _attach_stamp(pattern, split, base_dir: Path, policy=None):
     from runtime.data import DataError, attached_files
 
     try:
-        return [_stamp(p) for p in attached_files(pattern, split, base_dir)]
+        return [_stamp(p) for p in attached_files(pattern, split, base_dir, policy)]
     except (OSError, DataError):
         return pattern
 
@@ -298,8 +301,9 @@ def run_graph(G: nx.DiGraph, *, program_path: str, sources: dict, store_path: st
     if run_id is None:
         run_id = store.start_run(program_path, G.graph.get("name"), phash, G.graph["params"], bindings)
     work_dir = Path(store.path).parent
+    policy = ReadPolicy.for_program(program_path, (G.graph.get("access") or {}).get("allow_read", ()))
     ctx = RunContext(G, store, run_id, AgentPool(G.graph["models"]), G.graph["params"], G.graph["prompts"],
-                     Path(program_path).resolve().parent, work_dir, limit=limit, seed=seed)
+                     Path(program_path).resolve().parent, work_dir, limit=limit, seed=seed, policy=policy)
     top = [n for n in G.graph["order"] if G.nodes[n]["parent"] is None]
     t = time.perf_counter()
     status, error = "finished", None
@@ -314,7 +318,7 @@ def run_graph(G: nx.DiGraph, *, program_path: str, sources: dict, store_path: st
 
                 def on_batch(agent, n):  # one line per agent: requests it has served
                     if agent.key not in agent_tasks:
-                        agent_tasks[agent.key] = prog.add_task(f"agent {agent.key}"[:48], total=None)
+                        agent_tasks[agent.key] = prog.add_task(f"agent {mask(agent.key)}"[:48], total=None)
                     prog.advance(agent_tasks[agent.key], n)
 
                 ctx.pool.on_batch = on_batch
