@@ -21,7 +21,7 @@ _URL_CRED = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s?#]*@")
 _SECRET_QUERY = re.compile(
     r"(?P<head>[?&;](?:[a-z0-9_.-]*[_.-])?(?:api[_-]?key|apikey|key|token|access[_-]?token|secret|"
     r"client[_-]?secret|password|passwd|pwd|auth|authorization|sig|signature|credentials?)=)"
-    r"(?P<value>[^&#;\s'\"]*)", re.IGNORECASE)
+    r"(?P<value>[^&#;\s'\")\]>]*)", re.IGNORECASE)
 
 
 def mask(text: Any) -> Any:

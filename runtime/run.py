@@ -159,7 +159,7 @@ def _source_stamp(source, split, base_dir: Path, policy=None):
         return source
     try:
         return _stamp(resolve_path(source, split, base_dir, policy))
-    except (OSError, DataError):
+    except (OSError, DataError, ValueError):  # ValueError: AccessDenied, reported by the load
         return source
 
 
@@ -168,7 +168,7 @@ def _attach_stamp(pattern, split, base_dir: Path, policy=None):
 
     try:
         return [_stamp(p) for p in attached_files(pattern, split, base_dir, policy)]
-    except (OSError, DataError):
+    except (OSError, DataError, ValueError):
         return pattern
 
 
