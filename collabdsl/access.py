@@ -94,9 +94,9 @@ class ReadPolicy:
 
     def root_of(self, real: str) -> str | None:
         """Which allowed folder holds ``real`` (a real path), in words; None: none does."""
-        for root, name in ((self.program_dir, "the program's folder"), (self.cwd, "the current directory"),
-                           *((a, f"--allow-read {a}") for a in self.allowed),
-                           *((p, "collab's stdlib") for p in self.package)):
+        for root, name in (*((p, "collab's stdlib") for p in self.package),
+                           (self.program_dir, "the program's folder"), (self.cwd, "the current directory"),
+                           *((a, f"--allow-read {a}") for a in self.allowed)):
             if _within(real, root):
                 return name
         return None
@@ -314,11 +314,12 @@ def model_diagnostics(role: str, spec: dict, policy: ReadPolicy, span: A.Span) -
     return []
 
 
-def check_graph(G, policy: ReadPolicy) -> list[Diagnostic]:
+def check_graph(G, policy: ReadPolicy, imports=()) -> list[Diagnostic]:
     """After binding: every model's files and every load's files of the IR ``G`` (E126-E128,
-    located at the declaration), and ``G.graph["access"]`` filled for the plan and the run."""
+    located at the declaration), and ``G.graph["access"]`` filled for the plan and the run
+    (``imports``: the module files the linker read, listed as reads)."""
     diags: list[Diagnostic] = []
-    reads: list[dict] = []
+    reads: list[dict] = [_read("import", _real(m), "", policy) for m in imports]
     for role, spec in (G.graph.get("models") or {}).items():
         if spec.get("derived_from"):
             continue

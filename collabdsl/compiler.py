@@ -234,7 +234,8 @@ def compile_path(path: str, sets: dict[str, str] | None = None,
     except EvalError as exc:
         result.diagnostics.append(error(exc.code, exc.reason, exc.span))
         return result
-    access = check_graph(result.graph, ReadPolicy.for_program(path, allow_read))
+    imports = [p for p in result.sources if Path(p).resolve() != Path(path).resolve()]
+    access = check_graph(result.graph, ReadPolicy.for_program(path, allow_read), imports)
     if access:
         result.diagnostics += access
         result.graph = None

@@ -206,7 +206,8 @@ class LiteLLMExecutor:
             self._client = openai.AsyncOpenAI(
                 api_key=key, base_url=self.api_base, organization=None, project=None, max_retries=0,
                 timeout=self.timeout, http_client=httpx.AsyncClient(
-                    timeout=self.timeout, event_hooks={"request": [only_the_bound_key]}))
+                    timeout=self.timeout, event_hooks={"request": [only_the_bound_key]},
+                    limits=httpx.Limits(max_connections=max(100, self.concurrency))))
         return self._client
 
     @staticmethod
