@@ -61,6 +61,13 @@ def _real(path: str | os.PathLike) -> str:
     return os.path.realpath(os.path.expanduser(os.fspath(path)))
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name the system rejects: NUL, too long
+        return False
+
+
 def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
@@ -113,7 +120,10 @@ class ReadPolicy:
         """The real path of ``path`` when the program may read it; else AccessDenied whose
         message names the path and the ``--allow-read`` that would allow it."""
         given = os.path.expanduser(os.fspath(path))
-        real = _real(given)
+        try:
+            real = _real(given)
+        except (OSError, ValueError) as exc:  # NUL in the name, a link loop
+            raise AccessDenied(f"{what} {given!r} is not a path that can be read ({exc})", given) from None
         if self.root_of(real) is not None:
             return Path(real)
         shown = real if os.path.normpath(os.path.abspath(given)) == real else \
@@ -150,7 +160,7 @@ def locate(source: str, base_dir: str | os.PathLike | None) -> tuple[Path, str]:
     if path.is_absolute():
         return Path(os.path.normpath(path)), ""
     where = bases(base_dir)
-    found = next((b / path for b in where if (b / path).exists()), None)
+    found = next((b / path for b in where if _exists(b / path)), None)
     note = f" ({source!r} resolved against {' and '.join(map(str, where))})"
     return Path(os.path.normpath(found if found is not None else where[0] / path)), note
 
@@ -184,7 +194,7 @@ def hf_local(ref: str, base_dir: str | os.PathLike | None = None) -> bool:
         return False
     if ref.startswith(("/", "~", ".")) or os.sep != "/" and ref.startswith(os.sep):
         return True
-    return any((b / ref).exists() for b in bases(base_dir))
+    return any(_exists(b / ref) for b in bases(base_dir))
 
 
 def _gguf_hub(ref: str) -> bool:
@@ -207,7 +217,7 @@ def model_location(spec: dict, base_dir: str | os.PathLike | None,
     if backend == "gguf" and isinstance(kwargs.get("file"), str) and kwargs["file"]:
         full = f"{ref.rstrip('/')}/{kwargs['file']}"
     if backend == "gguf":
-        local = not _gguf_hub(full) or any((b / full).exists() for b in bases(base_dir))
+        local = not _gguf_hub(full) or any(_exists(b / full) for b in bases(base_dir))
     else:
         local = hf_local(full, base_dir)
     if not local:

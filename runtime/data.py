@@ -138,7 +138,9 @@ def attached_files(pattern: str, split: str | None = None,
         return [resolve_path(pattern, None, base_dir, policy)]
     hits, bases = glob_files(pattern, base_dir)  # an absolute pattern ignores the bases
     if hits:
-        return [h if policy is None else policy.check(h, "attached file") for h in hits]
+        for h in hits if policy is not None else ():
+            policy.check(h, "attached file")
+        return hits
     raise DataNotFound(f"attach: no file matches {pattern!r} (looked in {' and '.join(bases)})")
 
 
