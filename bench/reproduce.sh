@@ -4,7 +4,8 @@
 #
 #   bash bench/reproduce.sh [DATA] [N_TRAIN] [N_TEST] [SEED] [PROGRAM ...]
 #
-# DATA is the reference data folder (default ../shared/data); PROGRAM is scicot, tinyllm or
+# DATA is the reference data folder (default ../shared/data), which the programs may read
+# (--allow-read DATA: it is outside their folder); PROGRAM is scicot, tinyllm or
 # nesycd (default: all three). Each run prints its wall time. Each run goes into its own
 # store under .collab/reproduce/ (a rerun reuses every finished operation: 0 model calls);
 # `collab show latest --store .collab/reproduce/NAME.db` prints a table again.
@@ -18,7 +19,7 @@ mkdir -p "$OUT"
 COLLAB=${COLLAB:-collab}
 shift $(( $# < 4 ? $# : 4 ))
 PROGRAMS=${*:-scicot tinyllm nesycd}
-common=(--set "n_train=$N_TRAIN" --set "n_test=$N_TEST" --seed "$SEED")
+common=(--set "n_train=$N_TRAIN" --set "n_test=$N_TEST" --seed "$SEED" --allow-read "$DATA")
 
 scicot() {
 # 1. Sci-CoT vs its fine-tune and one-stage baselines: ARC-Challenge train with the stored

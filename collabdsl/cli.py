@@ -59,6 +59,10 @@ MODEL_HELP = ("Rebind a model role: --model role=KIND:VALUE, KIND one of "
               "embedded, hf, gguf, vllm, api, server, column "
               "(e.g. large=api:openai/gpt-4o-mini, small=hf:HuggingFaceTB/SmolLM2-360M-Instruct, "
               "large=server:http://127.0.0.1:8000/v1#model-name). Repeatable.")
+ALLOW_HELP = ("Let the program read this file or folder too (besides its own folder and the current "
+              "directory): --allow-read ../shared/data. Repeatable.")
+KEY_HELP = ("Send the value of an environment variable as the API key of a server or api model: "
+            "--key large=MY_SERVER_KEY. A server model gets no key without it. Repeatable.")
 
 
 # ------------------------------------------------------------------ helpers
@@ -97,8 +101,37 @@ def parse_sets(values: list[str]) -> dict:
     return out
 
 
+def parse_allow_read(values: list[str]) -> list[str]:
+    """``--allow-read PATH`` values; exits 2 when one does not exist."""
+    import os
+
+    out = []
+    for raw in values or []:
+        if not raw or not os.path.exists(os.path.expanduser(raw)):
+            _fail(f"--allow-read {raw!r}: no such file or folder")
+        out.append(os.path.expanduser(raw))
+    return out
+
+
+def parse_keys(values: list[str]) -> dict:
+    """``["large=MY_KEY"]`` -> ``{"large": "MY_KEY"}``; exits 2 on bad syntax."""
+    from collabdsl.access import ENV_NAME
+
+    out = {}
+    for raw in values or []:
+        role, sep, env = raw.partition("=")
+        role, env = role.strip(), env.strip()
+        if not sep or not role or not role.replace("_", "a").isalnum() or role[0].isdigit() \
+                or not ENV_NAME.match(env):
+            _fail(f"--key {raw!r}: expected role=ENV_VAR (the name of an environment variable, not "
+                  f"its value), e.g. --key large=MY_SERVER_KEY")
+        out[role] = env
+    return out
+
+
 def parse_models(values: list[str]) -> dict:
     """``["large=api:openai/gpt-4o"]`` -> ``{"large": "api:openai/gpt-4o"}``; exits 2 on bad syntax."""
+    from collabdsl.masking import mask
     from collabdsl.vocab import REF_KINDS
 
     out = {}
@@ -106,10 +139,11 @@ def parse_models(values: list[str]) -> dict:
         role, sep, ref = raw.partition("=")
         role = role.strip()
         kind, colon, value = ref.partition(":")
+        shown = mask(raw)
         if not sep or not role or not role.replace("_", "a").isalnum() or role[0].isdigit():
-            _fail(f"--model {raw!r}: expected role=KIND:VALUE, e.g. --model large=api:openai/gpt-4o-mini")
+            _fail(f"--model {shown!r}: expected role=KIND:VALUE, e.g. --model large=api:openai/gpt-4o-mini")
         if not colon or kind not in REF_KINDS or not value:
-            _fail(f"--model {raw!r}: expected role=KIND:VALUE with KIND one of {', '.join(REF_KINDS)}, "
+            _fail(f"--model {shown!r}: expected role=KIND:VALUE with KIND one of {', '.join(REF_KINDS)}, "
                   f"e.g. --model {role}=hf:HuggingFaceTB/SmolLM2-360M-Instruct")
         out[role] = ref
     return out
@@ -123,11 +157,13 @@ def _plural(n: int, word: str) -> str:
     return plural(n, word)
 
 
-def _compile(path: Path, sets: dict, models: dict, profile: str | None = None):
+def _compile(path: Path, sets: dict, models: dict, profile: str | None = None,
+             allow_read: list | None = None, keys: dict | None = None):
     """Compile or exit 1 with the diagnostics (on stderr); warnings go to stderr too."""
     from collabdsl.compiler import compile_path
 
-    result = compile_path(str(path), sets=sets or None, models=models or None, profile=profile)
+    result = compile_path(str(path), sets=sets or None, models=models or None, profile=profile,
+                          allow_read=allow_read or (), keys=keys or None)
     errors, _ = _print_diagnostics(result.diagnostics, result.sources, err=True)
     if errors or result.graph is None:
         if not errors:
@@ -153,13 +189,14 @@ def lint(
                                       help="text: diagnostics with source lines and carets; "
                                            "json: a list of diagnostic objects."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) on warnings too."),
+    allow_read: list[str] = typer.Option([], "--allow-read", help=ALLOW_HELP, show_default=False),
 ) -> None:
     """Check programs without running them.
 
     Reports syntax errors, undefined names, types, prompt slots, models, training objectives
     and thresholds, with the source line and a caret. Exit 1 if there are errors (or
     warnings with --strict), 0 otherwise."""
-    code = lint_impl(paths, format.value, strict)
+    code = lint_impl(paths, format.value, strict, parse_allow_read(allow_read))
     if code:
         raise typer.Exit(code)
 
@@ -176,6 +213,7 @@ def graph(
     sets: list[str] = typer.Option([], "--set", help=SET_HELP, show_default=False),
     profile: str | None = typer.Option(None, "--profile", help=PROFILE_HELP, show_default=False),
     models: list[str] = typer.Option([], "--model", help=MODEL_HELP, show_default=False),
+    allow_read: list[str] = typer.Option([], "--allow-read", help=ALLOW_HELP, show_default=False),
 ) -> None:
     """Draw a program's operation graph (mermaid, dot, json, svg, png).
 
@@ -191,7 +229,7 @@ def graph(
         from collabdsl.render import DOT_NOT_FOUND
         if shutil.which("dot") is None:
             _fail(DOT_NOT_FOUND)
-    result = _compile(path, set_values, model_values, profile)
+    result = _compile(path, set_values, model_values, profile, parse_allow_read(allow_read))
     from collabdsl import render
 
     if fmt in ("svg", "png"):
@@ -221,14 +259,17 @@ def plan(
     format: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text (a table) or json."),
     all_nodes: bool = typer.Option(False, "--all", help="Also list compute nodes (pure row expressions) "
                                                         "in the text table."),
+    allow_read: list[str] = typer.Option([], "--allow-read", help=ALLOW_HELP, show_default=False),
+    keys: list[str] = typer.Option([], "--key", help=KEY_HELP, show_default=False),
 ) -> None:
     """Show what a run would do and cost, without running it.
 
     Every operation in run order with its model, estimated rows, model calls, tokens and API
-    cost (litellm's price table, read offline), training examples and steps, and the totals.
-    '~' marks estimates."""
+    cost (litellm's price table, read offline), training examples and steps, and the totals;
+    then every file it reads, every host it contacts and the key sent there. '~' marks
+    estimates."""
     set_values, model_values = parse_sets(sets), parse_models(models)
-    result = _compile(path, set_values, model_values, profile)
+    result = _compile(path, set_values, model_values, profile, parse_allow_read(allow_read), parse_keys(keys))
     if result.profile is not None:
         typer.echo(f"profile {result.profile}{' (the default)' if profile is None else ''}: "
                    f"{profile_values(result, set_values)}", err=True)
@@ -267,13 +308,26 @@ def run(
                                         help="Use at most N rows of every loaded data set (a smoke run)."),
     store: Path = typer.Option(DEFAULT_STORE, "--store", help="The run store (SQLite file)."),
     seed: int = typer.Option(0, "--seed", help="Seed of sampling and training (same seed, same outputs)."),
+    allow_read: list[str] = typer.Option([], "--allow-read", help=ALLOW_HELP, show_default=False),
+    keys: list[str] = typer.Option([], "--key", help=KEY_HELP, show_default=False),
 ) -> None:
     """Compile and run a program.
 
     Results, model versions and every row are recorded in the run store (see `collab runs`
-    and `collab show`); an interrupted run continues with --resume."""
+    and `collab show`); an interrupted run continues with --resume. The program reads only
+    its own folder and the current directory (more with --allow-read), and a server model
+    gets an API key only through --key."""
     set_values, model_values = parse_sets(sets), parse_models(models)
-    result = _compile(program, set_values, model_values, profile)
+    result = _compile(program, set_values, model_values, profile, parse_allow_read(allow_read), parse_keys(keys))
+    import os
+
+    from collabdsl.access import check_keys
+
+    missing = check_keys(result.graph.graph["models"], os.environ)
+    if missing:
+        errors, _ = _print_diagnostics(missing, result.sources, err=True)
+        typer.echo(f"{_plural(errors, 'error')}: {program} was not run", err=True)
+        raise typer.Exit(1)
     if not _has_module("runtime.run"):
         _fail(RUNTIME_MISSING)
     try:
@@ -319,7 +373,9 @@ def _print_outcome(outcome: Any) -> None:
     line = f"run {getattr(outcome, 'run_id', '?')}: {status} in {getattr(outcome, 'seconds', 0.0):.1f}s"
     typer.echo(line)
     if getattr(outcome, "error", None):
-        typer.echo(f"error: {outcome.error}", err=True)
+        from collabdsl.masking import mask
+
+        typer.echo(f"error: {mask(outcome.error)}", err=True)
     if getattr(outcome, "restarted", None):
         stats = getattr(outcome, "stats", None) or {}
         typer.echo("started afresh (their inputs changed since the run was interrupted): " + ", ".join(
@@ -413,8 +469,10 @@ def runs(
     format: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
 ) -> None:
     """List recorded runs, newest first."""
+    from collabdsl.masking import mask_all
+
     s = _open_store("runs", store)
-    items = [] if s is None else s.list_runs(limit=limit)
+    items = [] if s is None else mask_all(s.list_runs(limit=limit))
     if s is not None:
         s.close()
     if format == TextOrJson.json:
@@ -453,8 +511,9 @@ def show(
             r = s.get_run(run_id)
     if r is None:
         _fail(f"collab show: no run {run_id!r} in {store} (see `collab runs`)", 1)
-    nodes = s.list_nodes(r["id"])
-    results = s.results_table(r["id"])
+    from collabdsl.masking import mask_all
+
+    r, nodes, results = mask_all(r), mask_all(s.list_nodes(r["id"])), mask_all(s.results_table(r["id"]))
     s.close()
     if format == TextOrJson.json:
         import json

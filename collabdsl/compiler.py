@@ -11,6 +11,7 @@ from collabdsl.checks import run_checks
 from collabdsl.diagnostics import Diagnostic, error
 from collabdsl.evaluate import EvalError, constant
 from collabdsl.linker import link
+from collabdsl.masking import mask
 from collabdsl.parser import parse_file
 from collabdsl.options import backend_problem
 from collabdsl.vocab import BACKEND_KWARGS, BACKENDS, LORA_OPTIONS, MODEL_OPTIONS, PARAM_TYPES, REF_KINDS
@@ -31,8 +32,13 @@ class CompileResult:
         return [d for d in self.diagnostics if d.is_error]
 
 
-def check_path(path: str) -> CompileResult:
-    """Parse, link and check one file (no IR)."""
+def check_path(path: str, allow_read: tuple | list = (), literals: bool = True) -> CompileResult:
+    """Parse, link and check one file (no IR). Imports, and with ``literals`` the literal
+    paths and model references, are checked against what the program may read (its folder,
+    the current directory and ``allow_read``: :mod:`collabdsl.access`)."""
+    from collabdsl.access import ReadPolicy, lint_literals
+
+    policy = ReadPolicy.for_program(path, allow_read)
     program, diags = parse_file(path)
     sources = {}
     if program is None:
@@ -42,11 +48,13 @@ def check_path(path: str) -> CompileResult:
             pass
         return CompileResult(None, None, diags, sources)
     sources[program.path] = program.source
-    program, link_diags, link_sources = link(program)
+    program, link_diags, link_sources = link(program, policy)
     sources.update(link_sources)
     diags = diags + link_diags
     facts = analyze(program)
     diags += run_checks(facts)
+    if literals:
+        diags += lint_literals(program, policy)
     return CompileResult(program, None, _dedupe(diags), sources)
 
 
@@ -60,10 +68,10 @@ def _dedupe(diags):
     return out
 
 
-def lint_paths(paths: list[str]) -> tuple[list[Diagnostic], dict[str, str]]:
+def lint_paths(paths: list[str], allow_read: tuple | list = ()) -> tuple[list[Diagnostic], dict[str, str]]:
     diags, sources = [], {}
     for p in paths:
-        r = check_path(p)
+        r = check_path(p, allow_read)
         diags += r.diagnostics
         sources.update(r.sources)
     return diags, sources
@@ -109,7 +117,7 @@ def bind_params(program: A.Program, sets: dict[str, str],
         try:
             values[name] = parse_value(raw, str(p.type))
         except ValueError as exc:
-            diags.append(error("E120", f"--set {name}={raw}: {exc}", where))
+            diags.append(error("E120", mask(f"--set {name}={raw}: {exc}"), where))
     return values, diags
 
 
@@ -220,7 +228,7 @@ def bind_models(program: A.Program, params: dict, overrides: dict[str, str]) -> 
         try:
             spec = parse_model_ref(ref)
         except ValueError as exc:
-            diags.append(error("E120", f"--model {role}={ref}: {exc}", where))
+            diags.append(error("E120", mask(f"--model {role}={ref}: {exc}"), where))
             continue
         problems = _rebind_problems(decls[role], spec, ref)
         if problems:
@@ -239,10 +247,15 @@ def bind_models(program: A.Program, params: dict, overrides: dict[str, str]) -> 
 
 
 def compile_path(path: str, sets: dict[str, str] | None = None,
-                 models: dict[str, str] | None = None, profile: str | None = None) -> CompileResult:
+                 models: dict[str, str] | None = None, profile: str | None = None,
+                 allow_read: tuple | list = (), keys: dict[str, str] | None = None) -> CompileResult:
     """Check, bind params (``profile``: a profile name, ``"none"``, or None for the
-    program's default profile) and models, and lower to the IR."""
-    result = check_path(path)
+    program's default profile), models and keys (``--key ROLE=ENV_VAR``), and lower to the
+    IR; then check every file the bound program reads against its folder, the current
+    directory and ``allow_read`` (:func:`collabdsl.access.check_graph`)."""
+    from collabdsl.access import ReadPolicy, bind_keys, check_graph
+
+    result = check_path(path, allow_read, literals=False)
     if result.program is None or result.errors:
         return result
     chosen, d0 = select_profile(result.program, profile)
@@ -252,6 +265,7 @@ def compile_path(path: str, sets: dict[str, str] | None = None,
         return result
     params, d1 = bind_params(result.program, sets or {}, chosen)
     bound, d2 = bind_models(result.program, params, models or {})
+    d2 += bind_keys(bound, keys)
     result.diagnostics += d1 + d2
     result.params, result.models = params, bound
     if result.errors:
@@ -262,4 +276,10 @@ def compile_path(path: str, sets: dict[str, str] | None = None,
         result.graph = lower(result.program, params, bound)
     except EvalError as exc:
         result.diagnostics.append(error(exc.code, exc.reason, exc.span))
+        return result
+    imports = [p for p in result.sources if Path(p).resolve() != Path(path).resolve()]
+    access = check_graph(result.graph, ReadPolicy.for_program(path, allow_read), imports)
+    if access:
+        result.diagnostics += access
+        result.graph = None
     return result

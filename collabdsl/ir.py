@@ -3,7 +3,14 @@
 Graph attributes (``G.graph``):
     name, description, path      the program header and file
     params                       {name: value} after --set overrides
-    models                       {role: ModelSpec dict} after --model rebinding
+    models                       {role: ModelSpec dict} after --model rebinding; a local
+                                 model also has ``resolved`` (the checked real path, or the
+                                 hub id) and ``local``; a role bound with --key has
+                                 ``api_key_env`` (the variable's name)
+    access                       what the run may read and contacts
+                                 (collabdsl.access.check_graph): program_dir, cwd,
+                                 allow_read, reads [{what, path, span, allowed_by}],
+                                 network [{role, to, for, key}]
     prompts                      {name: {"slots": [...], "template": str}}
     kbs                          [name, ...]
     order                        node ids in run order (a topological order of the

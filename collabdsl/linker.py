@@ -4,13 +4,16 @@ An imported module may hold prompts, steps, params and imports. The named
 definitions, and the module definitions they use, are added to the program (marked
 ``imported``) where the import stands; their spans keep pointing into the module.
 The names an import could not bring in (E111) stay in the program as an ``Import`` of
-just those names, so that their uses are not reported again as undefined.
+just those names, so that their uses are not reported again as undefined. A file import
+outside the folders the program may read (``policy``, see :mod:`collabdsl.access`) is not
+read: E126, the import left in place the same way.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from collabdsl import ast as A
+from collabdsl.access import link_check
 from collabdsl.diagnostics import Diagnostic, error
 from collabdsl.parser import parse_file
 from collabdsl.resources import stdlib_dir
@@ -35,7 +38,7 @@ def _names_used(node: A.Node) -> set[str]:
     return used
 
 
-def link(program: A.Program, _stack: tuple[str, ...] = ()) -> tuple[A.Program, list[Diagnostic], dict]:
+def link(program: A.Program, policy=None, _stack: tuple[str, ...] = ()) -> tuple[A.Program, list[Diagnostic], dict]:
     diags: list[Diagnostic] = []
     sources: dict[str, str] = {}
     body: list = []
@@ -47,8 +50,13 @@ def link(program: A.Program, _stack: tuple[str, ...] = ()) -> tuple[A.Program, l
         try:
             path = module_path(st, program.path)
             found = path.is_file()
+            refused = link_check(path, policy, shown)
         except (OSError, ValueError, RuntimeError):  # a name the system rejects: NUL, too long, loop
-            path, found = Path(st.module), False
+            path, found, refused = Path(st.module), False, None
+        if refused:
+            diags.append(error("E126", refused, st.span))
+            body.append(st)
+            continue
         if str(path) in _stack:
             diags.append(error("E111", f"import cycle: {shown} imports this file again", st.span))
             body.append(st)
@@ -64,7 +72,7 @@ def link(program: A.Program, _stack: tuple[str, ...] = ()) -> tuple[A.Program, l
             body.append(st)
             continue
         sources[module.path] = module.source
-        module, sub_diags, sub_sources = link(module, _stack + (program.path, str(path)))
+        module, sub_diags, sub_sources = link(module, policy, _stack + (program.path, str(path)))
         diags.extend(d for d in sub_diags if d.is_error)
         sources.update(sub_sources)
         defs = {str(d.name): d for d in module.body if isinstance(d, EXPORTABLE)}

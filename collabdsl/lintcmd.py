@@ -44,18 +44,20 @@ def styled(d, text: str, stream) -> str:
 
 
 def print_diagnostics(diags, sources: dict, err: bool) -> tuple[int, int]:
+    """Print diagnostics (URL credentials and secret query values masked, source lines too)."""
     from collabdsl.diagnostics import sort_key
+    from collabdsl.masking import mask
 
     stream = sys.stderr if err else sys.stdout
     errors = warnings = 0
     for d in sorted(diags, key=sort_key):
         errors += d.is_error
         warnings += not d.is_error
-        print(styled(d, d.render(sources.get(d.span.path)), stream), file=stream)
+        print(styled(d, mask(d.render(sources.get(d.span.path))), stream), file=stream)
     return errors, warnings
 
 
-def lint_impl(paths: list[Path], fmt: str, strict: bool) -> int:
+def lint_impl(paths: list[Path], fmt: str, strict: bool, allow_read: list | tuple = ()) -> int:
     from collabdsl.compiler import lint_paths
 
     try:
@@ -63,13 +65,14 @@ def lint_impl(paths: list[Path], fmt: str, strict: bool) -> int:
     except ValueError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
-    diags, sources = lint_paths(files)
+    diags, sources = lint_paths(files, allow_read)
     errors = sum(1 for d in diags if d.is_error)
     warnings = len(diags) - errors
     if fmt == "json":
         from collabdsl.diagnostics import to_json
+        from collabdsl.masking import mask
 
-        print(to_json(diags))
+        print(mask(to_json(diags)))
     else:
         print_diagnostics(diags, sources, err=False)
         if diags:
@@ -84,6 +87,7 @@ def fast_lint(argv: list[str]) -> int | None:
     if not argv or argv[0] != "lint":
         return None
     paths: list[Path] = []
+    allow: list[str] = []
     fmt, strict, i, only_paths = "text", False, 1, False
     while i < len(argv):
         a = argv[i]
@@ -98,12 +102,15 @@ def fast_lint(argv: list[str]) -> int | None:
             i += 1
         elif a.startswith("--format=") and a[len("--format="):] in ("text", "json"):
             fmt = a[len("--format="):]
+        elif a == "--allow-read" and i + 1 < len(argv) and Path(argv[i + 1]).exists():
+            allow.append(argv[i + 1])
+            i += 1
         else:
             return None  # --help, typos, anything else: typer's messages
         i += 1
     if not paths:
         return None
-    return lint_impl(paths, fmt, strict)
+    return lint_impl(paths, fmt, strict, allow)
 
 
 def main() -> None:

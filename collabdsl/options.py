@@ -155,7 +155,12 @@ MODEL_OPTIONS: dict[str, Option] = {o.name: o for o in _model_options()}
 # the reference itself, replaced by the reference of a ``--model`` binding).
 BACKEND_KWARGS: dict[str, dict[str, Option]] = {
     "server": {"model": Option("model", 'the served model: LiteLLMExecutor(model="openai/MODEL"), '
-                               "litellm.acompletion(model=)", ("server",), check=_text)},
+                               "litellm.acompletion(model=)", ("server",), check=_text),
+               "api_key_env": Option("api_key_env", "the environment variable the program expects the "
+                                     "server's key in: `collab run` refuses to start until the user "
+                                     "confirms it with --key ROLE=NAME, which makes "
+                                     "LiteLLMExecutor(api_key_env=NAME) send $NAME as the Authorization "
+                                     "header (collabdsl.access.check_keys)", ("server",), check=_text)},
     "gguf": {"file": Option("file", "the .gguf file in the folder or hub repository of the reference: "
                             "TransformersExecutor(REF/FILE)", ("gguf",), check=_text)},
     "vllm": {

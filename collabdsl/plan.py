@@ -25,6 +25,12 @@
 Every number that rests on an assumption is marked as an estimate (``~`` in the table).
 Model bindings are shown as ``backend:ref`` only; keys, passwords and URL credentials never
 appear.
+
+**access**: every file and folder the run reads (real paths, and which allowed folder holds
+each: the program's folder, the current directory or an ``--allow-read``), every host it
+contacts (servers, API providers, the Hugging Face hub) and the key sent there (the name of
+the environment variable, never its value), from ``G.graph["access"]``
+(:func:`collabdsl.access.check_graph`).
 """
 from __future__ import annotations
 
@@ -148,12 +154,14 @@ class Plan:
     totals: dict
     assumptions: dict
     price_source: str | None = None
+    access: dict = field(default_factory=dict)  # {allow_read, reads, network}
 
     def to_dict(self) -> dict:
         return {"program": self.name, "description": self.description, "path": self.path,
                 "params": _plain(self.params), "models": self.models,
                 "nodes": [n.to_dict() for n in self.nodes], "totals": self.totals,
-                "assumptions": self.assumptions, "price_source": self.price_source}
+                "assumptions": self.assumptions, "price_source": self.price_source,
+                "access": self.access}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -316,8 +324,9 @@ def _countable(source: str, base: Path | None) -> bool:
     return p.is_file()
 
 
-def count_rows(options: dict, base: Path | None = None) -> int | None:
-    """Rows of a ``load`` source, counted by ``runtime.data.count_rows`` when that is cheap."""
+def count_rows(options: dict, base: Path | None = None, policy=None) -> int | None:
+    """Rows of a ``load`` source, counted by ``runtime.data.count_rows`` when that is cheap
+    (reading only what ``policy`` allows)."""
     source = options.get("source")
     if not isinstance(source, str) or not _countable(source, base):
         return None
@@ -329,6 +338,8 @@ def count_rows(options: dict, base: Path | None = None) -> int | None:
     kwargs = {k: options[k] for k in ("split", "format", "columns", "base_dir") if k in options}
     if base is not None:
         kwargs.setdefault("base_dir", str(base))
+    if policy is not None:
+        kwargs["policy"] = policy
     try:
         sig = inspect.signature(fn)
         accepts_any = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
@@ -404,6 +415,10 @@ def plan(G) -> Plan:
     models = dict(G.graph.get("models") or {})
     prompts = dict(G.graph.get("prompts") or {})
     base = Path(G.graph["path"]).resolve().parent if G.graph.get("path") else None
+    from collabdsl.access import ReadPolicy
+
+    access = dict(G.graph.get("access") or {})
+    policy = ReadPolicy.for_program(G.graph.get("path"), access.get("allow_read", ()))
     order = node_order(G)
     sizes: dict[str, Est] = {}
     nodes: list[PlanNode] = []
@@ -455,7 +470,7 @@ def plan(G) -> Plan:
                 pn.notes.append("repeat until: at most max iterations")
         elif kind == "load":
             limit = _num(opts.get("limit"), params)
-            counted = count_rows(opts, base)
+            counted = count_rows(opts, base, policy)
             if counted is not None and limit is not None:
                 est = Est(min(counted, limit))
             elif counted is not None:
@@ -548,7 +563,9 @@ def plan(G) -> Plan:
     return Plan(name=str(G.graph.get("name") or ""), description=str(G.graph.get("description") or ""),
                 path=str(G.graph.get("path") or ""), params=redact(params), models=shown_models, nodes=nodes,
                 totals=totals, assumptions=assumptions,
-                price_source=Path(price_path).name if price_path else None)
+                price_source=Path(price_path).name if price_path else None,
+                access={"allow_read": list(access.get("allow_read") or []),
+                        "reads": list(access.get("reads") or []), "network": list(access.get("network") or [])})
 
 
 def _concat_inputs(G, n, a, sizes) -> list[str]:
@@ -775,6 +792,7 @@ def render_text(p: Plan, width: int | None = None, color: bool | None = None, al
         ctext = "n/a" if c is None else (("~" + _usd(c)) if c else "$0")
         console.print(f"  {role}: {_te(m['calls'])} calls, {_te(m['prompt_tokens'])} + "
                       f"{_te(m['completion_tokens'])} tokens, {ctext}", markup=False)
+    _render_access(console, p.access)
     a = p.assumptions
     notes = [f"~ = estimate: completion tokens count max_tokens (default {a['default_max_tokens']}); "
              f"prompt tokens = chars/{a['chars_per_token']} with {a['default_slot_chars']} chars per filled value"]
@@ -787,3 +805,16 @@ def render_text(p: Plan, width: int | None = None, color: bool | None = None, al
     for note in notes:
         console.print(f"[dim]{note}[/dim]")
     return buf.getvalue()
+
+
+def _render_access(console, access: dict) -> None:
+    """What the run touches: files read, hosts contacted and the keys sent there."""
+    reads, net = access.get("reads") or [], access.get("network") or []
+    console.print("[bold]reads[/bold]" + ("" if reads else ": no files"))
+    for r in reads:
+        console.print(f"  {r['path']}  ({r['what']}; {r.get('allowed_by') or 'NOT allowed'})",
+                      markup=False)
+    console.print("[bold]network[/bold]" + ("" if net else ": none"))
+    for n in net:
+        who = f"model {n['role']}" if n.get("role") else "data"
+        console.print(f"  {n['to']}  ({who}, {n['for']}; key: {n['key']})", markup=False)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from collabdsl import ast as A
+from collabdsl.masking import mask
 from collabdsl.unparse import expr_text
 
 TEXT_FORMATS = ("mermaid", "dot", "json")
@@ -105,17 +106,12 @@ def _jsonable(v: Any) -> Any:
 
 SECRET_NAME = re.compile(r"api[_-]?key|secret|passw(or)?d|authorization|private[_-]?key|(^|[_\-.])token$",
                          re.IGNORECASE)
-_URL_CRED = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
-_SECRET_QUERY = re.compile(r"([?&](?:api[_-]?key|key|token|access_token|secret|password|auth)=)[^&#\s]*",
-                           re.IGNORECASE)
 
 
 def safe_ref(text: Any) -> Any:
-    """A string with URL credentials and secret query parameters removed (others unchanged)."""
-    if not isinstance(text, str):
-        return text
-    text = _URL_CRED.sub(lambda m: m.group("scheme"), text)
-    return _SECRET_QUERY.sub(lambda m: m.group(1) + "***", text)
+    """A string with URL credentials and secret query parameters removed (others unchanged):
+    :func:`collabdsl.masking.mask`, the rule shared with the run store and the command line."""
+    return mask(text)
 
 
 def redact(v: Any) -> Any:

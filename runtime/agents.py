@@ -82,11 +82,13 @@ def make_executor(spec: dict):
 
     backend, ref, kw = spec["backend"], spec.get("ref"), spec.get("kwargs") or {}
     extra = executor_kwargs(spec)
+    if backend == "gguf" and kw.get("file"):  # gguf("folder or org/repo", file: "m.gguf")
+        ref = f"{str(ref).rstrip('/')}/{kw['file']}"
+    if backend in ("hf", "gguf", "vllm") and spec.get("resolved"):
+        ref = spec["resolved"]  # located (file: included) and checked by the compiler (collabdsl.access)
     if backend in ("embedded", "hf", "gguf"):
         from runtime.executors.transformers_exec import TransformersExecutor
 
-        if backend == "gguf" and kw.get("file"):  # gguf("folder or org/repo", file: "m.gguf")
-            ref = f"{str(ref).rstrip('/')}/{kw['file']}"
         return TransformersExecutor(ref, kind=backend, **extra)
     if backend == "vllm":
         from runtime.executors.vllm_exec import VLLMExecutor
@@ -95,6 +97,10 @@ def make_executor(spec: dict):
     if backend in ("api", "server"):
         from runtime.executors.litellm_exec import LiteLLMExecutor
 
+        # a key only where the user bound one (--key ROLE=ENV_VAR); a server never gets the
+        # environment's provider keys (the executor sends a placeholder instead)
+        if spec.get("api_key_env"):
+            extra["api_key_env"] = spec["api_key_env"]
         if backend == "server":
             return LiteLLMExecutor(model=f"openai/{kw.get('model') or 'default'}", api_base=ref, **extra)
         return LiteLLMExecutor(model=ref, **extra)
@@ -113,7 +119,7 @@ def _weights_bytes(spec: dict) -> int:
             from runtime.embedded import embedded_gguf_path
 
             return embedded_gguf_path(spec["ref"]).stat().st_size * 2
-        path = os.path.expanduser(str(spec.get("ref")))
+        path = os.path.expanduser(str(spec.get("resolved") or spec.get("ref")))
         if os.path.isfile(path):
             return os.path.getsize(path) * 2
         if os.path.isdir(path):

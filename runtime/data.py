@@ -27,6 +27,13 @@ value per row, split over numbered files read in natural order). The values join
 in file order, before ``limit`` and ``shuffle``; a count that does not match the rows is a
 :class:`DataError` naming the files.
 
+``policy`` (a :class:`collabdsl.access.ReadPolicy`; the runtime always passes the program's)
+limits the files read to the folders the program may read: every local file, folder,
+attached match and path-like ``hf:`` id is checked on its real path before it is opened,
+and a refusal is an ``AccessDenied`` (a ``ValueError``) naming the path and the
+``--allow-read`` that allows it. Without a policy (a direct call from Python) nothing is
+refused.
+
 Every failure is a :class:`DataError` (a ``ValueError``) whose message says where: the
 resolved path, ``path:line`` for a malformed line, or the dataset id. ``datasets`` and
 ``pyarrow`` are imported only by the functions that read parquet or ``hf:`` sources.
@@ -35,7 +42,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import glob
 import gzip
 import io
 import json
@@ -46,6 +52,8 @@ from collections.abc import Iterator, Mapping
 from itertools import islice
 from pathlib import Path
 from typing import Any
+
+from collabdsl.access import fill_split, glob_files, hf_local, is_glob, locate
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "datasets"
 FORMATS = ("jsonl", "json", "csv", "tsv", "parquet")
@@ -72,7 +80,7 @@ def load_rows(source: str | os.PathLike, *, split: str | None = None, format: st
               columns: Mapping[str, str] | None = None, limit: int | None = None,
               seed: int = 0, shuffle: bool = False,
               base_dir: str | os.PathLike | None = None,
-              attach: Mapping[str, str] | None = None) -> list[dict]:
+              attach: Mapping[str, str] | None = None, policy=None) -> list[dict]:
     """Rows of ``source`` as a list of dicts (see the module docstring for the sources)."""
     limit = _check_limit(limit)
     seed = _check_seed(seed)
@@ -80,12 +88,12 @@ def load_rows(source: str | os.PathLike, *, split: str | None = None, format: st
     kind, target = _parse_source(source)
     if attach:
         # aligned columns join the source's rows in file order, before limit and shuffle
-        rows = load_rows(source, split=split, format=format, base_dir=base_dir)
+        rows = load_rows(source, split=split, format=format, base_dir=base_dir, policy=policy)
         for name, pattern in _check_attach(attach).items():
-            values = attached_values(pattern, split, base_dir)
+            values = attached_values(pattern, split, base_dir, policy)
             if len(values) != len(rows):
                 raise DataError(f"attach {name!r}: {pattern} holds {len(values)} values "
-                                f"({', '.join(str(p) for p in attached_files(pattern, split, base_dir))}) "
+                                f"({', '.join(str(p) for p in attached_files(pattern, split, base_dir, policy))}) "
                                 f"but {source} has {len(rows)} rows; the lists must align 1:1 with the rows")
             for row, value in zip(rows, values):
                 row[name] = value
@@ -95,12 +103,13 @@ def load_rows(source: str | os.PathLike, *, split: str | None = None, format: st
             return _map_columns(rows, columns, str(source))
         return rows
     if kind == "hf":
+        _check_hf_local(target, policy)
         rows, where = _load_hf(target, split, limit, seed, shuffle)
     else:
         if kind == "builtin":
             path, fmt = _builtin_path(target, split), "jsonl"
         else:
-            path = resolve_path(target, split, base_dir)
+            path = resolve_path(target, split, base_dir, policy)
             fmt = _detect_format(path, format)
         where = f"builtin:{target} ({path})" if kind == "builtin" else str(path)
         if fmt == "jsonl" and not shuffle and limit is not None:
@@ -115,32 +124,31 @@ def load_rows(source: str | os.PathLike, *, split: str | None = None, format: st
 
 
 def attached_files(pattern: str, split: str | None = None,
-                   base_dir: str | os.PathLike | None = None) -> list[Path]:
+                   base_dir: str | os.PathLike | None = None, policy=None) -> list[Path]:
     """The files of an ``attach:`` value: one path, or a glob (``llm/train_CoT_*.json``)
-    whose matches are read in natural order (``_2`` before ``_10``)."""
+    whose matches are read in natural order (``_2`` before ``_10``); with a ``policy``,
+    every match is checked."""
     if not isinstance(pattern, str) or not pattern:
         raise DataError(f"attach: expected a path or a glob, got {pattern!r}")
     if "{split}" in pattern:
         if not split:
             raise DataError(f"the path {pattern!r} contains {{split}} but no split was given")
         pattern = pattern.replace("{split}", split)
-    if not any(c in pattern for c in "*?["):
-        return [resolve_path(pattern, None, base_dir)]
-    pattern = os.path.expanduser(pattern)
-    bases = ([str(base_dir)] if base_dir is not None else []) + [os.getcwd()]
-    for base in bases:  # an absolute pattern ignores the base (os.path.join)
-        hits = [Path(h) for h in glob.glob(os.path.join(base, pattern)) if os.path.isfile(h)]
-        if hits:
-            return sorted(hits, key=_natural_key)
-    raise DataNotFound(f"attach: no file matches {pattern!r} (looked in "
-                       f"{' and '.join(dict.fromkeys(bases))})")
+    if not is_glob(pattern):
+        return [resolve_path(pattern, None, base_dir, policy)]
+    hits, bases = glob_files(pattern, base_dir)  # an absolute pattern ignores the bases
+    if hits:
+        for h in hits if policy is not None else ():
+            policy.check(h, "attached file")
+        return hits
+    raise DataNotFound(f"attach: no file matches {pattern!r} (looked in {' and '.join(bases)})")
 
 
 def attached_values(pattern: str, split: str | None = None,
-                    base_dir: str | os.PathLike | None = None) -> list:
+                    base_dir: str | os.PathLike | None = None, policy=None) -> list:
     """The values of an ``attach:`` column: the JSON lists of its files, concatenated."""
     out: list = []
-    for path in attached_files(pattern, split, base_dir):
+    for path in attached_files(pattern, split, base_dir, policy):
         try:
             value = json.loads(_read_text(path))
         except OSError as exc:
@@ -154,10 +162,6 @@ def attached_values(pattern: str, split: str | None = None,
     return out
 
 
-def _natural_key(path: Path):
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
-
-
 def _check_attach(attach) -> dict:
     if not isinstance(attach, Mapping) or not all(isinstance(k, str) and k for k in attach):
         raise DataError(f"attach: expected {{column: \"path or glob\"}}, got {attach!r}")
@@ -167,7 +171,7 @@ def _check_attach(attach) -> dict:
 def count_rows(source: str | os.PathLike, *, split: str | None = None,
                format: str | None = None, columns: Mapping[str, str] | None = None,
                limit: int | None = None, seed: int = 0, shuffle: bool = False,
-               base_dir: str | os.PathLike | None = None) -> int | None:
+               base_dir: str | os.PathLike | None = None, policy=None) -> int | None:
     """How many rows ``load_rows`` would return, found cheaply (for ``collab plan``).
 
     Builtin sets are counted from their index, JSON lines by their non-blank lines and
@@ -184,7 +188,7 @@ def count_rows(source: str | os.PathLike, *, split: str | None = None,
         _builtin_path(target, split)  # validates the name and the split
         n = _builtin_index()[target]["splits"][split]
     else:
-        path = resolve_path(target, split, base_dir)
+        path = resolve_path(target, split, base_dir, policy)
         fmt = _detect_format(path, format)
         if fmt == "jsonl":
             with _open_binary(path) as f:
@@ -322,28 +326,33 @@ def _map_columns(rows: list[dict], columns: dict[str, str], where: str) -> list[
 # local files
 # --------------------------------------------------------------------------------------
 
-def resolve_path(source: str, split: str | None, base_dir) -> Path:
-    """The file a local ``load`` source names (see the module docstring)."""
-    if "{split}" in source:
-        if not split:
-            raise DataError(f"the path {source!r} contains {{split}} but no split was given")
-        source = source.replace("{split}", split)
-    path = Path(source).expanduser()
-    note = ""
-    if not path.is_absolute():
-        # a path written in the program is relative to its folder; one given with --set
-        # on the command line is relative to the current directory: the first that exists
-        bases = [Path(base_dir)] if base_dir is not None else []
-        bases.append(Path.cwd())
-        found = next((b / path for b in bases if (b / path).exists()), None)
-        note = f" ({source!r} resolved against {' and '.join(map(str, dict.fromkeys(bases)))})"
-        path = found if found is not None else bases[0] / path
-    path = Path(os.path.normpath(path))
+def resolve_path(source: str, split: str | None, base_dir, policy=None) -> Path:
+    """The file a local ``load`` source names (see the module docstring); with a ``policy``
+    the path, and the file picked inside a folder, are checked before anything is read."""
+    filled = fill_split(source, split)
+    if filled is None:
+        raise DataError(f"the path {source!r} contains {{split}} but no split was given")
+    # a path written in the program is relative to its folder; one given with --set
+    # on the command line is relative to the current directory: the first that exists
+    path, note = locate(filled, base_dir)
+    if policy is not None:
+        policy.check(path, "data file")
     if path.is_dir():
-        return _file_in_folder(path, split)
+        path = _file_in_folder(path, split)
+        if policy is not None:
+            policy.check(path, "data file")
+        return path
     if not path.exists():
         raise DataNotFound(f"data file not found: {path}{note}")
     return path
+
+
+def _check_hf_local(target: str, policy) -> None:
+    """An ``hf:`` id that names a local path (``datasets`` reads it from the current
+    directory) is a file read like any other."""
+    ds_id = target.partition(":")[0].strip()
+    if policy is not None and hf_local(ds_id):
+        policy.check(locate(ds_id, None)[0], "hf: data path")
 
 
 def _file_in_folder(folder: Path, split: str | None) -> Path:

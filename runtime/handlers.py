@@ -94,7 +94,8 @@ async def load(ctx, node, key):
     kwargs["seed"] = int(o.get("seed") or 0)
     kwargs["shuffle"] = bool(o.get("shuffle", False))
     try:
-        rows = await asyncio.to_thread(load_rows, o["source"], base_dir=ctx.base_dir, **kwargs)
+        rows = await asyncio.to_thread(load_rows, o["source"], base_dir=ctx.base_dir, policy=ctx.policy,
+                                       **kwargs)
     except (OSError, ValueError, KeyError) as exc:
         raise RunError(node, f"cannot load {o['source']!r}: {exc}") from None
     name = node["out"]

@@ -34,7 +34,9 @@ from pathlib import Path
 import networkx as nx
 
 from collabdsl import ast as A
+from collabdsl.access import ReadPolicy
 from collabdsl.evaluate import EvalError
+from collabdsl.masking import mask
 from collabdsl.unparse import unparse
 from runtime import handlers as H
 from runtime import model_handlers  # noqa: F401 - registers the model handlers
@@ -77,6 +79,7 @@ class RunContext:
     seed: int = 0
     program_path: str = ""
     defs: dict = field(default_factory=dict)  # node id -> definition fingerprint (``definitions``)
+    policy: object | None = None  # collabdsl.access.ReadPolicy: what the program may read
     datasets: dict = field(default_factory=dict)
     last_fp: dict = field(default_factory=dict)  # node id -> fingerprint of its latest execution
     fps: dict = field(default_factory=dict)  # run key -> fingerprint
@@ -247,9 +250,9 @@ def fingerprint(ctx: RunContext, nid: str) -> str:
             parts["model"].append(role.spec.get("lora"))
     if a["kind"] == "load":
         o = a["options"]
-        parts["source"] = _source_stamp(o.get("source"), o.get("split"), ctx.base_dir, ctx.store)
+        parts["source"] = _source_stamp(o.get("source"), o.get("split"), ctx.base_dir, ctx.store, ctx.policy)
         if o.get("attach"):
-            parts["attach"] = {k: _attach_stamp(v, o.get("split"), ctx.base_dir, ctx.store)
+            parts["attach"] = {k: _attach_stamp(v, o.get("split"), ctx.base_dir, ctx.store, ctx.policy)
                                for k, v in sorted(o["attach"].items())}
     return stable_hash(parts)
 
@@ -291,7 +294,7 @@ def file_digest(path: Path, store: RunStore | None = None) -> str:
     return digest
 
 
-def _source_stamp(source, split, base_dir: Path, store: RunStore | None = None):
+def _source_stamp(source, split, base_dir: Path, store: RunStore | None = None, policy=None):
     """A local file by the sha256 of its bytes (an edited file is read again, wherever the
     program runs from); a remote source by its name."""
     from runtime.data import DataError, resolve_path
@@ -299,17 +302,17 @@ def _source_stamp(source, split, base_dir: Path, store: RunStore | None = None):
     if not isinstance(source, str) or ":" in source.split("/")[0]:
         return source
     try:
-        return ["sha256", file_digest(resolve_path(source, split, base_dir), store)]
-    except (OSError, DataError):
+        return ["sha256", file_digest(resolve_path(source, split, base_dir, policy), store)]
+    except (OSError, DataError, ValueError):  # ValueError: AccessDenied, reported by the load
         return source
 
 
-def _attach_stamp(pattern, split, base_dir: Path, store: RunStore | None = None):
+def _attach_stamp(pattern, split, base_dir: Path, store: RunStore | None = None, policy=None):
     from runtime.data import DataError, attached_files
 
     try:
         return [[os.path.relpath(p, base_dir), file_digest(p, store)]
-                for p in attached_files(pattern, split, base_dir)]
+                for p in attached_files(pattern, split, base_dir, policy)]
     except (OSError, DataError, ValueError):
         return pattern
 
@@ -531,9 +534,10 @@ def run_graph(G: nx.DiGraph, *, program_path: str, sources: dict, store_path: st
     status, error, ctx = "failed", None, None
     try:
         work_dir = Path(store.path).resolve().parent
+        policy = ReadPolicy.for_program(program_path, (G.graph.get("access") or {}).get("allow_read", ()))
         ctx = RunContext(G, store, run_id, AgentPool(G.graph["models"]), G.graph["params"], G.graph["prompts"],
                          Path(program_path).resolve().parent, work_dir, limit=limit, seed=seed,
-                         program_path=str(program_path), defs=definitions(G))
+                         program_path=str(program_path), defs=definitions(G), policy=policy)
         top = [n for n in G.graph["order"] if G.nodes[n]["parent"] is None]
         if progress and console is not None:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -545,7 +549,7 @@ def run_graph(G: nx.DiGraph, *, program_path: str, sources: dict, store_path: st
 
                 def on_batch(agent, n):  # one line per agent: requests it has served
                     if agent.key not in agent_tasks:
-                        agent_tasks[agent.key] = prog.add_task(f"agent {agent.key}"[:48], total=None)
+                        agent_tasks[agent.key] = prog.add_task(f"agent {mask(agent.key)}"[:48], total=None)
                     prog.advance(agent_tasks[agent.key], n)
 
                 ctx.pool.on_batch = on_batch

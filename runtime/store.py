@@ -51,6 +51,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
+from collabdsl.masking import mask
+
 if TYPE_CHECKING:
     from typing_extensions import Self
 
@@ -136,6 +138,8 @@ def redact(obj: Any, _secrets: list[str] | None = None) -> Any:
     - any string equal to the value of an environment variable whose name ends with
       _KEY/_TOKEN/_SECRET/_PASSWORD; such a value (8+ chars) inside a longer string, e.g. an
       error message, is replaced in place.
+    - URL credentials (``http://user:pass@host``) and secret query values (``?api_key=...``)
+      in every string: :func:`collabdsl.masking.mask`, the rule the command line shares.
     """
     env = _secret_env_values() if _secrets is None else _secrets
     if isinstance(obj, Mapping):
@@ -154,6 +158,7 @@ def redact(obj: Any, _secrets: list[str] | None = None) -> Any:
                 return REDACTED
             if len(val) >= 8 and val in obj:
                 obj = obj.replace(val, REDACTED)
+        return mask(obj)
     return obj
 
 

@@ -19,7 +19,7 @@ def _base_path(spec: dict) -> str:
         from runtime.embedded import embedded_model_dir
 
         return str(embedded_model_dir(spec["ref"]))
-    return str(spec["ref"])
+    return str(spec.get("resolved") or spec["ref"])  # a local file located by the compiler
 
 
 def _training_rows(ctx, node, rows) -> tuple[list, list | None]:
@@ -154,7 +154,8 @@ async def train(ctx, node, key):
     if info["adapter"]:
         new.adapter = info["adapter"]
     else:  # full fine-tuning: the version is a new model folder, served by its own agent
-        fresh = ctx.pool.role_for(node["out"], {**role.spec, "backend": "hf", "ref": info["path"], "kwargs": {}})
+        spec = {**role.spec, "backend": "hf", "ref": info["path"], "kwargs": {}, "resolved": None}
+        fresh = ctx.pool.role_for(node["out"], spec)
         new.spec, new.agent, new.adapter = fresh.spec, fresh.agent, None
     new.version_id = fp
     ctx.store.add_model_version(node["out"], f"{role.spec['backend']}:{role.spec.get('ref')}",

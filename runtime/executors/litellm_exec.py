@@ -14,7 +14,16 @@ such a status code). The client library's own retries are switched off (``max_re
 so every retry is counted. A call that still fails raises :class:`LiteLLMCallError` naming
 the model, the attempts and the cause; other errors (400, 401, ...) fail at once. API keys
 are read from the environment at call time, passed to litellm only, and scrubbed from every
-error message; they never enter a :class:`Generation`.
+error message (URL credentials and secret query values too); they never enter a
+:class:`Generation`.
+
+Keys and servers: an executor with ``api_base`` (an OpenAI-compatible server) sends the key
+in ``$api_key_env`` when one is named, else the placeholder ``no-key``, never a key litellm or
+the OpenAI client would take from the environment. Its requests go through a client of its
+own (``openai.AsyncOpenAI`` with an ``httpx`` request hook) that sets ``Authorization`` to
+that key and drops the ``OpenAI-Organization``/``OpenAI-Project`` headers both libraries fill
+from ``OPENAI_ORGANIZATION``, ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID``. Without
+``api_base`` (an ``api(...)`` model) litellm sends the provider's own key, as it reads it.
 
 Accounting: a call's ``prompt_tokens``, ``cost`` and ``retries`` are put on the first
 generation it produced and ``completion_tokens`` split over its choices, so summing a
@@ -132,8 +141,9 @@ class LiteLLMExecutor:
     """One API model through litellm. ``model`` is litellm's name (``"gpt-4o-mini"``,
     ``"anthropic/claude-3-5-haiku-latest"``, ``"openai/<served name>"`` with ``api_base``
     for an OpenAI-compatible server). ``api_key_env`` names the environment variable holding
-    the key (else litellm's provider defaults apply; a local ``api_base`` with no key gets a
-    placeholder). ``adapter`` fields of requests are not supported (raise)."""
+    the key; without it an api model gets litellm's provider default and a server
+    (``api_base``) the placeholder ``no-key``, never a key from the environment.
+    ``adapter`` fields of requests are not supported (raise)."""
 
     def __init__(self, model: str, api_base: str | None = None, api_key_env: str | None = None,
                  concurrency: int = 16, max_retries: int = 5, timeout: float = 60,
@@ -149,6 +159,7 @@ class LiteLLMExecutor:
         self.choose_mode, self.choose_top_logprobs = choose_mode, choose_top_logprobs
         self.extra_params = dict(extra_params or {})
         self._sem: asyncio.Semaphore | None = None
+        self._client = None  # the server client (api_base only), made on the first call
         self._closed = False
         self._unpriced = False
         _litellm()
@@ -174,9 +185,30 @@ class LiteLLMExecutor:
         return sorted(out, key=len, reverse=True)
 
     def _redact(self, text: str) -> str:
+        from collabdsl.masking import mask
+
         for s in self._secrets():
             text = text.replace(s, "***")
-        return re.sub(r"(Bearer\s+)\S+", r"\1***", text)
+        return mask(re.sub(r"(Bearer\s+)\S+", r"\1***", text))
+
+    def _server_client(self, key: str):
+        """The OpenAI client of a server executor: exactly ``key`` as its credential, no
+        organization or project header from the environment (see the module docstring)."""
+        if self._client is None:
+            import httpx
+            import openai
+
+            async def only_the_bound_key(request):
+                for name in ("OpenAI-Organization", "OpenAI-Project"):
+                    request.headers.pop(name, None)
+                request.headers["Authorization"] = f"Bearer {key}"
+
+            self._client = openai.AsyncOpenAI(
+                api_key=key, base_url=self.api_base, organization=None, project=None, max_retries=0,
+                timeout=self.timeout, http_client=httpx.AsyncClient(
+                    timeout=self.timeout, event_hooks={"request": [only_the_bound_key]},
+                    limits=httpx.Limits(max_connections=max(100, self.concurrency))))
+        return self._client
 
     @staticmethod
     def _retryable(exc: BaseException) -> bool:
@@ -216,13 +248,12 @@ class LiteLLMExecutor:
             self._sem = asyncio.Semaphore(self.concurrency)
         kwargs = dict(self.extra_params, **params, model=self.model, timeout=self.timeout,
                       max_retries=0, drop_params=True)
-        if self.api_base:
-            kwargs["api_base"] = self.api_base
         key = self._api_key()
-        if key is not None:
+        if self.api_base:  # a server gets the key bound to it, or a placeholder: never the environment's
+            key = key if key is not None else "no-key"
+            kwargs.update(api_base=self.api_base, api_key=key, client=self._server_client(key))
+        elif key is not None:
             kwargs["api_key"] = key
-        elif self.api_base and not os.environ.get("OPENAI_API_KEY"):
-            kwargs["api_key"] = "no-key"  # local OpenAI-compatible servers ignore it
         if chat:
             fn, kwargs["messages"] = litellm.acompletion, [{"role": "user", "content": prompt}]
         else:
@@ -245,7 +276,7 @@ class LiteLLMExecutor:
             if len(cause) > 600:
                 cause = cause[:600] + "..."
             what = f"after {attempts} attempts" if self._retryable(e) else "(not retryable)"
-            where = f" at {self.api_base}" if self.api_base else ""
+            where = f" at {self._redact(self.api_base)}" if self.api_base else ""
             err = LiteLLMCallError(f"litellm call to model {self.model!r}{where} failed {what}: "
                                    f"{cause}", self.model, attempts, cause,
                                    code if isinstance(code, int) else None)
@@ -434,8 +465,15 @@ class LiteLLMExecutor:
             raise RuntimeError(f"LiteLLMExecutor({self.model!r}) is closed")
 
     def close(self) -> None:
-        """Refuse further calls. litellm's pooled HTTP clients are process-wide and stay."""
+        """Refuse further calls and close the server client. litellm's pooled HTTP clients
+        are process-wide and stay."""
         self._closed = True
+        client, self._client = self._client, None
+        if client is not None and _LOOP is not None and _LOOP.is_running():
+            try:
+                asyncio.run_coroutine_threadsafe(client.close(), _LOOP).result(5)
+            except Exception:  # noqa: BLE001, S110 -- best effort: the process may be ending
+                pass
 
     def __enter__(self) -> LiteLLMExecutor:  # noqa: PYI034
         return self
@@ -444,5 +482,7 @@ class LiteLLMExecutor:
         self.close()
 
     def __repr__(self) -> str:  # no key, ever
-        return (f"LiteLLMExecutor(model={self.model!r}, api_base={self.api_base!r}, "
+        from collabdsl.masking import mask
+
+        return (f"LiteLLMExecutor(model={self.model!r}, api_base={mask(self.api_base)!r}, "
                 f"concurrency={self.concurrency})")

@@ -55,6 +55,10 @@ CASES = {
     "E123": ("E123", 9, 8, None),              # a profile giving a float param a string
     "E124": ("E124", 11, 9, None),             # two default profiles
     "E125": ("E125", 11, 14, None),            # a model call in a comprehension over x.options
+    "E126": ("E126", 7, 18, None),             # load("/etc/passwd"): outside the readable folders
+    "E126_import": ("E126", 9, 1, None),       # an import from outside them (not read)
+    "E127": ("E127", 4, 20, None),             # gguf("models/missing.gguf"): no such file
+    "E128": ("E128", 5, 19, None),             # api("huggingface/https://..."): names a host
     "E129": ("E129", 23, 25, None),            # steps calling steps twice per level, 13 levels
     "W201": ("W201", 5, 7, None),
     "W202": ("W202", 7, 7, None),

@@ -17,7 +17,7 @@ from collabdsl.vocab import BACKENDS, MODEL_METHODS, OBJECTIVES
 MODEL_VALUES = {"temperature": "0.3", "top_p": "0.9", "max_tokens": "7", "seed": "5", "chat": "false",
                 "batch_size": "3", "concurrency": "4", "timeout": "9", "max_retries": "2", "device": '"cpu"',
                 "dtype": '"bf16"'}
-REFS = {"embedded": '"smollm2-135m-instruct"', "hf": '"org/m"', "gguf": '"m.gguf"', "vllm": '"org/m"',
+REFS = {"embedded": '"smollm2-135m-instruct"', "hf": '"org/m"', "gguf": '"org/repo/m.gguf"', "vllm": '"org/m"',
         "api": '"openai/gpt-4o-mini"', "server": '"http://127.0.0.1:1/v1"', "column": '"answer"'}
 
 
@@ -78,7 +78,8 @@ def test_concurrency_on_an_embedded_model_is_E112_at_the_option(check):
 def test_backend_kwargs_belong_to_their_backend(check, backend, kwarg, value):
     src = ('program t "t"\nmodel m = {b}({ref}, {k}: {v}) frozen\ndata d = load("builtin:science-mc", '
            'split: "test")\nfor x in d {{ x.a = m.generate(x.question) }}\n')
-    assert findings(check(src.format(b=backend, ref=REFS[backend], k=kwarg, v=value))) == []
+    ref = '"org/repo"' if (backend, kwarg) == ("gguf", "file") else REFS[backend]  # the hub form: no local file
+    assert findings(check(src.format(b=backend, ref=ref, k=kwarg, v=value))) == []
     other = "hf" if backend != "hf" else "api"
     r = check(src.format(b=other, ref=REFS[other], k=kwarg, v=value))
     assert [c for c, *_ in findings(r)] == ["E112"]

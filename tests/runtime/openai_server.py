@@ -20,6 +20,8 @@ compute the expected outputs in-process (``answer``) and then serve them at HTTP
 
 Counters: ``requests``, ``failures`` (by kind), ``in_flight``, ``max_in_flight``,
 ``auth_headers`` (the Authorization headers seen, so a test can check a key was sent).
+``log``: every request received, whatever its path, as ``{"method", "path", "headers",
+"body"}`` (headers as sent, body as text), so a test can check what left a client.
 
 Run standalone: ``python tests/runtime/openai_server.py --port 8011 --latency-ms 200``.
 """
@@ -177,6 +179,18 @@ class OpenAIServer:
             self.in_flight = self.max_in_flight = 0
             self.failures: dict[str, int] = {}
             self.auth_headers: list[str] = []
+            self.log: list[dict] = []
+
+    def record(self, method: str, path: str, headers, body: bytes) -> None:
+        with self._lock:
+            self.log.append({"method": method, "path": path, "headers": [(k, v) for k, v in headers.items()],
+                             "body": body.decode("utf-8", "replace")})
+
+    def seen(self) -> str:
+        """Everything received (request lines, headers, bodies) as one text."""
+        with self._lock:
+            return "\n".join(f"{e['method']} {e['path']}\n" + "\n".join(f"{k}: {v}" for k, v in e["headers"])
+                             + "\n\n" + e["body"] for e in self.log)
 
     @property
     def base_url(self) -> str:
@@ -270,6 +284,7 @@ class OpenAIServer:
                 self.wfile.write(data)
 
             def do_GET(self):
+                server.record("GET", self.path, self.headers, b"")
                 if self.path.rstrip("/") in ("/health", "/v1/health"):
                     self._send(200, {"status": "ok"})
                 elif self.path.rstrip("/") == "/v1/models":
@@ -279,12 +294,14 @@ class OpenAIServer:
                     self._send(404, {"error": {"message": "not found", "type": "not_found"}})
 
             def do_POST(self):
+                size = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(size)
+                server.record("POST", self.path, self.headers, raw)
                 chat = self.path.rstrip("/") == "/v1/chat/completions"
                 if not chat and self.path.rstrip("/") != "/v1/completions":
                     self._send(404, {"error": {"message": "not found", "type": "not_found"}})
                     return
-                size = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(size) or b"{}")
+                body = json.loads(raw or b"{}")
                 kind = server._admit(self.headers.get("Authorization"))
                 try:
                     if server.latency_ms:

@@ -148,6 +148,23 @@ def test_api_key_is_sent_but_never_exposed(runner, expected, monkeypatch):
             assert "Incorrect API key provided: ***" in str(e)
 
 
+def test_a_server_gets_only_the_bound_key_never_the_environment(monkeypatch):
+    """OPENAI_API_KEY and the organization/project ids the OpenAI client would add as
+    headers never reach a server; with api_key_env the bound key does, and only it."""
+    env = {"OPENAI_API_KEY": SECRET, "OPENAI_ORGANIZATION": "org-" + SECRET, "OPENAI_ORG_ID": "oid-" + SECRET,
+           "OPENAI_PROJECT_ID": "proj-" + SECRET, "COLLAB_TEST_API_KEY": "bound-key-0123456789"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    for key_env, auth in ((None, "Bearer no-key"), ("COLLAB_TEST_API_KEY", "Bearer bound-key-0123456789")):
+        with OpenAIServer(fixed_reply="ok") as srv:
+            ex = _executor(srv, api_key_env=key_env)
+            ex.generate([GenRequest("hi", max_tokens=2), GenRequest("text", max_tokens=2, chat=False)])
+            ex.close()
+        assert len(srv.log) == 2 and SECRET not in srv.seen()
+        assert {v for e in srv.log for k, v in e["headers"] if k.lower() == "authorization"} == {auth}
+        assert not any(k.lower().startswith("openai-") for e in srv.log for k, _ in e["headers"])
+
+
 def test_missing_key_env_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("COLLAB_NO_SUCH_KEY", raising=False)
     ex = LiteLLMExecutor(MODEL, api_base="http://127.0.0.1:9/v1", api_key_env="COLLAB_NO_SUCH_KEY")

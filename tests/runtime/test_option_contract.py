@@ -147,6 +147,30 @@ def test_the_gguf_file_kwarg_is_the_file_loaded(tmp_path, recorders):
     assert ex.args == ("org/repo/m.Q4.gguf",) and ex.kwargs == {"kind": "gguf"}
 
 
+def test_a_servers_api_key_env_is_sent_only_when_the_user_confirms_it(tmp_path, monkeypatch):
+    """server(..., api_key_env: "K") names the variable the program expects; the run refuses
+    until --key confirms it, and then the executor is built to send $K."""
+    from collabdsl.access import check_keys
+    from runtime import agents
+
+    made = []
+    fake = types.ModuleType("runtime.executors.litellm_exec")
+    fake.LiteLLMExecutor = lambda **kw: made.append(kw)
+    monkeypatch.setitem(sys.modules, "runtime.executors.litellm_exec", fake)
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    path = tmp_path / "prog.collab"
+    path.write_text(HEAD + 'model m = server("http://127.0.0.1:9/v1", model: "x", api_key_env: "SRV_KEY") frozen\n'
+                    'for x in d { x.g = m.generate(x.q) }\n')
+    res = compile_path(str(path))
+    (d,) = check_keys(res.graph.graph["models"], {"SRV_KEY": "v"})
+    assert d.code == "E120" and "pass --key m=SRV_KEY" in d.message
+    res = compile_path(str(path), keys={"m": "SRV_KEY"})
+    spec = res.graph.graph["models"]["m"]
+    assert check_keys(res.graph.graph["models"], {"SRV_KEY": "v"}) == []
+    agents.make_executor(spec)
+    assert made[-1]["api_key_env"] == "SRV_KEY" and made[-1]["api_base"] == "http://127.0.0.1:9/v1"
+
+
 @pytest.fixture
 def litellm_calls(monkeypatch):
     """Every keyword set litellm's completion functions receive (the calls go through)."""
@@ -370,7 +394,8 @@ TRAIN_LANDINGS = {
 KWARG_LANDINGS = {("vllm", "gpu_memory_utilization"): test_model_options_land_in_the_local_executors_and_requests,
                   ("vllm", "max_model_len"): test_model_options_land_in_the_local_executors_and_requests,
                   ("gguf", "file"): test_the_gguf_file_kwarg_is_the_file_loaded,
-                  ("server", "model"): test_model_options_reach_litellm_and_the_server}
+                  ("server", "model"): test_model_options_reach_litellm_and_the_server,
+                  ("server", "api_key_env"): test_a_servers_api_key_env_is_sent_only_when_the_user_confirms_it}
 
 
 def test_every_option_name_has_a_landing_or_is_rejected_where_it_does_not_apply(tmp_path):
@@ -385,7 +410,7 @@ def test_every_option_name_has_a_landing_or_is_rejected_where_it_does_not_apply(
                 assert name in (LOCAL_LANDINGS if family != "litellm" else {**LITELLM_LANDINGS, "max_retries": 0})
                 continue
             ref = {"column": '"a"', "api": '"openai/x"', "server": '"http://127.0.0.1:1/v1"',
-                   "embedded": '"smollm2-135m-instruct"'}.get(backend, '"m"')
+                   "embedded": '"smollm2-135m-instruct"', "gguf": '"org/repo/m.gguf"'}.get(backend, '"m"')
             p = tmp_path / f"{name}_{backend}.collab"
             p.write_text(f'program t "t"\nmodel m = {backend}({ref}) frozen {name} {json.dumps(MODEL_VALUES[name])}\n'
                          'data d = load("builtin:science-mc", split: "test")\nfor x in d { x.a = m.generate(x.question) }\n')

@@ -39,8 +39,8 @@ def _metrics(name: str, table: str) -> tuple:
     return ("mean",) if table == "cost" else METRICS.get(name, ("accuracy",))
 
 
-def _run(path: Path, db: Path, limit: int, sets=None):
-    res = compile_path(str(path), sets)
+def _run(path: Path, db: Path, limit: int, sets=None, allow_read=()):
+    res = compile_path(str(path), sets, allow_read=allow_read)
     assert res.graph is not None, [d.message for d in res.diagnostics]
     if path.parent.name == "programs" and not sets:
         assert res.profile == "embedded"
@@ -48,9 +48,9 @@ def _run(path: Path, db: Path, limit: int, sets=None):
                           limit=limit, progress=False)
 
 
-def _check(name: str, path: Path, tmp_path: Path, limit: int = 3, sets=None):
+def _check(name: str, path: Path, tmp_path: Path, limit: int = 3, sets=None, allow_read=()):
     db = tmp_path / "runs.db"
-    res, out = _run(path, db, limit, sets)
+    res, out = _run(path, db, limit, sets, allow_read)
     assert out.status == "finished", out.error
 
     # the result table: every row of the paper's table, a number for every metric
@@ -151,19 +151,25 @@ def real_data_sets(name: str) -> dict:
 @needs_shared
 @pytest.mark.parametrize("name", ["dkt", "cowest", "nesycd", "tinyllm", "scicot"])
 def test_real_data_options_compile_and_load(name, tmp_path):
-    """Every program takes the reference data by --set alone: it compiles, and its load
-    nodes read the files (attached teacher outputs aligned with the rows)."""
+    """Every program takes the reference data by --set (and --allow-read of the data folder,
+    which is outside the program's folder and the current directory): it compiles, and its
+    load nodes read the files (attached teacher outputs aligned with the rows)."""
+    from collabdsl.access import ReadPolicy
     from runtime.data import load_rows
 
     sets = {k: str(v) for k, v in real_data_sets(name).items()}
-    res = compile_path(str(ROOT / "programs" / f"{name}.collab"), sets)
+    path = ROOT / "programs" / f"{name}.collab"
+    refused = compile_path(str(path), sets)
+    assert refused.graph is None and {d.code for d in refused.errors} == {"E126"}
+    res = compile_path(str(path), sets, allow_read=[SHARED])
     assert res.graph is not None, [d.message for d in res.diagnostics]
+    policy = ReadPolicy.for_program(path, res.graph.graph["access"]["allow_read"])
     loads = [a for _, a in res.graph.nodes(data=True) if a["kind"] == "load"]
     assert len(loads) == 2
     for a in loads:
         o = a["options"]
         rows = load_rows(o["source"], split=o.get("split"), columns=o.get("columns"), limit=5,
-                         base_dir=ROOT / "programs", attach=o.get("attach"))
+                         base_dir=ROOT / "programs", attach=o.get("attach"), policy=policy)
         assert len(rows) == 5 and all(r.get("question") or r.get("input") for r in rows)
         if o.get("attach"):
             assert all(isinstance(r["stored"], str) and r["stored"] for r in rows)
@@ -180,5 +186,5 @@ def test_real_data_run_with_stored_teachers(name, tmp_path):
     on CommonsenseQA (NesyCD with the stored PaLM CoTs), TinyLLM and Sci-CoT on ARC with the
     stored teacher rationales."""
     out = _check(name, ROOT / "programs" / f"{name}.collab", tmp_path,
-                 sets={k: str(v) for k, v in real_data_sets(name).items()})
+                 sets={k: str(v) for k, v in real_data_sets(name).items()}, allow_read=[SHARED])
     assert out.trainings

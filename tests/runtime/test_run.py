@@ -107,10 +107,14 @@ def test_unreachable_server_names_the_node_and_line(tmp_path):
 
 
 def test_model_not_installed_is_clear(tmp_path):
-    out = _run(_program(tmp_path, SERVER.replace('server("http://127.0.0.1:9/v1", model: "m") max_retries 1 '
-                                                 'timeout 2', 'hf("/no/such/model-folder")')),
-               tmp_path / "runs.db")
-    assert out.status == "failed" and "prog.collab:5:" in out.error and "/no/such/model-folder" in out.error
+    """A local model folder that is not there is named before the run, at the model's line
+    (not a hub-id error from transformers when the model loads)."""
+    path = _program(tmp_path, SERVER.replace('server("http://127.0.0.1:9/v1", model: "m") max_retries 1 '
+                                             'timeout 2', 'hf("./no-such-model-folder")'))
+    res = compile_path(str(path))
+    (d,) = res.errors
+    assert res.graph is None and d.code == "E127" and (d.span.path, d.span.line) == (str(path), 3)
+    assert f"model folder not found: {tmp_path / 'no-such-model-folder'}" in d.message
 
 
 # ---------------------------------------------------------------------- memory policy

@@ -382,3 +382,18 @@ def test_threads_share_one_store(store, run):
         th.join()
     assert all(store.completed_row_count(run, f"n{t}") == 50 for t in range(4))
     assert len(store.cache_get_many(f"{t}-{b}" for t in range(4) for b in range(10))) == 40
+
+
+def test_store_masks_url_credentials_and_secret_query_values(store, tmp_path):
+    url = "http://collab-user:pw-in-url-123@127.0.0.1:8000/v1?api_key=sk-query-456"
+    r = store.start_run("p.collab", params={"endpoint": url}, bindings={"big": f"server:{url}"})
+    store.write_rows(r, "gen", 0, [{"text": f"called {url}"}])
+    store.node_start(r, "gen")
+    store.node_done(r, "gen", "failed", error=f"404 from {url}")
+    store.finish_run(r, "failed", error=f"model 'big' ({url}) failed")
+    run = store.get_run(r)
+    assert run["bindings"] == {"big": "server:http://127.0.0.1:8000/v1?api_key=***"}
+    assert run["error"] == "model 'big' (http://127.0.0.1:8000/v1?api_key=***) failed"
+    store.close()
+    raw = b"".join(p.read_bytes() for p in (tmp_path / ".collab").iterdir())
+    assert b"pw-in-url-123" not in raw and b"sk-query-456" not in raw and b"collab-user" not in raw
