@@ -70,6 +70,11 @@ def _show(v) -> str:
     return f'"{v}"' if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else f"{v}"
 
 
+def _num(v) -> str:
+    """A number as written: whole numbers in full (1000000, not 1e+06)."""
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:g}"
+
+
 def _number(lo=None, hi=None, *, lo_open=False, hi_open=False, integer=False, why=""):
     def check(v):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or (
@@ -79,13 +84,13 @@ def _number(lo=None, hi=None, *, lo_open=False, hi_open=False, integer=False, wh
         above = hi is not None and (v >= hi if hi_open else v > hi)
         if below or above:
             if hi is None:
-                rng = f"{'>' if lo_open else '>='} {lo:g}"
+                rng = f"{'>' if lo_open else '>='} {_num(lo)}"
             elif lo is None:
-                rng = f"{'<' if hi_open else '<='} {hi:g}"
+                rng = f"{'<' if hi_open else '<='} {_num(hi)}"
             else:
-                rng = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+                rng = f"{'(' if lo_open else '['}{_num(lo)}, {_num(hi)}{')' if hi_open else ']'}"
             where = "outside" if lo is not None and hi is not None else "not"
-            return f"{v:g} is {where} {rng}" + (f": {why}" if why else "")
+            return f"{_num(v)} is {where} {rng}" + (f": {why}" if why else "")
         return None
     return check
 
@@ -116,6 +121,20 @@ def _text_or_list(v):
 
 _POS_INT = _number(1, integer=True)
 
+# Upper bounds that keep one call's work and memory bounded whatever a program asks (no model
+# has a context window of a million tokens; a row's samples are held together in memory).
+MAX_TOKENS = 1_000_000
+MAX_SAMPLES = 10_000
+
+
+def _at_most(hi: int, what: str):
+    """An upper bound only (the lower one is E110's, "must be at least 1")."""
+    def check(v):
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > hi:
+            return f"{_num(v)} is more than {hi:,} {what}"
+        return None
+    return check
+
 
 # ------------------------------------------------------------------ model options
 # ``kwarg``: the keyword of the executor's constructor (runtime.agents.make_executor);
@@ -126,8 +145,9 @@ def _model_options():
                "score (0 = greedy)", GENERATING, check=_number(0), default=0.0),
         Option("top_p", "GenRequest.top_p: nucleus sampling", GENERATING,
                check=_number(0, 1, lo_open=True), default=1.0),
-        Option("max_tokens", "GenRequest.max_tokens: completion length limit", GENERATING,
-               check=_POS_INT, default=128),
+        Option("max_tokens", "GenRequest.max_tokens: completion length limit (the transformers "
+               "executor also refuses one that does not fit the model's context window)", GENERATING,
+               check=_number(1, MAX_TOKENS, integer=True), default=128),
         Option("seed", "GenRequest.seed of sampled calls (temperature > 0); otherwise one derived "
                "from the run seed, the operation and the row", GENERATING, check=_number(integer=True)),
         Option("chat", "GenRequest.chat and ChoiceRequest.chat (the chat template at inference), "
@@ -186,7 +206,8 @@ def _method_options():
         Option("max_tokens", gen["max_tokens"].lands + "; overrides the model's", _GEN_METHODS,
                check=gen["max_tokens"].check),
         Option("seed", gen["seed"].lands + "; overrides the model's", _GEN_METHODS, check=gen["seed"].check),
-        Option("k", "GenRequest.n: the number of samples", ("sample",), required=("sample",)),
+        Option("k", "GenRequest.n: the number of samples", ("sample",), required=("sample",),
+               check=_at_most(MAX_SAMPLES, "samples of one prompt")),
         Option("range", "the range a score must lie in: the first number of the reply inside it",
                ("score",), required=("score",)),
         Option("on_parse_error", "what a reply that does not parse becomes: drop, keep (none), fail, "

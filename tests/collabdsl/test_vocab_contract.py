@@ -274,3 +274,19 @@ def test_the_contract_module_is_light():
     code = ("import sys, collabdsl.options, collabdsl.checks; heavy = [m for m in ('torch', 'transformers', "
             "'trl', 'litellm', 'networkx') if m in sys.modules]; assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(O.__file__).resolve().parents[1])
+
+
+@pytest.mark.parametrize("call, message", [
+    ("m.sample(x.question, k: 20000)", "k 20000 is more than 10,000 samples of one prompt"),
+    ("m.generate(x.question, max_tokens: 2000000)", "max_tokens 2000000 is outside [1, 1000000]"),
+])
+def test_counts_that_would_take_unbounded_work_are_E109(check, build, call, message):
+    """A sample of 10**9 per row or a limit of 10**12 tokens would hold GBs for one call:
+    bounded at lint, and again when --set gives the value."""
+    src = ('program t "t"\nparam k: int = 3\nmodel m = embedded("smollm2-135m-instruct") frozen\n'
+           'data d = load("builtin:science-mc", split: "test")\nfor x in d {{ x.a = {call} }}\n')
+    r = check(src.format(call=call))
+    assert [(d.code, d.message) for d in r.errors] == [("E109", message)]
+    r = build(src.format(call="m.sample(x.question, k: k)"), sets={"k": "1000000000"})
+    assert r.graph is None and [d.code for d in r.errors] == ["E109"]
+    assert "k 1000000000 is more than 10,000" in r.errors[0].message and r.errors[0].span.line == 5
