@@ -88,11 +88,44 @@ def letter_index(label):
     return int(c) - 1 if c.isdigit() else ord(c.lower()) - ord("a")
 
 
+# A negation right before an option's mention: "not significant" does not name "significant".
+_NEGATED = re.compile(r"(?:\b(?:not|no|never|nor|neither|cannot)|n't)\W{0,2}\s*$", re.IGNORECASE)
+
+
+def _mention(option: str) -> re.Pattern:
+    """An option's text as a whole: not inside a longer word or number ("no" is not in
+    "know", "3" not in "3.5" or "13"), whatever characters its edges are ("(b) x", "yes.").
+    Case is ignored, except for an option of one character ("A" is not the article "a")."""
+    return re.compile(r"(?<!\w)(?<!\d[.,])" + re.escape(option) + r"(?!\w)(?![.,]\d)",
+                      0 if len(option) == 1 else re.IGNORECASE)
+
+
+def named_option(text, options):
+    """The index of the one option a text names by its text, else None.
+
+    An option is named where its text occurs as a whole (see ``_mention``). A mention inside
+    the mention of a longer option does not count ("water" in "salt water", "significant" in
+    "not significant"), nor does a negated one ("not yes", "isn't yes"). When the mentions
+    left name two or more different options ("yes or no") the text names none of them."""
+    t = _text(text)
+    spans = []
+    for i, o in enumerate(options or []):
+        o = _text(o).strip()
+        if o:
+            spans += [(m.start(), m.end(), i) for m in _mention(o).finditer(t)]
+    named = {i for a, b, i in spans
+             if not any(c <= a and b <= d and d - c > b - a for c, d, _ in spans)
+             and not _NEGATED.search(t[:a])}
+    return named.pop() if len(named) == 1 else None
+
+
 def extract_answer(text, options=None, markers=None):
     """The final answer of a chain-of-thought reply, as the original authors parse it:
-    the text after the last answer marker up to the first '.' or blank line; with
-    options, an option letter ``(x)`` is matched first, then the option text.
-    Returns None when nothing can be parsed (a parse failure)."""
+    the text after the last answer marker up to the first '.' or blank line. With
+    options, the first match of: an option letter ``(x)``; the tail equal to an option's
+    text; the one option the tail names in whole words (``named_option``); a bare letter
+    ``x.``/``x)``/``x`` at the start. Returns None when nothing can be parsed (a parse
+    failure), also when the tail names several options."""
     t = _text(text)
     markers = list(markers) if markers else list(ANSWER_MARKERS)
     tail = None
@@ -106,18 +139,22 @@ def extract_answer(text, options=None, markers=None):
     tail = tail.strip().lstrip(":").strip()
     tail = re.split(r"\n\s*\n", tail, maxsplit=1)[0]
     if options:
-        opts = [str(o) for o in options]
+        opts = [_text(o) for o in options]
         m = re.match(r"\(?([a-zA-Z])\)(?:\s|$|\.)", tail) or re.search(r"\(([a-zA-Z])\)", tail[:40])
         if m:
             idx = ord(m.group(1).lower()) - ord("a")
             if 0 <= idx < len(opts):
                 return opts[idx]
-        low = tail.lower()
-        hits = [o for o in opts if o.lower() and o.lower() in low]
-        if hits:
-            return max(hits, key=len)
-        m = re.match(r"^([a-zA-Z])(?:[.)\s]|$)", tail)
-        if m and len(opts) <= 26:
+        whole = tail.splitlines()[0].strip().rstrip(".!").strip().lower() if tail else ""
+        same = [o for o in opts if o.strip().lower() in (whole, whole + ".")]
+        if len(set(same)) == 1:
+            return same[0]
+        idx = named_option(tail, opts)
+        if idx is not None:
+            return opts[idx]
+        m = re.match(r"^([a-zA-Z])(?:[.):]|\s|$)", tail)
+        word = m is not None and m.group(1) in "aAI" and re.match(r"^[aAI]\s+\w", tail)
+        if m and not word and len(opts) <= 26:
             idx = ord(m.group(1).lower()) - ord("a")
             if 0 <= idx < len(opts):
                 return opts[idx]

@@ -28,7 +28,8 @@ model is asked for the letter. When the provider returns ``top_logprobs`` (``cho
 at the answer position (variants such as " A" summed; a letter missing from the top-k gets
 the smaller of the least listed probability and an equal share of the unlisted mass), then
 normalised; ``logliks`` are the letters' log-probabilities. Otherwise (or with
-``choose_mode="parse"``) the answer text is parsed (a letter, else an option's text):
+``choose_mode="parse"``) the answer text is parsed (a letter, else the one option whose text
+it names in whole words):
 ``probs`` is one-hot on the parsed option, uniform when nothing parses, ``logliks`` empty.
 """
 from __future__ import annotations
@@ -403,18 +404,19 @@ class LiteLLMExecutor:
     @staticmethod
     def parse_choice(text: str, options: Sequence[str]) -> int | None:
         """The option a free-text answer names: a leading letter, "answer: X", a lone
-        letter, else the longest option text it contains. None when nothing matches."""
-        k, valid = len(options), LETTERS[:len(options)]
+        letter, else the one option whose text it names in whole words (``named_option``
+        of the language's builtins: "no" is not in "know", several options named is none).
+        None when nothing matches."""
+        from collabdsl.builtins import named_option
+
+        valid = LETTERS[:len(options)]
         patterns = (r"^\W*([A-Z])\b", r"(?i:answer|option)\W*(?:is\W*)?\(?([A-Z])\b",
                     r"\b([A-Z])\b")
         for pat in patterns:
             for m in re.finditer(pat, text.strip()):
                 if m.group(1) in valid:
                     return valid.index(m.group(1))
-        low = text.lower()
-        hits = [(len(o), i) for i, o in enumerate(options)
-                if o.strip() and o.strip().lower() in low]
-        return max(hits)[1] if hits and k else None
+        return named_option(text, list(options))
 
     async def achoose(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
         return await asyncio.wrap_future(
