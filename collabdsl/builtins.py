@@ -25,6 +25,9 @@ class Builtin:
     returns: str  # type tag used by the checker: text, number, bool, list, data, any, ...
     doc: str
     impl: Callable[..., Any] | None = None
+    marker: int | str | None = None  # the argument (position or keyword) that is a marker to
+    #   find in the text (the first argument); a run warns when it occurs in no row's text
+    on_miss: str = ""  # what the builtin returns when the marker is absent (for that warning)
 
 
 # ------------------------------------------------------------------ text helpers
@@ -268,11 +271,14 @@ def _join(values, sep="\n"):
 
 ROW_BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin("extract_answer", "row", 1, 1, ("options", "markers", "on_parse_error"), "text",
-            "final answer after the last 'So/Therefore/Thus, the answer is'", extract_answer),
+            "final answer after the last 'So/Therefore/Thus, the answer is'", extract_answer,
+            marker="markers", on_miss="each whole text was read as the answer"),
     Builtin("last_number", "row", 1, 1, ("on_parse_error",), "number", "last number in a text", last_number),
     Builtin("items", "row", 1, 1, ("max", "on_parse_error"), "list", "items of a numbered list", items),
-    Builtin("after", "row", 2, 2, (), "text", "text after the last marker", after),
-    Builtin("before", "row", 2, 2, (), "text", "text before the first marker", before),
+    Builtin("after", "row", 2, 2, (), "text", "text after the last marker", after,
+            marker=1, on_miss="every value is none"),
+    Builtin("before", "row", 2, 2, (), "text", "text before the first marker", before,
+            marker=1, on_miss="every value is the whole text"),
     Builtin("format_options", "row", 1, 1, ("style",), "text", "options as (a) ... lines", format_options),
     Builtin("mc_options", "row", 1, 1, (), "list", "the options of a text with (A) ... lines", mc_options),
     Builtin("mc_question", "row", 1, 1, (), "text", "the question of such a text", mc_question),

@@ -5,6 +5,7 @@ Codes: E1xx are errors (the program cannot run as written), W2xx warnings.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 from collabdsl import ast as A
@@ -29,13 +30,25 @@ def _lit(e):
 
 
 def _const(e, facts: Facts):
-    """A literal, or a param's literal default."""
+    """A literal, or a param's literal default. After binding (``facts.bound``): only a param
+    whose value a profile or ``--set`` gave, with that value (the rest was checked before)."""
+    if facts.bound is not None:
+        if isinstance(e, A.Name) and str(e.id) in facts.origin:
+            return facts.bound.get(str(e.id))
+        return None
     v = _lit(e)
     if v is None and isinstance(e, A.Name):
         sym = facts.symbol(str(e.id))
         if sym is not None and sym.kind == "param":
             v = _lit(sym.node.default)
     return v
+
+
+def _from(e, facts: Facts) -> str:
+    """`` (p0 = 1.5, set by --set)`` for a value a profile or --set gave, else nothing."""
+    if facts.bound is not None and isinstance(e, A.Name) and str(e.id) in facts.origin:
+        return f" ({e.id} = {facts.bound.get(str(e.id))!r}, set by {facts.origin[str(e.id)]})"
+    return ""
 
 
 # ---------------------------------------------------------------------- names
@@ -240,8 +253,8 @@ def check_thresholds(f: Facts) -> list[Diagnostic]:
         if not lo <= v <= hi:
             rng = f"[{lo:g}, {hi:g}]"
             src = "its estimator" if what == "confidence" else "the judge's declared range"
-            out.append(error("E104", f"threshold {v:g} is outside {src} {rng}: the {what} can never "
-                             f"compare as intended", other.span))
+            out.append(error("E104", f"threshold {v:g}{_from(other, f)} is outside {src} {rng}: the "
+                             f"{what} can never compare as intended", other.span))
     return out
 
 
@@ -300,9 +313,9 @@ def check_lambda(f: Facts) -> list[Diagnostic]:
         e = t.entry("lambda")
         v = _const(e, f) if e is not None else None
         if isinstance(v, (int, float)) and not isinstance(v, bool) and not 0 <= v <= 1:
-            out.append(error("E109", f"lambda {v:g} is outside [0, 1]: kd mixes (1 - lambda) gold and "
-                             "lambda teacher", e.span))
-    for p in f.program.decls(A.Param):
+            out.append(error("E109", f"lambda {v:g}{_from(e, f)} is outside [0, 1]: kd mixes (1 - lambda) "
+                             "gold and lambda teacher", e.span))
+    for p in f.program.decls(A.Param) if f.bound is None else ():
         if str(p.name) in ("lam", "lambda_", "kd_lambda"):
             v = _lit(p.default)
             if isinstance(v, (int, float)) and not 0 <= v <= 1:
@@ -317,7 +330,7 @@ def check_counts(f: Facts) -> list[Diagnostic]:
     def bad(e, what):
         v = _const(e, f)
         if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 1:
-            out.append(error("E110", f"{what} must be at least 1, got {v:g}", e.span))
+            out.append(error("E110", f"{what} must be at least 1, got {v:g}{_from(e, f)}", e.span))
 
     for c in f.calls:
         for kw in c.call.kwargs:
@@ -329,7 +342,7 @@ def check_counts(f: Facts) -> list[Diagnostic]:
             bad(r.count, "a repeat count")
         if r.max is not None:
             bad(r.max, "a repeat max")
-    for p in f.program.decls(A.Param):
+    for p in f.program.decls(A.Param) if f.bound is None else ():
         if str(p.name) == "k" or str(p.name).endswith("_k"):
             bad(p.default, f"param {p.name}")
     return out
@@ -359,6 +372,9 @@ def check_params(f: Facts) -> list[Diagnostic]:
         elif v is not None and (not isinstance(v, typ) or (str(p.type) != "bool" and isinstance(v, bool))):
             out.append(error("E114", f"param '{p.name}' is {p.type} but its default is "
                              f"{type(v).__name__}", p.default.span))
+        elif isinstance(v, float) and not math.isfinite(v):
+            out.append(error("E114", f"the default of param '{p.name}' is not a finite number ({v})",
+                             p.default.span))
     return out
 
 
@@ -405,6 +421,9 @@ def check_profiles(f: Facts) -> list[Diagnostic]:
                     not isinstance(v, typ) or (str(p.type) != "bool" and isinstance(v, bool))):
                 out.append(error("E123", f"profile '{pr.name}': param '{ps.name}' is {p.type} but the "
                                  f"value is {type(v).__name__}", ps.value.span))
+            elif isinstance(v, float) and not math.isfinite(v):
+                out.append(error("E123", f"profile '{pr.name}': the value of '{ps.name}' is not a finite "
+                                 f"number ({v})", ps.value.span))
     return out
 
 
@@ -551,6 +570,19 @@ RULES: list[tuple[str, Callable[[Facts], list[Diagnostic]]]] = [  # every code e
     ("E116/W208", check_returns), ("E119/W209/E112/E102", check_eval), ("E117/E101", check_data_refs),
     ("E122", check_step_recursion), ("E123/E124", check_profiles), ("E125", check_comprehensions),
 ]
+
+
+VALUE_RULES = (check_thresholds, check_lambda, check_counts)  # the rules that read param values
+
+
+def check_bound_values(f: Facts, params: dict, origin: dict[str, str]) -> list[Diagnostic]:
+    """The value rules again, with the values a profile or ``--set`` gave the params
+    (``origin``: param -> where its value came from): a threshold set with ``--set p0=1.5``
+    gets the E104 its default would have."""
+    import dataclasses
+
+    bound = dataclasses.replace(f, bound=dict(params), origin=dict(origin))
+    return [d for rule in VALUE_RULES for d in rule(bound)]
 
 
 def run_checks(f: Facts) -> list[Diagnostic]:

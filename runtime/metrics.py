@@ -138,6 +138,31 @@ def mean(preds: list, golds: list) -> float:
     return sum(vals) / len(vals)
 
 
+def top_answer(preds: list) -> tuple[object, int, int]:
+    """(the most common answer, how many rows gave it, how many rows gave an answer at all);
+    answers are counted by value (numbers) or normalised text, as accuracy compares them."""
+    counts: Counter = Counter()
+    first = {}
+    for v in preds:
+        if _missing(v):
+            continue
+        n = _number(_value(v))
+        k = ("n", n) if n is not None else ("t", normalize(v))
+        counts[k] += 1
+        first.setdefault(k, _value(v))
+    if not counts:
+        return None, 0, 0
+    k, c = counts.most_common(1)[0]
+    return first[k], c, sum(counts.values())
+
+
+def top_share(preds: list) -> float:
+    """The share of the most common answer among the rows answered (nan when none is):
+    near 1, the system gives the same answer whatever the question."""
+    _, c, n = top_answer(preds)
+    return c / n if n else float("nan")
+
+
 CORPUS_METRICS = {"macro_f1": macro_f1, "mean": mean}  # computed over the whole column, not averaged per row
 
 

@@ -67,6 +67,21 @@ class RunContext:
     progress: object | None = None
     tasks: dict = field(default_factory=dict)
     inflight: dict = field(default_factory=dict)  # call-cache key -> future of a call on its way
+    warnings: list = field(default_factory=list)  # what the run noticed, see warn()
+    keys: dict = field(default_factory=dict)  # id(node attributes) -> run key of its execution
+    marker_hits: dict = field(default_factory=dict)  # run key -> {call span: [rows, hits, call]}
+
+    def warn(self, node: dict, message: str, span=None, level: str = "warning") -> None:
+        """Record something the run noticed that does not stop it, located at ``span`` (an
+        expression of the node) or the node's statement; stored in the run store's
+        ``warnings`` table and printed after the run (``level`` "note" for a remark)."""
+        key = self.keys.get(id(node), "?")
+        w = {"node": key, "kind": node.get("kind"), "label": node.get("label"), "level": level,
+             "where": str(span) if span is not None else node.get("span", "?"), "message": message}
+        if w not in self.warnings:
+            self.warnings.append(w)
+        self.store.add_warning(self.run_id, key, message, location=w["where"], kind=w["kind"],
+                               label=w["label"], level=level)
 
     def kb_name(self, kb: str) -> str:
         return f"{self.run_id}/{kb}"
@@ -223,9 +238,11 @@ async def run_node(ctx: RunContext, nid: str) -> None:
     ctx.last_fp[nid] = fp
     ctx.stats[key] = NodeStat(a["kind"], a["label"])
     ctx.store.node_start(ctx.run_id, key, kind=a["kind"], fingerprint=fp)
+    ctx.keys[id(a)] = key
     t = time.perf_counter()
     try:
         await H.HANDLERS[a["kind"]](ctx, a, key)
+        H.warn_unmatched_markers(ctx, a, key)
     except RunError:
         ctx.store.node_done(ctx.run_id, key, status="failed")
         raise
@@ -281,6 +298,7 @@ class RunOutcome:
     kb_sizes: dict = field(default_factory=dict)
     retrievals: dict = field(default_factory=dict)
     trainings: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
 
 
 def run_graph(G: nx.DiGraph, *, program_path: str, sources: dict, store_path: str | Path | None = None,
@@ -329,7 +347,7 @@ def run_graph(G: nx.DiGraph, *, program_path: str, sources: dict, store_path: st
         store.finish_run(run_id, status, error)
     agents = {k: vars(a.stats) for k, a in ctx.pool.agents.items()}
     return RunOutcome(run_id, status, ctx.results, ctx.stats, agents, time.perf_counter() - t, error,
-                      ctx.kb_sizes, ctx.retrievals, ctx.trainings)
+                      ctx.kb_sizes, ctx.retrievals, ctx.trainings, ctx.warnings)
 
 
 async def _main(ctx: RunContext, top: list[str]) -> None:
