@@ -117,7 +117,9 @@ async def _cached_calls(ctx, node, key, role, kind, requests, keys):
         values = [_to_json(kind, res) for res in got]
         for i, v in zip(mine, values):
             results[i] = v
-        ctx.store.cache_put_many(dict(zip(own, values)))
+        # a reply without text is not cached: the row fails, and a rerun asks again
+        ctx.store.cache_put_many({k: v for k, v in zip(own, values)
+                                  if not (kind == "generate" and any(g["text"] is None for g in v))})
         _settle(ctx, own, values=values)
     for i, fut in waits:
         try:
@@ -167,7 +169,13 @@ async def _generations(ctx, node, key, role, chunk, n=1, logprobs=False):
         reqs.append(req)
         keys.append(cache_key(role.version_id, p, {"t": req.temperature, "p": req.top_p, "m": req.max_tokens,
                                                    "n": n, "seed": seed, "lp": logprobs, "chat": req.chat}, 0))
-    return await _cached_calls(ctx, node, key, role, "generate", reqs, keys)
+    results, stats = await _cached_calls(ctx, node, key, role, "generate", reqs, keys)
+    for r, res in zip(chunk, results):
+        if any(g["text"] is None for g in res):
+            raise RunError(node, f"row {r['_rid']}: model '{node['model']}' ({role.spec['backend']}:"
+                           f"{role.spec.get('ref')}) replied without text (content: null: a filtered or "
+                           f"refused request?)")
+    return results, stats
 
 
 async def _generate_values(ctx, node, key, role, chunk):
@@ -277,6 +285,9 @@ async def choose(ctx, node, key):
         out = []
         for o, res in zip(options, results):
             probs = res["probs"]
+            if not res["logliks"] and len(set(probs)) == 1:  # a reply that names no option
+                out.append(dict(NO_CHOICE))
+                continue
             idx = max(range(len(probs)), key=probs.__getitem__)
             out.append({"answer": o[idx], "index": idx, "confidence": probs[idx], "probs": probs})
         return out, stats

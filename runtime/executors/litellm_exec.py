@@ -30,7 +30,11 @@ the smaller of the least listed probability and an equal share of the unlisted m
 normalised; ``logliks`` are the letters' log-probabilities. Otherwise (or with
 ``choose_mode="parse"``) the answer text is parsed (a letter, else the one option whose text
 it names in whole words):
-``probs`` is one-hot on the parsed option, uniform when nothing parses, ``logliks`` empty.
+``probs`` is one-hot on the parsed option, uniform when nothing parses (a reply without text
+included; the choose handler reads uniform probs without logliks as no answer), ``logliks``
+empty.
+
+A generation whose reply has no text (``"content": null``) has ``text`` None, not ``""``.
 """
 from __future__ import annotations
 
@@ -315,7 +319,9 @@ class LiteLLMExecutor:
         out = []
         for k, (c, st) in enumerate(zip(choices, steps)):
             text = _get(_get(c, "message"), "content") if r.chat else _get(c, "text")
-            g = Generation(text=text or "", completion_tokens=counts[k])
+            # content null (a filtered or refused reply, a tool call): no text, which is not
+            # the empty text; the generate handler fails the row with its id
+            g = Generation(text=text, completion_tokens=counts[k])
             if r.logprobs and st is not None:
                 g.token_logprobs = [lp for _, lp, _ in st]
                 g.top2_margins = [_margin([v for _, v in top] or [lp]) for _, lp, top in st]

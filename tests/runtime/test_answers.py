@@ -113,3 +113,62 @@ def test_checker_rejects_options_known_not_to_be_a_list(tmp_path):
     for opts in ('["yes", "no"]', "x.opts", "mc_options(x.q)"):
         p.write_text(base.replace("OPTS", opts))
         assert not [d for d in check_path(str(p)).diagnostics if d.code == "E126"], opts
+
+
+# ---------------------------------------------------------------------- replies without text
+SERVED = """
+program served "a served model that refuses one request"
+param url: str = "http://127.0.0.1:9/v1"
+model big = server(url, model: "smollm2") max_tokens 8 max_retries 0
+data d = load("rows.jsonl", columns: {question: "question", options: "options", answer: "answer"})
+for x in d { x.reply = big.generate(x.question) }
+eval res for x in d metrics accuracy, answered { gold x.answer  "big" = x.reply }
+"""
+
+
+def test_a_reply_with_content_null_fails_the_row_naming_node_and_row(tmp_path):
+    """A real OpenAI-compatible server on 127.0.0.1 answers the bees question with
+    `"content": null`: not an empty answer in a finished run, but an error naming the line,
+    the node and the row; nothing of it is cached, so a rerun asks again."""
+    from openai_server import OpenAIServer
+
+    path = _program(tmp_path, SERVED)
+    with OpenAIServer(fixed_reply="blue", null_reply_for="bees") as srv:
+        out = _run(path, tmp_path / "runs.db", sets={"url": srv.base_url})
+        assert out.status == "failed", out.results
+        assert "prog.collab:6:" in out.error and "big.generate" in out.error and "row d:1" in out.error
+        assert "without text (content: null" in out.error
+        srv.null_reply_for = None
+        before = srv.requests
+        again = _run(path, tmp_path / "runs.db", sets={"url": srv.base_url})
+        assert again.status == "finished", again.error
+        assert srv.requests - before == 1  # only the refused row is asked again
+    with RunStore(tmp_path / "runs.db") as st:
+        assert st.get_run(out.run_id)["status"] == "failed" and "row d:1" in st.get_run(out.run_id)["error"]
+
+
+CHOOSE_SERVED = SERVED.replace("x.reply = big.generate(x.question)",
+                               "x.reply = big.choose(x.question, options: x.options)")
+
+
+def test_an_api_choice_that_names_no_option_is_no_answer(tmp_path):
+    """A reply naming no option (here: no text at all) gave uniform probabilities, read as
+    option 0 with confidence 1/k; it is no answer, counted as a parse failure."""
+    from openai_server import OpenAIServer
+
+    path = _program(tmp_path, CHOOSE_SERVED)
+    with OpenAIServer(fixed_reply="B", null_reply_for="bees") as srv:
+        out = _run(path, tmp_path / "runs.db", sets={"url": srv.base_url})
+    assert out.status == "finished", out.error
+    row = out.results[0]
+    assert row["answered"] == pytest.approx(2 / 3)  # "B" names green and ice; the bees row: nothing
+    key = next(k for k, s in out.stats.items() if s.kind == "choose")
+    assert out.stats[key].parse_failures == 1
+
+
+def test_an_empty_data_file_fails_the_run_naming_file_and_line(tmp_path):
+    path = _program(tmp_path, SERVED)
+    (tmp_path / "rows.jsonl").write_text("")
+    out = _run(path, tmp_path / "runs.db")
+    assert out.status == "failed" and out.results == []
+    assert "prog.collab:5:" in out.error and "rows.jsonl: the file is empty: no rows" in out.error
