@@ -41,6 +41,16 @@ def _text(v) -> str:
     return str(v)
 
 
+def _list(v, what: str) -> list:
+    """``v`` as a list for a builtin that takes one: none is empty; a text is not a list of its
+    characters nor a dict a list of its keys (ValueError: the run names the row)."""
+    if v is None:
+        return []
+    if isinstance(v, (list, tuple)):
+        return list(v)
+    raise ValueError(f"{what} must be a list, got a {type(v).__name__} ({str(v)[:40]!r})")
+
+
 def _letters(n: int) -> str:
     return "abcdefghijklmnopqrstuvwxyz"[:n]
 
@@ -48,7 +58,7 @@ def _letters(n: int) -> str:
 def format_options(options, style: str = "(a)") -> str:
     """``(a) first\\n(b) second``; style "A." gives ``A. first``."""
     out = []
-    for i, opt in enumerate(options or []):
+    for i, opt in enumerate(_list(options, "options")):
         letter = _letters(26)[i]
         if style == "(A)":
             out.append(f"({letter.upper()}) {opt}")
@@ -112,7 +122,7 @@ def named_option(text, options):
     left name two or more different options ("yes or no") the text names none of them."""
     t = _text(text)
     spans = []
-    for i, o in enumerate(options or []):
+    for i, o in enumerate(_list(options, "options")):
         o = _text(o).strip()
         if o:
             spans += [(m.start(), m.end(), i) for m in _mention(o).finditer(t)]
@@ -130,7 +140,7 @@ def extract_answer(text, options=None, markers=None):
     ``x.``/``x)``/``x`` at the start. Returns None when nothing can be parsed (a parse
     failure), also when the tail names several options."""
     t = _text(text)
-    markers = list(markers) if markers else list(ANSWER_MARKERS)
+    markers = [markers] if isinstance(markers, str) else _list(markers, "markers") or list(ANSWER_MARKERS)
     tail = None
     for m in markers:
         i = t.rfind(m)
@@ -142,7 +152,7 @@ def extract_answer(text, options=None, markers=None):
     tail = tail.strip().lstrip(":").strip()
     tail = re.split(r"\n\s*\n", tail, maxsplit=1)[0]
     if options:
-        opts = [_text(o) for o in options]
+        opts = [_text(o) for o in _list(options, "options")]
         m = re.match(r"\(?([a-zA-Z])\)(?:\s|$|\.)", tail) or re.search(r"\(([a-zA-Z])\)", tail[:40])
         if m:
             idx = ord(m.group(1).lower()) - ord("a")
@@ -213,8 +223,8 @@ def pairs(candidates, scores, margin=0, match="all"):
     true/false scores the true ones) and those scored more than ``margin`` below it (Y-),
     each in candidate order, paired one to one: the first N = min(|Y+|, |Y-|) of each, as
     CoWeSt's Algorithm 1 builds its DPO pairs."""
-    cands = list(candidates or [])
-    sc = list(scores or [])
+    cands = _list(candidates, "candidates")
+    sc = _list(scores, "scores")
     scored = [(c, s) for c, s in zip(cands, sc) if s is not None]
     if match == "zip":
         if not scored:
@@ -240,7 +250,7 @@ def index_of(value, items):
     for texts; None when it is not there (or ``value`` is None)."""
     if value is None or items is None:
         return None
-    items = list(items)
+    items = _list(items, "items")
     if value in items:
         return items.index(value)
     key = " ".join(_text(value).lower().split())
@@ -253,10 +263,10 @@ def index_of(value, items):
 def best(candidates, scores):
     """The candidate with the highest score (first on ties); None if there are none."""
     best_i, best_s = None, None
-    for i, s in enumerate(scores or []):
+    for i, s in enumerate(_list(scores, "scores")):
         if s is not None and (best_s is None or s > best_s):
             best_i, best_s = i, s
-    return None if best_i is None else list(candidates)[best_i]
+    return None if best_i is None else _list(candidates, "candidates")[best_i]
 
 
 def task(prefix, target, weight=1.0, name=None):
@@ -266,7 +276,7 @@ def task(prefix, target, weight=1.0, name=None):
 
 
 def _join(values, sep="\n"):
-    return str(sep).join(_text(v) for v in (values or []))
+    return str(sep).join(_text(v) for v in _list(values, "join()'s values"))
 
 
 ROW_BUILTINS: dict[str, Builtin] = {b.name: b for b in [

@@ -3,7 +3,17 @@ from __future__ import annotations
 
 import pytest
 
-from collabdsl.builtins import extract_answer, named_option
+from collabdsl.builtins import (
+    ROW_BUILTINS,
+    best,
+    extract_answer,
+    format_options,
+    index_of,
+    named_option,
+    pairs,
+)
+
+join_texts = ROW_BUILTINS["join"].impl
 
 YNM = ["yes", "no", "maybe"]
 
@@ -51,3 +61,25 @@ def test_named_option_returns_the_index():
     assert named_option("I don't know", YNM) is None
     assert named_option("it is a maybe", YNM) == 2
     assert named_option("", YNM) is None and named_option("yes", []) is None
+
+
+@pytest.mark.parametrize("call", [
+    lambda: extract_answer("So the answer is b", options="abc"),
+    lambda: named_option("yes", "yes no"),
+    lambda: format_options("ab"),
+    lambda: format_options({"a": 1, "b": 2}),
+    lambda: pairs("ab", [1, 2]),
+    lambda: best("ab", [1, 2]),
+    lambda: index_of("a", "abc"),
+    lambda: join_texts("abc"),
+])
+def test_a_text_is_not_a_list_of_its_characters(call):
+    """Builtins that take a list refuse a text (its characters) or a dict (its keys): the run
+    then fails naming the row, instead of answering from single characters."""
+    with pytest.raises(ValueError, match="must be a list, got a (str|dict)"):
+        call()
+
+
+def test_extract_answer_takes_one_marker_as_a_text():
+    assert extract_answer("Final: blue. So the answer is red", markers="Final:") == "blue"
+    assert extract_answer("x", options=None) == "x" and format_options(None) == ""

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import math
 
-from runtime.metrics import macro_f1, score
+import pytest
+
+from runtime.metrics import correct, exact_match, macro_f1, normalize, score, token_f1
 
 
 def test_macro_f1_matches_the_textbook_definition():
@@ -55,10 +57,6 @@ eval silent for x in d metrics answered { "first" = last_number(x.q) }
 
 
 # ------------------------------------------------------------------ what counts as a match
-import pytest  # noqa: E402
-
-from runtime.metrics import correct, exact_match, normalize, token_f1  # noqa: E402
-
 PER_ROW = ("accuracy", "exact_match", "token_f1")
 
 

@@ -196,7 +196,7 @@ def test_tinyllm_with_teachers_its_markers_do_not_split_stops_at_the_training(tm
             "options_column": "choices", "stored_rationales": f"{d}/cqa/llm/train_CoT_*.json",
             "n_train": "16", "n_test": "1", "with_baselines": "false"}
     path = ROOT / "programs" / "tinyllm.collab"
-    res, out = _run(path, tmp_path / "runs.db", 16, sets)
+    _, out = _run(path, tmp_path / "runs.db", 16, sets)
     assert out.status == "failed"
     assert "tinyllm.collab:191:" in out.error and "training task 'rationale' has no example" in out.error
     assert "rationale: 0 of 16 rows (16 target none)" in out.error

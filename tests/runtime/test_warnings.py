@@ -164,12 +164,14 @@ def test_training_reports_examples_kept_and_dropped_per_task(tmp_path, monkeypat
     rows = [dict(r) for r in ROWS]
     rows[1]["stored"] = "no marker in this one"
     text = MULTITASK.replace('after(x.stored, "llama rationale: ")', 'after(x.stored, "So the answer is")') \
-        .replace('task("rationale: ", x.r2)', 'task("rationale: ", x.r2, weight: 0)')
+        .replace('task("rationale: ", x.r2)', 'task("rationale: ", x.r2, weight: 0)') \
+        .replace('task("explain: ", x.r1)', 'task("explain: ", x.r2)')
     _program(tmp_path, text, rows)
     monkeypatch.chdir(tmp_path)
     r = CliRunner().invoke(cli.app, ["run", "prog.collab", "--store", "runs.db"])
     assert r.exit_code == 0, r.output
     line = next(ln for ln in r.stdout.splitlines() if ln.startswith("s2 multitask"))
+    assert line.startswith("s2 multitask: 5 examples, 1 steps")  # 3 predict + 2 explain pairs
     assert "explain: 2 of 3 rows (1 target none)" in line and "predict: 3 of 3 rows" in line
     assert "rationale: 2 of 3 rows (1 target none), weight 0: not trained" in line
     assert any(ln.startswith("note: ") and "'rationale' has weight 0" in ln for ln in r.stdout.splitlines())
