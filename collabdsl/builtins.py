@@ -102,7 +102,7 @@ def letter_index(label):
 
 
 # A negation right before an option's mention: "not significant" does not name "significant".
-_NEGATED = re.compile(r"(?:\b(?:not|no|never|nor|neither|cannot)|n't)\W{0,2}\s*$", re.IGNORECASE)
+_NEGATED = re.compile(r"(?:\b(?:not|no|never|nor|neither|cannot)|n't)[\s\"'(\[\u201c\u2018]*$", re.IGNORECASE)
 
 
 def _mention(option: str) -> re.Pattern:

@@ -83,3 +83,11 @@ def test_a_text_is_not_a_list_of_its_characters(call):
 def test_extract_answer_takes_one_marker_as_a_text():
     assert extract_answer("Final: blue. So the answer is red", markers="Final:") == "blue"
     assert extract_answer("x", options=None) == "x" and format_options(None) == ""
+
+
+@pytest.mark.parametrize("reply, want", [
+    ("No, yes it is.", None),       # a comma is not a negation's reach: both named, none chosen
+    ('It is not "yes".', None), ("It isn't yes", None), ("no, not yes", "no"), ("Never maybe; yes.", "yes"),
+])
+def test_a_negation_reaches_only_the_option_right_after_it(reply, want):
+    assert extract_answer(reply, options=YNM) == want
