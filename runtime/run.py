@@ -69,7 +69,7 @@ class RunContext:
     inflight: dict = field(default_factory=dict)  # call-cache key -> future of a call on its way
     warnings: list = field(default_factory=list)  # what the run noticed, see warn()
     keys: dict = field(default_factory=dict)  # id(node attributes) -> run key of its execution
-    marker_hits: dict = field(default_factory=dict)  # run key -> {call span: [rows, hits, call]}
+    marker_hits: dict = field(default_factory=dict)  # run key -> {call span: MarkerTally}
 
     def warn(self, node: dict, message: str, span=None, level: str = "warning") -> None:
         """Record something the run noticed that does not stop it, located at ``span`` (an
