@@ -197,7 +197,7 @@ def check_choose_options(f: Facts) -> list[Diagnostic]:
         e = c.call.kwarg("options")
         what = NOT_A_LIST.get(f.types.get(id(e))) if e is not None else None
         if what is not None:
-            out.append(error("E126", f"choose() options must be a list of at least two texts; "
+            out.append(error("E130", f"choose() options must be a list of at least two texts; "
                              f"'{unparse(e)}' is {what}", e.span))
     return out
 
@@ -563,7 +563,7 @@ RULES: list[tuple[str, Callable[[Facts], list[Diagnostic]]]] = [  # every code e
     ("E101", check_undefined), ("E102", check_duplicates),
     ("W201", check_unused_param), ("W202", check_unused_model), ("W203", check_unused_prompt),
     ("W204", check_unused_data), ("E103/W205", check_slots), ("E113/E112", check_call_arity),
-    ("E117/E112/E118/E113", check_methods), ("E126", check_choose_options), ("W207/E108", check_confidence_read), ("E108", check_fields),
+    ("E117/E112/E118/E113", check_methods), ("E130", check_choose_options), ("W207/E108", check_confidence_read), ("E108", check_fields),
     ("E104", check_thresholds), ("E105/E106/E112/E117/E118", check_training), ("E107", check_dpo_pairs),
     ("E109", check_lambda), ("E110", check_counts), ("W206", check_loop_trains),
     ("E114", check_params), ("E112/E113/E106", check_models), ("E115", check_static_ifs),

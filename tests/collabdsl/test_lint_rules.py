@@ -52,7 +52,7 @@ CASES = {
     "E123": ("E123", 9, 8, None),              # a profile giving a float param a string
     "E124": ("E124", 11, 9, None),             # two default profiles
     "E125": ("E125", 11, 14, None),            # a model call in a comprehension over x.options
-    "E126": ("E126", 11, 51, None),            # choose() with options: "yes no" (a text)
+    "E130": ("E130", 11, 51, None),            # choose() with options: "yes no" (a text)
     "W201": ("W201", 5, 7, None),
     "W202": ("W202", 7, 7, None),
     "W203": ("W203", 12, 8, None),

@@ -108,11 +108,11 @@ def test_checker_rejects_options_known_not_to_be_a_list(tmp_path):
     for opts in ('"yes no"', "ask(x.q)", "x.t", "x.q + \"!\"", "3"):
         p = tmp_path / "p.collab"
         p.write_text(base.replace("OPTS", opts))
-        diags = [d for d in check_path(str(p)).diagnostics if d.code == "E126"]
+        diags = [d for d in check_path(str(p)).diagnostics if d.code == "E130"]
         assert diags and diags[0].span.line == 7, (opts, [str(d) for d in check_path(str(p)).diagnostics])
     for opts in ('["yes", "no"]', "x.opts", "mc_options(x.q)"):
         p.write_text(base.replace("OPTS", opts))
-        assert not [d for d in check_path(str(p)).diagnostics if d.code == "E126"], opts
+        assert not [d for d in check_path(str(p)).diagnostics if d.code == "E130"], opts
 
 
 # ---------------------------------------------------------------------- replies without text
