@@ -61,6 +61,8 @@ class Facts:
     types: dict[int, str] = field(default_factory=dict)  # id(expr) -> type tag
     row_comprehension_calls: list[CallFact] = field(default_factory=list)  # model/kb/step calls in a
     #   comprehension whose iterable reads row values
+    bound: dict | None = None  # after binding: the params' values (the value checks run again)
+    origin: dict[str, str] = field(default_factory=dict)  # param -> "--set" or "profile NAME"
 
     def symbol(self, name: str) -> Symbol | None:
         return self.symbols.get(name)

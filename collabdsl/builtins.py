@@ -27,6 +27,9 @@ class Builtin:
     returns: str  # type tag used by the checker: text, number, bool, list, data, any, ...
     doc: str
     impl: Callable[..., Any] | None = None
+    marker: int | str | None = None  # the argument (position or keyword) that is a marker to
+    #   find in the text (the first argument); a run warns when it occurs in no row's text
+    on_miss: str = ""  # what the builtin returns when the marker is absent (for that warning)
 
 
 # ------------------------------------------------------------------ text helpers
@@ -40,6 +43,16 @@ def _text(v) -> str:
     return str(v)
 
 
+def _list(v, what: str) -> list:
+    """``v`` as a list for a builtin that takes one: none is empty; a text is not a list of its
+    characters nor a dict a list of its keys (ValueError: the run names the row)."""
+    if v is None:
+        return []
+    if isinstance(v, (list, tuple)):
+        return list(v)
+    raise ValueError(f"{what} must be a list, got a {type(v).__name__} ({str(v)[:40]!r})")
+
+
 def _letters(n: int) -> str:
     return "abcdefghijklmnopqrstuvwxyz"[:n]
 
@@ -47,7 +60,7 @@ def _letters(n: int) -> str:
 def format_options(options, style: str = "(a)") -> str:
     """``(a) first\\n(b) second``; style "A." gives ``A. first``."""
     out = []
-    for i, opt in enumerate(options or []):
+    for i, opt in enumerate(_list(options, "options")):
         letter = _letters(26)[i]
         if style == "(A)":
             out.append(f"({letter.upper()}) {opt}")
@@ -90,13 +103,46 @@ def letter_index(label):
     return int(c) - 1 if c.isdigit() else ord(c.lower()) - ord("a")
 
 
+# A negation right before an option's mention: "not significant" does not name "significant".
+_NEGATED = re.compile(r"(?:\b(?:not|no|never|nor|neither|cannot)|n't)[\s\"'(\[\u201c\u2018]*$", re.IGNORECASE)
+
+
+def _mention(option: str) -> re.Pattern:
+    """An option's text as a whole: not inside a longer word or number ("no" is not in
+    "know", "3" not in "3.5" or "13"), whatever characters its edges are ("(b) x", "yes.").
+    Case is ignored, except for an option of one character ("A" is not the article "a")."""
+    return re.compile(r"(?<!\w)(?<!\d[.,])" + re.escape(option) + r"(?!\w)(?![.,]\d)",
+                      0 if len(option) == 1 else re.IGNORECASE)
+
+
+def named_option(text, options):
+    """The index of the one option a text names by its text, else None.
+
+    An option is named where its text occurs as a whole (see ``_mention``). A mention inside
+    the mention of a longer option does not count ("water" in "salt water", "significant" in
+    "not significant"), nor does a negated one ("not yes", "isn't yes"). When the mentions
+    left name two or more different options ("yes or no") the text names none of them."""
+    t = _text(text)
+    spans = []
+    for i, o in enumerate(_list(options, "options")):
+        o = _text(o).strip()
+        if o:
+            spans += [(m.start(), m.end(), i) for m in _mention(o).finditer(t)]
+    named = {i for a, b, i in spans
+             if not any(c <= a and b <= d and d - c > b - a for c, d, _ in spans)
+             and not _NEGATED.search(t[:a])}
+    return named.pop() if len(named) == 1 else None
+
+
 def extract_answer(text, options=None, markers=None):
     """The final answer of a chain-of-thought reply, as the original authors parse it:
-    the text after the last answer marker up to the first '.' or blank line; with
-    options, an option letter ``(x)`` is matched first, then the option text.
-    Returns None when nothing can be parsed (a parse failure)."""
+    the text after the last answer marker up to the first '.' or blank line. With
+    options, the first match of: an option letter ``(x)``; the tail equal to an option's
+    text; the one option the tail names in whole words (``named_option``); a bare letter
+    ``x.``/``x)``/``x`` at the start. Returns None when nothing can be parsed (a parse
+    failure), also when the tail names several options."""
     t = _text(text)
-    markers = list(markers) if markers else list(ANSWER_MARKERS)
+    markers = [markers] if isinstance(markers, str) else _list(markers, "markers") or list(ANSWER_MARKERS)
     tail = None
     for m in markers:
         i = t.rfind(m)
@@ -108,18 +154,22 @@ def extract_answer(text, options=None, markers=None):
     tail = tail.strip().lstrip(":").strip()
     tail = re.split(r"\n\s*\n", tail, maxsplit=1)[0]
     if options:
-        opts = [str(o) for o in options]
+        opts = [_text(o) for o in _list(options, "options")]
         m = re.match(r"\(?([a-zA-Z])\)(?:\s|$|\.)", tail) or re.search(r"\(([a-zA-Z])\)", tail[:40])
         if m:
             idx = ord(m.group(1).lower()) - ord("a")
             if 0 <= idx < len(opts):
                 return opts[idx]
-        low = tail.lower()
-        hits = [o for o in opts if o.lower() and o.lower() in low]
-        if hits:
-            return max(hits, key=len)
-        m = re.match(r"^([a-zA-Z])(?:[.)\s]|$)", tail)
-        if m and len(opts) <= 26:
+        whole = tail.splitlines()[0].strip().rstrip(".!").strip().lower() if tail else ""
+        same = [o for o in opts if o.strip().lower() in (whole, whole + ".")]
+        if len(set(same)) == 1:
+            return same[0]
+        idx = named_option(tail, opts)
+        if idx is not None:
+            return opts[idx]
+        m = re.match(r"^([a-zA-Z])(?:[.):]|\s|$)", tail)
+        word = m is not None and m.group(1) in "aAI" and re.match(r"^[aAI]\s+\w", tail)
+        if m and not word and len(opts) <= 26:
             idx = ord(m.group(1).lower()) - ord("a")
             if 0 <= idx < len(opts):
                 return opts[idx]
@@ -175,8 +225,8 @@ def pairs(candidates, scores, margin=0, match="all"):
     true/false scores the true ones) and those scored more than ``margin`` below it (Y-),
     each in candidate order, paired one to one: the first N = min(|Y+|, |Y-|) of each, as
     CoWeSt's Algorithm 1 builds its DPO pairs."""
-    cands = list(candidates or [])
-    sc = list(scores or [])
+    cands = _list(candidates, "candidates")
+    sc = _list(scores, "scores")
     scored = [(c, s) for c, s in zip(cands, sc) if s is not None]
     if match == "zip":
         if not scored:
@@ -202,7 +252,7 @@ def index_of(value, items):
     for texts; None when it is not there (or ``value`` is None)."""
     if value is None or items is None:
         return None
-    items = list(items)
+    items = _list(items, "items")
     if value in items:
         return items.index(value)
     key = " ".join(_text(value).lower().split())
@@ -215,10 +265,10 @@ def index_of(value, items):
 def best(candidates, scores):
     """The candidate with the highest score (first on ties); None if there are none."""
     best_i, best_s = None, None
-    for i, s in enumerate(scores or []):
+    for i, s in enumerate(_list(scores, "scores")):
         if s is not None and (best_s is None or s > best_s):
             best_i, best_s = i, s
-    return None if best_i is None else list(candidates)[best_i]
+    return None if best_i is None else _list(candidates, "candidates")[best_i]
 
 
 def task(prefix, target, weight=1.0, name=None):
@@ -228,16 +278,19 @@ def task(prefix, target, weight=1.0, name=None):
 
 
 def _join(values, sep="\n"):
-    return str(sep).join(_text(v) for v in (values or []))
+    return str(sep).join(_text(v) for v in _list(values, "join()'s values"))
 
 
 ROW_BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin("extract_answer", "row", 1, 1, ("options", "markers", "on_parse_error"), "text",
-            "final answer after the last 'So/Therefore/Thus, the answer is'", extract_answer),
+            "final answer after the last 'So/Therefore/Thus, the answer is'", extract_answer,
+            marker="markers", on_miss="each whole text was read as the answer"),
     Builtin("last_number", "row", 1, 1, ("on_parse_error",), "number", "last number in a text", last_number),
     Builtin("items", "row", 1, 1, ("max", "on_parse_error"), "list", "items of a numbered list", items),
-    Builtin("after", "row", 2, 2, (), "text", "text after the last marker", after),
-    Builtin("before", "row", 2, 2, (), "text", "text before the first marker", before),
+    Builtin("after", "row", 2, 2, (), "text", "text after the last marker", after,
+            marker=1, on_miss="every value is none"),
+    Builtin("before", "row", 2, 2, (), "text", "text before the first marker", before,
+            marker=1, on_miss="every value is the whole text"),
     Builtin("format_options", "row", 1, 1, ("style",), "text", "options as (a) ... lines", format_options),
     Builtin("mc_options", "row", 1, 1, (), "list", "the options of a text with (A) ... lines", mc_options),
     Builtin("mc_question", "row", 1, 1, (), "text", "the question of such a text", mc_question),

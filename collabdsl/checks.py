@@ -5,6 +5,7 @@ Codes: E1xx are errors (the program cannot run as written), W2xx warnings.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 from collabdsl import ast as A
@@ -32,13 +33,25 @@ def _lit(e):
 
 
 def _const(e, facts: Facts):
-    """A literal, or a param's literal default."""
+    """A literal, or a param's literal default. After binding (``facts.bound``): only a param
+    whose value a profile or ``--set`` gave, with that value (the rest was checked before)."""
+    if facts.bound is not None:
+        if isinstance(e, A.Name) and str(e.id) in facts.origin:
+            return facts.bound.get(str(e.id))
+        return None
     v = _lit(e)
     if v is None and isinstance(e, A.Name):
         sym = facts.symbol(str(e.id))
         if sym is not None and sym.kind == "param":
             v = _lit(sym.node.default)
     return v
+
+
+def _from(e, facts: Facts) -> str:
+    """`` (p0 = 1.5, set by --set)`` for a value a profile or --set gave, else nothing."""
+    if facts.bound is not None and isinstance(e, A.Name) and str(e.id) in facts.origin:
+        return f" ({e.id} = {facts.bound.get(str(e.id))!r}, set by {facts.origin[str(e.id)]})"
+    return ""
 
 
 # ---------------------------------------------------------------------- names
@@ -167,14 +180,11 @@ def check_methods(f: Facts) -> list[Diagnostic]:
                     out.append(error("E112", f"unknown {kw.name} '{_src(v)}'{why}; expected one of "
                                      f"{', '.join(allowed)}", v.span))
             elif table is MODEL_METHODS:
-                opt, as_model = METHOD_OPTIONS[str(kw.name)], MODEL_OPTIONS.get(str(kw.name))
+                as_model = MODEL_OPTIONS.get(str(kw.name))
                 if backends == {"column"} and as_model is not None and backend_problem(as_model, "column"):
                     out.append(error("E112", backend_problem(as_model, "column", f"{c.method}() option"),
                                      kw.name.span))
                     continue
-                problem = opt.problem(_const(kw.value, f))
-                if problem:
-                    out.append(error("E109", problem, kw.value.span))
         for req in m.required:
             if req not in given:
                 out.append(error("E118", f"{c.method}() needs '{req}:'", c.call.span))
@@ -199,6 +209,26 @@ def _declared_backends(f: Facts, target) -> set[str]:
         out |= {str(m.backend) for m in f.program.decls(A.Model) if str(m.name) == n}
         todo += [str(t.model) for t in f.program.decls(A.Training) if t.new_name is not None
                  and str(t.new_name) == n]
+    return out
+
+
+NOT_A_LIST = {"text": "a text", "number": "a number", "bool": "a bool", "dict": "a dict",
+              "none": "none", "gen": "a generation", "choice": "a choice", "range": "a range"}
+
+
+def check_choose_options(f: Facts) -> list[Diagnostic]:
+    """choose() picks one of a list of texts: options whose type is known and is not a list (a
+    string literal, a prompt call, a column written with texts) would be read as its
+    characters or keys."""
+    out = []
+    for c in f.calls:
+        if c.kind != "model_method" or c.method != "choose":
+            continue
+        e = c.call.kwarg("options")
+        what = NOT_A_LIST.get(f.types.get(id(e))) if e is not None else None
+        if what is not None:
+            out.append(error("E130", f"choose() options must be a list of at least two texts; "
+                             f"'{unparse(e)}' is {what}", e.span))
     return out
 
 
@@ -253,8 +283,8 @@ def check_thresholds(f: Facts) -> list[Diagnostic]:
         if not lo <= v <= hi:
             rng = f"[{lo:g}, {hi:g}]"
             src = "its estimator" if what == "confidence" else "the judge's declared range"
-            out.append(error("E104", f"threshold {v:g} is outside {src} {rng}: the {what} can never "
-                             f"compare as intended", other.span))
+            out.append(error("E104", f"threshold {v:g}{_from(other, f)} is outside {src} {rng}: the "
+                             f"{what} can never compare as intended", other.span))
     return out
 
 
@@ -294,10 +324,7 @@ def check_training(f: Facts) -> list[Diagnostic]:
                 out.append(error("E112", objective_problem(opt, obj.name), kw.name.span))
             else:
                 v = _const(kw.value, f)
-                problem = opt.problem(v)
-                if problem:
-                    out.append(error("E109", problem, kw.value.span))
-                elif v is not None:
+                if v is not None and not opt.problem(v):  # a bad value is check_option_values'
                     values[str(kw.name)] = v
         spans = {str(kw.name): kw.name.span for kw in t.entries}
         for name, message in train_conflicts(values):
@@ -305,6 +332,42 @@ def check_training(f: Facts) -> list[Diagnostic]:
         for req in obj.required:
             if req not in names:
                 out.append(error("E118", f"{t.objective} needs '{req}:'", t.span))
+    return out
+
+
+def check_option_values(f: Facts) -> list[Diagnostic]:
+    """E109: the value of an option (per-call, training, model, backend kwarg, lora setting)
+    outside its range or set, by the contract of collabdsl.options. A value rule: after
+    binding it runs again on the values a profile or --set gave (``_const``, ``_from``)."""
+    out = []
+
+    def value(kw, opt):
+        if opt is not None:
+            problem = opt.problem(_const(kw.value, f))
+            if problem:
+                out.append(error("E109", problem + _from(kw.value, f), kw.value.span))
+
+    for c in f.calls:
+        if c.kind == "model_method" and c.method in MODEL_METHODS:
+            for kw in c.call.kwargs:
+                if kw.name in MODEL_METHODS[c.method].required + MODEL_METHODS[c.method].optional:
+                    value(kw, METHOD_OPTIONS.get(str(kw.name)) if kw.name not in ENUMS else None)
+    for t, _, _ in f.trainings:
+        obj = OBJECTIVES.get(str(t.objective))
+        for kw in t.entries if obj is not None else ():
+            opt = TRAIN_OPTIONS.get(str(kw.name))
+            if opt is not None and kw.name not in obj.required + obj.optional and not objective_problem(opt, obj.name):
+                value(kw, opt)
+    for m in f.program.decls(A.Model):
+        for kw in m.kwargs:
+            value(kw, BACKEND_KWARGS.get(str(m.backend), {}).get(str(kw.name)))
+        for kw in m.options:
+            o = MODEL_OPTIONS.get(str(kw.name))
+            if o is not None and not backend_problem(o, str(m.backend)):
+                value(kw, o)
+        for kw in m.lora or []:
+            if kw.name:
+                value(kw, LORA_OPTIONS.get(str(kw.name)))
     return out
 
 
@@ -327,7 +390,7 @@ def check_lambda(f: Facts) -> list[Diagnostic]:
     """Params named like kd's lambda hold a weight in [0, 1] (a training's lambda: entry is
     checked with the other training options, in check_training)."""
     out = []
-    for p in f.program.decls(A.Param):
+    for p in f.program.decls(A.Param) if f.bound is None else ():
         if str(p.name) in ("lam", "lambda_", "kd_lambda"):
             v = _lit(p.default)
             if isinstance(v, (int, float)) and not 0 <= v <= 1:
@@ -342,7 +405,7 @@ def check_counts(f: Facts) -> list[Diagnostic]:
     def bad(e, what):
         v = _const(e, f)
         if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 1:
-            out.append(error("E110", f"{what} must be at least 1, got {v:g}", e.span))
+            out.append(error("E110", f"{what} must be at least 1, got {v:g}{_from(e, f)}", e.span))
 
     for c in f.calls:
         for kw in c.call.kwargs:
@@ -354,7 +417,7 @@ def check_counts(f: Facts) -> list[Diagnostic]:
             bad(r.count, "a repeat count")
         if r.max is not None:
             bad(r.max, "a repeat max")
-    for p in f.program.decls(A.Param):
+    for p in f.program.decls(A.Param) if f.bound is None else ():
         if str(p.name) == "k" or str(p.name).endswith("_k"):
             bad(p.default, f"param {p.name}")
     return out
@@ -384,6 +447,9 @@ def check_params(f: Facts) -> list[Diagnostic]:
         elif v is not None and (not isinstance(v, typ) or (str(p.type) != "bool" and isinstance(v, bool))):
             out.append(error("E114", f"param '{p.name}' is {p.type} but its default is "
                              f"{type(v).__name__}", p.default.span))
+        elif isinstance(v, float) and not math.isfinite(v):
+            out.append(error("E114", f"the default of param '{p.name}' is not a finite number ({v})",
+                             p.default.span))
     return out
 
 
@@ -430,6 +496,9 @@ def check_profiles(f: Facts) -> list[Diagnostic]:
                     not isinstance(v, typ) or (str(p.type) != "bool" and isinstance(v, bool))):
                 out.append(error("E123", f"profile '{pr.name}': param '{ps.name}' is {p.type} but the "
                                  f"value is {type(v).__name__}", ps.value.span))
+            elif isinstance(v, float) and not math.isfinite(v):
+                out.append(error("E123", f"profile '{pr.name}': the value of '{ps.name}' is not a finite "
+                                 f"number ({v})", ps.value.span))
     return out
 
 
@@ -454,8 +523,6 @@ def check_models(f: Facts) -> list[Diagnostic]:
             if kw.name not in kwargs:
                 out.append(error("E112", f"{m.backend}() has no option '{kw.name}'"
                                  + (f"; options: {', '.join(kwargs)}" if kwargs else ""), kw.span))
-            elif kwargs[str(kw.name)].problem(_const(kw.value, f)):
-                out.append(error("E109", kwargs[str(kw.name)].problem(_const(kw.value, f)), kw.value.span))
         for opt in m.options:
             o = MODEL_OPTIONS.get(str(opt.name))
             if o is None:
@@ -463,8 +530,6 @@ def check_models(f: Facts) -> list[Diagnostic]:
                                  f"{', '.join(MODEL_OPTIONS)}", opt.name.span))
             elif backend_problem(o, str(m.backend)):
                 out.append(error("E112", backend_problem(o, str(m.backend)), opt.name.span))
-            elif o.problem(_const(opt.value, f)):
-                out.append(error("E109", o.problem(_const(opt.value, f)), opt.value.span))
         for kw in m.lora or []:
             o = LORA_OPTIONS.get(str(kw.name))
             if not kw.name:
@@ -473,8 +538,6 @@ def check_models(f: Facts) -> list[Diagnostic]:
             elif o is None:
                 out.append(error("E112", f"lora() has no option '{kw.name}'; options: "
                                  f"{', '.join(LORA_OPTIONS)}", kw.name.span))
-            elif o.problem(_const(kw.value, f)):
-                out.append(error("E109", o.problem(_const(kw.value, f)), kw.value.span))
         if m.trainable and not b.trainable:
             out.append(error("E106", f"an {m.backend}() model cannot be trainable", m.span))
     return out
@@ -667,14 +730,28 @@ RULES: list[tuple[str, Callable[[Facts], list[Diagnostic]]]] = [  # every code e
     ("E101", check_undefined), ("E102", check_duplicates),
     ("W201", check_unused_param), ("W202", check_unused_model), ("W203", check_unused_prompt),
     ("W204", check_unused_data), ("E103/W205", check_slots), ("E113/E112", check_call_arity),
-    ("E117/E112/E109/E118/E113", check_methods), ("W207/E108", check_confidence_read), ("E108", check_fields),
-    ("E104", check_thresholds), ("E105/E106/E112/E109/E117/E118", check_training), ("E107", check_dpo_pairs),
+    ("E117/E112/E118/E113", check_methods), ("E130", check_choose_options), ("W207/E108", check_confidence_read), ("E108", check_fields),
+    ("E104", check_thresholds), ("E105/E106/E112/E117/E118", check_training), ("E109", check_option_values),
+    ("E107", check_dpo_pairs),
     ("E109", check_lambda), ("E110", check_counts), ("W206", check_loop_trains),
-    ("E114", check_params), ("E112/E109/E113/E106", check_models), ("E115", check_static_ifs),
+    ("E114", check_params), ("E112/E113/E106", check_models), ("E115", check_static_ifs),
     ("E116/W208", check_returns), ("E119/W209/E112/E102", check_eval), ("E117/E101", check_data_refs),
     ("E122", check_step_recursion), ("E123/E124", check_profiles), ("E125", check_comprehensions),
     ("E129", check_expansion),
 ]
+
+
+VALUE_RULES = (check_thresholds, check_lambda, check_counts, check_option_values)  # the rules that read param values
+
+
+def check_bound_values(f: Facts, params: dict, origin: dict[str, str]) -> list[Diagnostic]:
+    """The value rules again, with the values a profile or ``--set`` gave the params
+    (``origin``: param -> where its value came from): a threshold set with ``--set p0=1.5``
+    gets the E104 its default would have."""
+    import dataclasses
+
+    bound = dataclasses.replace(f, bound=dict(params), origin=dict(origin))
+    return [d for rule in VALUE_RULES for d in rule(bound)]
 
 
 def run_checks(f: Facts) -> list[Diagnostic]:

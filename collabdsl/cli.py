@@ -389,9 +389,18 @@ def _print_outcome(outcome: Any) -> None:
         typer.echo(_table(cols, rows, title="operations"), nl=False)
         for line in totals_lines(outcome):
             typer.echo(line)
+    _echo_warnings(getattr(outcome, "warnings", None) or [])
     if status in ("failed", "interrupted"):
         typer.echo("continue with `collab run --resume`", err=True)
     typer.echo(f"details: collab show {getattr(outcome, 'run_id', 'latest')}", err=True)
+
+
+def _echo_warnings(warnings: list[dict]) -> None:
+    """What the run noticed without stopping (run store table ``warnings``), one line each."""
+    from runtime.report import warning_line
+
+    for w in warnings:
+        typer.echo(warning_line(w))
 
 
 def _echo_results(results: list[dict], table_key: str) -> None:
@@ -498,7 +507,8 @@ def show(
     """Show one recorded run.
 
     Its params and model bindings, every operation with its counters (calls, tokens, cost,
-    cache hits, parse failures), and its result tables."""
+    cache hits, parse failures), its result tables, its trainings (examples kept and dropped
+    per task) and its warnings."""
     s = _open_store("show", store)
     if s is None:
         _fail(f"collab show: no run store at {store} (see `collab runs --store FILE`)", 1)
@@ -514,12 +524,13 @@ def show(
     from collabdsl.masking import mask_all
 
     r, nodes, results = mask_all(r), mask_all(s.list_nodes(r["id"])), mask_all(s.results_table(r["id"]))
+    warnings, trainings = mask_all(s.list_warnings(r["id"])), mask_all(s.list_trainings(r["id"]))
     s.close()
     if format == TextOrJson.json:
         import json
 
-        typer.echo(json.dumps({"run": r, "nodes": nodes, "results": results}, indent=2, sort_keys=True,
-                              default=str))
+        typer.echo(json.dumps({"run": r, "nodes": nodes, "results": results, "trainings": trainings,
+                               "warnings": warnings}, indent=2, sort_keys=True, default=str))
         return
     lines = [f"run {r['id']}: {r.get('program_name')} ({r.get('program_path')})",
              f"status {r.get('status')}, started {r.get('started')}, finished {r.get('finished') or '-'}"]
@@ -544,6 +555,12 @@ def show(
                                  [_fmt_num(n.get(c)) for c in cols[3:]] for n in nodes],
                           title="operations"), nl=False)
     _echo_results(results, table_key="table_name")
+    if trainings:
+        from runtime.report import training_line
+
+        for t in trainings:
+            typer.echo(training_line({**(t.get("info") or {}), **t}))
+    _echo_warnings(warnings)
 
 
 if __name__ == "__main__":

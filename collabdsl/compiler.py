@@ -2,18 +2,19 @@
 models -> lower to the IR graph. Each stage is a function; this module chains them."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from collabdsl import ast as A
 from collabdsl.analysis import analyze
-from collabdsl.checks import run_checks
+from collabdsl.checks import check_bound_values, run_checks
 from collabdsl.diagnostics import Diagnostic, error
 from collabdsl.evaluate import EvalError, constant
 from collabdsl.linker import link
 from collabdsl.masking import mask
-from collabdsl.parser import parse_file
 from collabdsl.options import backend_problem
+from collabdsl.parser import parse_file, unescape
 from collabdsl.vocab import BACKEND_KWARGS, BACKENDS, LORA_OPTIONS, MODEL_OPTIONS, PARAM_TYPES, REF_KINDS
 
 
@@ -26,6 +27,7 @@ class CompileResult:
     params: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict)
     profile: str | None = None  # the profile whose values were applied
+    facts: object | None = None  # the checker's facts (collabdsl.analysis.Facts)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -55,7 +57,7 @@ def check_path(path: str, allow_read: tuple | list = (), literals: bool = True) 
     diags += run_checks(facts)
     if literals:
         diags += lint_literals(program, policy)
-    return CompileResult(program, None, _dedupe(diags), sources)
+    return CompileResult(program, None, _dedupe(diags), sources, facts=facts)
 
 
 def _dedupe(diags):
@@ -136,9 +138,14 @@ def parse_value(raw: str, typ: str):
             raise ValueError("expected an integer") from None
     if typ == "float":
         try:
-            return float(raw)
+            v = float(raw)
         except ValueError:
             raise ValueError("expected a number") from None
+        if not math.isfinite(v):
+            raise ValueError("expected a finite number")
+        return v
+    if typ == "str":  # the escapes of the language's strings: '\n\nQ:' holds two newlines
+        return unescape(raw)
     if typ in PARAM_TYPES:
         return raw
     raise ValueError(f"unknown type {typ}")
@@ -264,6 +271,14 @@ def compile_path(path: str, sets: dict[str, str] | None = None,
     if d0:
         return result
     params, d1 = bind_params(result.program, sets or {}, chosen)
+    if not d1:  # the value rules (E104 thresholds, E109, E110) on the values set from outside
+        origin = {str(ps.name): f"profile '{chosen.name}'" for ps in chosen.sets} if chosen is not None else {}
+        origin.update({name: "--set" for name in sets or {}})
+        d1 = check_bound_values(result.facts, params, origin)
+    if d1:  # reported where the value is used, with where it came from; nothing binds past them
+        result.diagnostics += d1
+        result.params = params
+        return result
     bound, d2 = bind_models(result.program, params, models or {})
     d2 += bind_keys(bound, keys)
     result.diagnostics += d1 + d2

@@ -50,6 +50,7 @@ class Env:
     var: str | None = None  # the row variable
     row: dict | None = None
     names: dict[str, Any] = field(default_factory=dict)  # other bound names (e.g. loop variable)
+    markers: dict | None = None  # when given: str(call span) -> MarkerTally of the marker calls
 
 
 def render_prompt(template: str, slots: list[str], values: list[Any]) -> str:
@@ -281,10 +282,34 @@ def _call(e: A.Call, env: Env):
     args = [evaluate(a, env) for a in e.args]
     kwargs = {str(k.name): evaluate(k.value, env) for k in e.kwargs
               if k.name != "on_parse_error"}
+    if env.markers is not None and b.marker is not None:
+        _tally_marker(b, e, args, kwargs, env)
     try:
         return b.impl(*args, **kwargs)
     except (TypeError, ValueError, IndexError) as exc:
         raise EvalError(f"{name}(): {exc}", e.span) from None
+
+
+@dataclass
+class MarkerTally:
+    """How often a builtin's marker (``before``, ``after``, ``extract_answer(markers:)``) was
+    looked for in a non-empty text, and found."""
+    call: A.Call
+    markers: list
+    rows: int = 0
+    found: int = 0
+
+
+def _tally_marker(b, e: A.Call, args: list, kwargs: dict, env: Env) -> None:
+    m = args[b.marker] if isinstance(b.marker, int) and b.marker < len(args) else kwargs.get(b.marker)
+    text = _as_text(args[0]) if args else ""
+    if m is None or not text.strip():
+        return
+    ms = [str(x) for x in (m if isinstance(m, (list, tuple)) else [m])]
+    t = env.markers.setdefault(str(e.span), MarkerTally(e, ms))
+    t.markers = ms
+    t.rows += 1
+    t.found += any(x and x in text for x in ms)
 
 
 def parse_error_policy(e: A.Call):

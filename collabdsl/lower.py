@@ -384,7 +384,7 @@ class Lowerer:
                 continue
             col = f"_sys{self.n}"
             self.assign_col(col, s.expr, ctx, s.span)
-            systems.append({"label": s.label, "column": col})
+            systems.append({"label": s.label, "column": col, "span": str(s.span)})
         gold_col = None
         if st.gold is not None:
             gold_col = f"_gold{self.n}"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast as pyast
+import re
 import textwrap
 import warnings
 from functools import lru_cache
@@ -58,6 +59,31 @@ def _string(tok: Token) -> str:
     if str(tok).startswith('"""'):
         text = textwrap.dedent(text).strip("\n")
     return text
+
+
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|N\{[^}]*\}|[0-7]{1,3}|.)",
+                     re.DOTALL)
+
+
+def unescape(text: str) -> str:
+    """A text given outside a program (``--set s='\\n\\nQ:'``) read with the escapes of the
+    language's string literals, decoded by the same rules: ``\\n`` is a newline, ``\\\\`` a
+    backslash, ``\\"`` a quote, ``\\x41``/``\\u00e9`` characters; an unknown escape such as
+    ``\\d`` stays as written. A malformed escape (``\\x4``) is a ValueError."""
+    def one(m: re.Match) -> str:
+        esc = m.group(0)
+        if esc[1] in "xuUN" and len(esc) == 2:
+            raise ValueError(f"malformed escape {esc!r}")
+        if esc[1] in "\n\r":  # a backslash at the end of a line (a continuation in a literal)
+            return esc
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return pyast.literal_eval(f'"{esc}"')
+        except (SyntaxError, ValueError) as exc:
+            raise ValueError(f"malformed escape {esc!r}: {getattr(exc, 'msg', exc)}") from None
+
+    return _ESCAPE.sub(one, text)
 
 
 @v_args(meta=True)

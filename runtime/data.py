@@ -35,7 +35,11 @@ and a refusal is an ``AccessDenied`` (a ``ValueError``) naming the path and the
 refused.
 
 Every failure is a :class:`DataError` (a ``ValueError``) whose message says where: the
-resolved path, ``path:line`` for a malformed line, or the dataset id. ``datasets`` and
+resolved path, ``path:line`` for a malformed line, or the dataset id. A source without rows
+is an error (an empty file, a CSV with only its header, an empty JSON list: a run would
+otherwise finish with n = 0), as is a CSV whose quoted field is never closed (``path:line``
+of the row it opens in) and a string holding a lone surrogate (a JSON ``"\\ud800"`` escape
+without its pair: not text, no store or model can take it), named by file, line or item. ``datasets`` and
 ``pyarrow`` are imported only by the functions that read parquet or ``hf:`` sources.
 """
 from __future__ import annotations
@@ -118,9 +122,50 @@ def load_rows(source: str | os.PathLike, *, split: str | None = None, format: st
                 rows = list(islice(it, limit))  # stop reading early
             finally:
                 it.close()
+            if not rows and limit:
+                raise DataError(_no_rows(path, fmt))
         else:
-            rows = _pick(_read(path, fmt, split), limit, seed, shuffle)
+            all_rows = _read(path, fmt, split)
+            if not all_rows:
+                raise DataError(_no_rows(path, fmt))
+            rows = _pick(all_rows, limit, seed, shuffle)
+    if not rows and kind == "hf" and limit != 0:
+        raise DataError(f"{where}: no rows")
     return _map_columns(rows, columns, where) if columns else rows
+
+
+def _no_rows(path: Path, fmt: str) -> str:
+    """Why a local file gave no rows, for its error."""
+    try:
+        blank = not _read_text(path).strip()
+    except DataError:
+        blank = False
+    if blank:
+        return f"{path}: the file is empty: no rows"
+    if fmt in ("csv", "tsv"):
+        return f"{path}: only a header line, no rows"
+    if fmt == "json":
+        return f"{path}: the JSON holds an empty list: no rows"
+    return f"{path}: no rows"
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _check_text(value, where: str, field: str | None = None) -> None:
+    """A lone surrogate (JSON's ``"\\ud800"`` without its pair) anywhere in ``value`` is a
+    DataError naming ``where`` (file and line or item) and the field."""
+    if isinstance(value, str):
+        m = _SURROGATE.search(value)
+        if m:
+            raise DataError(f"{where}: {'field ' + repr(field) + ' ' if field else ''}holds a lone surrogate "
+                            f"{m.group()!r} (a \\u{ord(m.group()):04x} escape without its pair): not text")
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            _check_text(v, where, field if field is not None else str(k))
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _check_text(v, where, field)
 
 
 def attached_files(pattern: str, split: str | None = None,
@@ -158,6 +203,8 @@ def attached_values(pattern: str, split: str | None = None,
         if not isinstance(value, list):
             raise DataError(f"{path}: an attached file must hold a JSON list (one value per row), "
                             f"found {type(value).__name__}")
+        for i, v in enumerate(value):
+            _check_text(v, f"{path}: item {i}")
         out.extend(value)
     return out
 
@@ -421,6 +468,7 @@ def _jsonl_rows(lines, path: Path) -> Iterator[dict]:
         if not isinstance(row, dict):
             raise DataError(f"{path}:{lineno}: expected a JSON object, got "
                             f"{type(row).__name__}")
+        _check_text(row, f"{path}:{lineno}")
         yield row
 
 
@@ -478,6 +526,7 @@ def _rows_of(data, path: Path, split: str | None) -> list[dict]:
     for i, row in enumerate(data):
         if not isinstance(row, dict):
             raise DataError(f"{path}: item {i} is {type(row).__name__}, expected a JSON object")
+        _check_text(row, f"{path}: item {i}")
     return data
 
 
@@ -485,15 +534,21 @@ def _iter_csv(path: Path, fmt: str) -> Iterator[dict]:
     delimiter = "\t" if fmt == "tsv" else ","
     with _open_binary(path) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        reader = csv.DictReader(text, delimiter=delimiter)
+        reader = csv.DictReader(text, delimiter=delimiter, strict=True)
+        start = 1  # the line the next record starts on (a quoted field may span lines)
         try:
+            reader.fieldnames  # noqa: B018 - reads the header
+            start = reader.line_num + 1
             for row in reader:
                 if None in row:
-                    raise DataError(f"{path}:{reader.line_num}: more fields than the header "
+                    raise DataError(f"{path}:{start}: more fields than the header "
                                     f"has ({len(reader.fieldnames or [])})")
                 yield row
+                start = reader.line_num + 1
         except csv.Error as e:
-            raise DataError(f"{path}:{reader.line_num}: malformed {fmt.upper()}: {e}") from e
+            why = ("a quoted field opened in this row is never closed (it runs to the end of the file)"
+                   if "unexpected end of data" in str(e) else str(e))
+            raise DataError(f"{path}:{start}: malformed {fmt.upper()}: {why}") from e
         except UnicodeDecodeError as e:
             raise DataError(f"{path}: not UTF-8 text ({e})") from e
 

@@ -41,7 +41,23 @@ def active_rows(ctx, node) -> list[dict]:
 
 def env_for(ctx, node, row) -> Env:
     var = (node["expr"] or {}).get("var")
-    return Env(params=ctx.params, prompts=ctx.prompts, var=var, row=row)
+    markers = ctx.marker_hits.setdefault(id(node), {})  # one node runs one execution at a time
+    return Env(params=ctx.params, prompts=ctx.prompts, var=var, row=row, markers=markers)
+
+
+def warn_unmatched_markers(ctx, node, key) -> None:
+    """A marker builtin (``before``, ``after``, ``extract_answer(markers:)``) whose marker
+    occurs in none of the texts the node gave it: warn at the call (a marker typed for other
+    data, or a ``\\n`` that is not a newline, silently changes every row)."""
+    from collabdsl.builtins import ROW_BUILTINS
+
+    for t in ctx.marker_hits.pop(id(node), {}).values():
+        if t.rows and not t.found:
+            b = ROW_BUILTINS[t.call.fname]
+            what = (f"the marker {t.markers[0]!r} occurs in none" if len(t.markers) == 1 else
+                    f"none of the markers {', '.join(repr(m) for m in t.markers)} occurs in any")
+            ctx.warn(key, node, f"{b.name}(): {what} of the {t.rows} texts it was given, so {b.on_miss}",
+                     span=t.call.span)
 
 
 def ev(ctx, node, e, row):

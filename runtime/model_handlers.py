@@ -120,7 +120,9 @@ async def _cached_calls(ctx, node, key, role, kind, requests, keys):
         values = [_to_json(kind, res) for res in got]
         for i, v in zip(mine, values):
             results[i] = v
-        ctx.store.cache_put_many(dict(zip(own, values)))
+        # a reply without text is not cached: the row fails, and a rerun asks again
+        ctx.store.cache_put_many({k: v for k, v in zip(own, values)
+                                  if not (kind == "generate" and any(g["text"] is None for g in v))})
         _settle(ctx, own, values=values)
     for i, fut in waits:
         try:
@@ -170,7 +172,13 @@ async def _generations(ctx, node, key, role, chunk, n=1, logprobs=False):
         reqs.append(req)
         keys.append(cache_key(role.version_id, p, {"t": req.temperature, "p": req.top_p, "m": req.max_tokens,
                                                    "n": n, "seed": seed, "lp": logprobs, "chat": req.chat}, 0))
-    return await _cached_calls(ctx, node, key, role, "generate", reqs, keys)
+    results, stats = await _cached_calls(ctx, node, key, role, "generate", reqs, keys)
+    for r, res in zip(chunk, results):
+        if any(g["text"] is None for g in res):
+            raise RunError(node, f"row {r['_rid']}: model '{node['model']}' ({role.spec['backend']}:"
+                           f"{role.spec.get('ref')}) replied without text (content: null: a filtered or "
+                           f"refused request?)")
+    return results, stats
 
 
 async def _generate_values(ctx, node, key, role, chunk):
@@ -231,18 +239,44 @@ async def score(ctx, node, key):
     apply_policy(ctx, node, key, node["options"].get("on_parse_error", "keep"), failed, node["out"])
 
 
+def choice_options(ctx, node, r) -> list[str]:
+    """The options of a choose() call for row ``r``: a list of at least two texts. Anything
+    else fails the row (a text is not its characters, a dict not its keys)."""
+    v = ev(ctx, node, node["expr"]["options"], r)
+    if isinstance(v, tuple):
+        v = list(v)
+    if not isinstance(v, list) or len(v) < 2 or not all(isinstance(o, str) for o in v):
+        if v is None:
+            got = "none"
+        elif not isinstance(v, list):
+            got = f"a {type(v).__name__} ({str(v)[:40]!r})"
+        elif len(v) < 2:
+            got = f"{len(v)} option{'s' if len(v) != 1 else ''}"
+        else:
+            i = next(i for i, o in enumerate(v) if not isinstance(o, str))
+            got = f"option {i + 1} ({v[i]!r}) is not a text but a {type(v[i]).__name__}"
+        raise RunError(node, f"row {r.get('_rid')}: choose() options must be a list of at least two "
+                       f"texts; got {got}")
+    return v
+
+
+NO_CHOICE = {"answer": None, "index": None, "confidence": None, "probs": None}
+
+
 @handler("choose")
 async def choose(ctx, node, key):
     async def values(ctx, node, key, role, chunk):
-        options = [list(ev(ctx, node, node["expr"]["options"], r) or []) for r in chunk]
-        for r, o in zip(chunk, options):
-            if not o:
-                raise RunError(node, f"row {r.get('_rid')}: choose() got no options")
+        options = [choice_options(ctx, node, r) for r in chunk]
         if role.agent is None:
+            # a stored answer is the option it names (case and spaces ignored); one that
+            # names no option is no answer (a parse failure), not option 0
             out = []
             for r, o in zip(chunk, options):
-                v = str(_column(ctx, node, role, r))
-                idx = next((i for i, x in enumerate(o) if str(x).strip().lower() == v.strip().lower()), 0)
+                v = " ".join(str(_column(ctx, node, role, r)).lower().split())
+                idx = next((i for i, x in enumerate(o) if " ".join(x.lower().split()) == v), None)
+                if idx is None:
+                    out.append(dict(NO_CHOICE))
+                    continue
                 probs = [1.0 if i == idx else 0.0 for i in range(len(o))]
                 out.append({"answer": o[idx], "index": idx, "confidence": 1.0, "probs": probs})
             return out, {}
@@ -254,8 +288,13 @@ async def choose(ctx, node, key):
         out = []
         for o, res in zip(options, results):
             probs = res["probs"]
+            if not res["logliks"] and len(set(probs)) == 1:  # a reply that names no option
+                out.append(dict(NO_CHOICE))
+                continue
             idx = max(range(len(probs)), key=probs.__getitem__)
             out.append({"answer": o[idx], "index": idx, "confidence": probs[idx], "probs": probs})
         return out, stats
 
-    await _run_model(ctx, node, key, values, "choose")
+    rows = await _run_model(ctx, node, key, values, "choose")
+    unanswered = sum(1 for r in rows if isinstance(r.get(node["out"]), dict) and r[node["out"]]["answer"] is None)
+    ctx.count(key, parse_failures=unanswered)

@@ -1,5 +1,7 @@
 """The end-of-run summary beside the result table: time, calls, tokens, cost and cache
-hits per node, totals, knowledge-base sizes and retrieval rates."""
+hits per node, totals, knowledge-base sizes and retrieval rates, trainings with the examples
+each task kept and dropped, and the run's warnings. ``collab show`` prints the same lines
+from the run store."""
 from __future__ import annotations
 
 
@@ -10,6 +12,32 @@ def node_rows(stats: dict) -> tuple[list[str], list[list[str]]]:
              str(s.cache_hits) + (" (reused)" if s.reused else ""), f"{s.prompt_tokens}/{s.completion_tokens}",
              f"{s.cost:.4f}", str(s.retries), str(s.parse_failures)] for key, s in stats.items()]
     return cols, rows
+
+
+def describe_task(t: dict) -> str:
+    """``explain: 12 of 16 rows (4 target none)``: one task of a training's report."""
+    n = t["kept"] + sum(t["dropped"].values())
+    why = ", ".join(f"{c} {r}" for r, c in t["dropped"].items())
+    return f"{t['task']}: {t['kept']} of {n} rows" + (f" ({why})" if why else "") + \
+        (f", weight {t['weight']:g}: not trained" if t["weight"] <= 0 else "")
+
+
+def training_line(t: dict) -> str:
+    """A training of the run: its model, objective, examples, steps and loss, and what each
+    task kept and dropped."""
+    line = f"{t['model']} {t['objective']}: {t['examples']} examples"
+    line += f", {t['steps']} steps, loss {t['train_loss']:.4f}" if t.get("steps") is not None else \
+        f" ({t.get('skipped') or 'not trained'})"
+    tasks = t.get("tasks") or []
+    if len(tasks) > 1 or any(x["dropped"] or x["weight"] <= 0 for x in tasks):
+        line += "; " + "; ".join(describe_task(x) for x in tasks)
+    return line
+
+
+def warning_line(w: dict) -> str:
+    """``warning: prog.collab:7:18: in compute 'x.t = ...': message``."""
+    return f"{w.get('level') or 'warning'}: {w.get('where') or w.get('location') or '?'}: in {w.get('kind')} " \
+           f"'{w.get('label')}': {w.get('message')}"
 
 
 def totals_lines(outcome) -> list[str]:
@@ -25,9 +53,7 @@ def totals_lines(outcome) -> list[str]:
     lines = [f"knowledge base {kb}: {n} entries written" for kb, n in outcome.kb_sizes.items()]
     lines += [f"retrieval {col}: {n} of {total} rows retrieved ({n / max(total, 1):.1%})"
               for col, (n, total) in outcome.retrievals.items()]
-    lines += [f"{t['model']} {t['objective']}: {t['examples']} examples"
-              + (f", {t['steps']} steps, loss {t['train_loss']:.4f}" if "steps" in t else f" ({t.get('skipped')})")
-              for t in getattr(outcome, "trainings", [])]
+    lines += [training_line(t) for t in getattr(outcome, "trainings", [])]
     lines.append(f"model calls {calls}, cache hits {hits}, tokens {tin} in / {tout} out, cost ${cost:.4f}, "
                  f"retries {retries}, parse failures {fails}, models loaded {loads}")
     return lines

@@ -93,6 +93,20 @@ class RunContext:
     progress: object | None = None
     tasks: dict = field(default_factory=dict)
     inflight: dict = field(default_factory=dict)  # call-cache key -> future of a call on its way
+    warnings: list = field(default_factory=list)  # what the run noticed, see warn()
+    marker_hits: dict = field(default_factory=dict)  # id(node attributes) -> {call span: MarkerTally}
+
+    def warn(self, key: str, node: dict, message: str, span=None, level: str = "warning") -> None:
+        """Record something node ``node`` (run key ``key``) noticed that does not stop the run,
+        located at ``span`` (an expression of the node) or the node's statement; stored in the
+        run store's ``warnings`` table and printed after the run (``level`` "note" for a
+        remark)."""
+        w = {"node": key, "kind": node.get("kind"), "label": node.get("label"), "level": level,
+             "where": str(span) if span is not None else node.get("span", "?"), "message": message}
+        if w not in self.warnings:
+            self.warnings.append(w)
+        self.store.add_warning(self.run_id, key, message, location=w["where"], kind=w["kind"],
+                               label=w["label"], level=level)
 
     def kb_name(self, kb: str) -> str:
         return f"{self.run_id}/{kb}"
@@ -172,8 +186,9 @@ def _canon_def(v, rename):
         return unparse(_renamed(v, rename))
     if isinstance(v, str):
         return rename(v)
-    if isinstance(v, dict):
-        return {str(k): _canon_def(x, rename) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(v, dict):  # a "span" (an eval system's line) is where, not what: never part of it
+        return {str(k): _canon_def(x, rename) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))
+                if k != "span"}
     if isinstance(v, (list, tuple)):
         return [_canon_def(x, rename) for x in v]
     return v
@@ -380,6 +395,7 @@ async def run_node(ctx: RunContext, nid: str) -> None:
             ctx.restarted.append(key)
         t = time.perf_counter()
         await H.HANDLERS[a["kind"]](ctx, a, key)
+        H.warn_unmatched_markers(ctx, a, key)
         st = ctx.stats[key]
         st.seconds = time.perf_counter() - t
         extra = {"parse_failures": st.parse_failures}
@@ -453,6 +469,7 @@ class RunOutcome:
     trainings: list = field(default_factory=list)
     changes: list = field(default_factory=list)  # what a resumed run's inputs changed (lines)
     restarted: list = field(default_factory=list)  # run keys started afresh on resume
+    warnings: list = field(default_factory=list)  # what the run noticed (RunContext.warn)
 
 
 def binding(spec: dict) -> str:
@@ -577,7 +594,7 @@ def run_graph(G: nx.DiGraph, *, program_path: str, sources: dict, store_path: st
         return RunOutcome(run_id, status, [], {}, {}, time.perf_counter() - t, error, changes=changes)
     agents = {k: vars(a.stats) for k, a in ctx.pool.agents.items()}
     return RunOutcome(run_id, status, ctx.results, ctx.stats, agents, time.perf_counter() - t, error,
-                      ctx.kb_sizes, ctx.retrievals, ctx.trainings, changes, ctx.restarted)
+                      ctx.kb_sizes, ctx.retrievals, ctx.trainings, changes, ctx.restarted, ctx.warnings)
 
 
 async def _main(ctx: RunContext, top: list[str]) -> None:

@@ -29,6 +29,15 @@ kb              pk (kb, key); run_id (-> runs), text, source_node, created. FTS5
 cache           key (pk: sha256 of model version id + prompt + sampling options + sample
                 index, see ``cache_key``), value (JSON), created. Also the sha256 of data files,
                 keyed by their path and stat (see ``runtime.run.file_digest``).
+warnings        pk (run_id -> runs, node_id, location, message); level (warning|note),
+                kind, label (of the node), location ("program:line:col" of the node or of
+                the expression concerned), created. What a run noticed that does not stop it
+                (a marker that matches no row, one prediction on almost every row, a training
+                task left without examples ...): ``collab run`` and ``collab show`` print them.
+trainings       pk (run_id -> runs, node_id); model (the new role), objective, examples,
+                tasks (JSON: per training task, or objective field, the examples kept and
+                dropped and why: ``[{task, weight, kept, dropped: {reason: n}}]``), info (JSON:
+                steps, loss, adapter, or why nothing was trained), created
 
 Opening a store checks it (``PRAGMA quick_check``): a folder, a file that is not SQLite, a
 damaged or a read-only file raise ``StoreError`` with one line naming the file.
@@ -95,7 +104,25 @@ def _now() -> str:
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, default=str)
+    """JSON text of ``obj``, always writable: a string holding a lone surrogate (``"\\ud800"``,
+    which UTF-8 cannot encode) is written with JSON's ``\\uXXXX`` escapes and reads back the same."""
+    text = json.dumps(obj, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(obj, ensure_ascii=True, default=str)
+    return text
+
+
+def _clean(text: str | None) -> str | None:
+    """A plain text column's value, always writable: a lone surrogate becomes its escape."""
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _loads(text: str | None) -> Any:
@@ -310,6 +337,13 @@ class RunStore:
                             if_not_exists=True)
             db["cache"].create({"key": T, "value": T, "created": T}, pk="key",
                                if_not_exists=True)
+            db["warnings"].create({"run_id": T, "node_id": T, "level": T, "kind": T, "label": T,
+                                   "location": T, "message": T, "created": T},
+                                  pk=("run_id", "node_id", "location", "message"),
+                                  foreign_keys=runs, if_not_exists=True)
+            db["trainings"].create({"run_id": T, "node_id": T, "model": T, "objective": T,
+                                    "examples": I, "tasks": T, "info": T, "created": T},
+                                   pk=("run_id", "node_id"), foreign_keys=runs, if_not_exists=True)
             for table, cols in [("runs", ["program_path", "started"]),
                                 ("nodes", ["fingerprint"]), ("metrics", ["run_id"])]:
                 db[table].create_index(cols, if_not_exists=True)
@@ -351,7 +385,7 @@ class RunStore:
     def finish_run(self, run_id: str, status: str = "finished", error: str | None = None):
         if status not in RUN_STATUSES:
             raise ValueError(f"run status must be one of {RUN_STATUSES}, not {status!r}")
-        values = {"status": status, "error": redact(error) if error else None,
+        values = {"status": status, "error": _clean(redact(error)) if error else None,
                   "finished": None if status == "running" else _now()}
         self.db["runs"].update(run_id, values)
 
@@ -399,15 +433,16 @@ class RunStore:
                    fingerprint: str | None = None) -> bool:
         """Mark a node running. On resume its counters and rows are kept if it was recorded
         with this ``fingerprint``; with another one (its inputs changed: params, a model
-        binding, the seed, a data file) it starts afresh: its rows, counters, metrics and
-        knowledge-base entries of this run are deleted in the same transaction, so no row of
-        the old inputs is ever read again. Returns True when it started afresh."""
+        binding, the seed, a data file) it starts afresh: its rows, counters, metrics,
+        knowledge-base entries, warnings and training record of this run are deleted in the
+        same transaction, so nothing of the old inputs is ever read again. Returns True when
+        it started afresh."""
         old = self.get_node(run_id, node_id)
         fresh = old is not None and fingerprint is not None and old.get("fingerprint") != fingerprint
         if fresh:
             args = [run_id, node_id]
             for table, col in (("rows", "node_id"), ("metrics", "node_id"), ("kb", "source_node"),
-                               ("nodes", "node_id")):
+                               ("warnings", "node_id"), ("trainings", "node_id"), ("nodes", "node_id")):
                 self.db.execute(f"delete from {table} where run_id = ? and {col} = ?", args)
         rec = {"run_id": run_id, "node_id": node_id, "status": "running", "started": _now(),
                "finished": None, "error": None}
@@ -444,7 +479,7 @@ class RunStore:
             self.db["nodes"].upsert({
                 "run_id": run_id, "node_id": node_id, "status": status, "finished": _now(),
                 "seconds": (node.get("seconds") or 0.0) + elapsed,
-                "error": redact(error) if error else None}, pk=("run_id", "node_id"))
+                "error": _clean(redact(error)) if error else None}, pk=("run_id", "node_id"))
 
     def get_node(self, run_id: str, node_id: str) -> dict | None:
         return self._one("nodes", "run_id = ? and node_id = ?", [run_id, node_id])
@@ -534,6 +569,39 @@ class RunStore:
             row[m["metric"]] = m["value"]
         return list(out.values())
 
+    # ---------------------------------------------------------------- warnings, trainings
+    def add_warning(self, run_id: str, node_id: str, message: str, location: str | None = None,
+                    kind: str | None = None, label: str | None = None, level: str = "warning") -> None:
+        """Record what a run noticed (``level`` warning or note); the same message of the same
+        node at the same place is kept once (a resumed run does not repeat it)."""
+        if level not in ("warning", "note"):
+            raise ValueError(f"warning level must be warning or note, not {level!r}")
+        with self.transaction():
+            self.db["warnings"].insert({
+                "run_id": run_id, "node_id": node_id, "level": level, "kind": kind, "label": label,
+                "location": _clean(location or ""), "message": _clean(redact(message)), "created": _now()},
+                ignore=True)
+
+    @_locked
+    def list_warnings(self, run_id: str) -> list[dict]:
+        """A run's warnings and notes, in the order they were made."""
+        return list(self.db["warnings"].rows_where("run_id = ?", [run_id], order_by="rowid"))
+
+    def add_training(self, run_id: str, node_id: str, record: Mapping) -> None:
+        """Record (or replace) what a training node did: ``record`` holds model, objective,
+        examples, tasks and any further details (info)."""
+        rec = dict(record)
+        row = {"run_id": run_id, "node_id": node_id, "model": rec.pop("model", None),
+               "objective": rec.pop("objective", None), "examples": rec.pop("examples", None),
+               "tasks": _dumps(rec.pop("tasks", None)), "info": _dumps(redact(rec)), "created": _now()}
+        with self.transaction():
+            self.db["trainings"].upsert(row, pk=("run_id", "node_id"))
+
+    @_locked
+    def list_trainings(self, run_id: str) -> list[dict]:
+        return [{**r, "tasks": _loads(r["tasks"]), "info": _loads(r["info"])}
+                for r in self.db["trainings"].rows_where("run_id = ?", [run_id], order_by="rowid")]
+
     # ---------------------------------------------------------------- knowledge bases
     def kb_write(self, kb: str, entries: str | Mapping | Iterable[str | Mapping],
                  run_id: str | None = None,
@@ -544,8 +612,8 @@ class RunStore:
         env, recs = _secret_env_values(), {}
         for e in entries:
             e = {"text": e} if isinstance(e, str) else dict(e)
-            text = redact(str(e["text"]), env)
-            key = str(e.get("key") or stable_hash(text)[:24])
+            text = _clean(redact(str(e["text"]), env))
+            key = _clean(str(e.get("key") or stable_hash(text)[:24]))
             recs[key] = {"kb": kb, "key": key, "run_id": run_id, "text": text,
                          "source_node": e.get("source_node", source_node), "created": _now()}
         with self.transaction():

@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections import Counter
 from pathlib import Path
 
 from runtime.errors import RunError
 from runtime.handlers import active_rows, ev, handler
-from runtime.metrics import score
+from runtime.metrics import score, top_answer
+from runtime.report import describe_task
+
+TOP_SHARE_WARN = 0.9  # warn when one answer is more than this share of a system's answers ...
+TOP_SHARE_MIN_ROWS = 5  # ... over at least this many answered rows
 
 DONE_MARK = "collab_version.json"
 
@@ -22,11 +27,16 @@ def _base_path(spec: dict) -> str:
     return str(spec.get("resolved") or spec["ref"])  # a local file located by the compiler
 
 
-def _training_rows(ctx, node, rows) -> tuple[list, list | None]:
-    """Trainer rows for the objective from the node's entries, row by row."""
+def _training_rows(ctx, node, rows) -> tuple[list, list | None, list]:
+    """Trainer rows for the objective from the node's entries, row by row; the multitask
+    tasks; and per training task (the trainer's groups: sft, dpo, kd's gold and teacher,
+    each multitask task) how many examples were kept and how many dropped, and why:
+    ``[{task, weight, kept, dropped: {reason: rows}}]``."""
     obj = node["options"]["objective"]
     entries = node["expr"]["entries"]
     out, tasks = [], None
+    dropped: Counter = Counter()  # rows dropped for every task: reason -> rows
+    no_target: Counter = Counter()  # multitask: task name -> rows whose target is none
 
     def val(name, r, default_col=None):
         if name in entries:
@@ -49,11 +59,44 @@ def _training_rows(ctx, node, rows) -> tuple[list, list | None]:
             raise RunError(node, f"unknown objective {obj}")
         rec = {k: (v["answer"] if isinstance(v, dict) and "answer" in v else
                    v["text"] if isinstance(v, dict) and "text" in v else v) for k, v in rec.items()}
-        if any(v is None for k, v in rec.items() if k != "targets"):
-            continue  # a row whose fields did not parse is not a training example
+        missing = [k for k, v in rec.items() if k != "targets" and v is None]
+        if missing:  # a row whose fields did not parse is not a training example
+            dropped[f"{' and '.join(missing)} none"] += 1
+            continue
+        for name, t in (rec.get("targets") or {}).items():
+            if t is None:
+                no_target[name] += 1
         out.append({k: (str(v) if k != "targets" else {n: str(t) for n, t in v.items() if t is not None})
                     for k, v in rec.items()})
-    return out, tasks
+    if obj == "multitask":
+        groups = [(t["name"], float(t["weight"]), no_target[t["name"]]) for t in tasks or []]
+    elif obj == "kd":
+        lam = node["options"].get("lambda")
+        lam = 0.5 if lam is None else float(lam)
+        groups = [("gold", 1.0 - lam, 0), ("teacher", lam, 0)]
+    else:
+        groups = [(obj, 1.0, 0)]
+    report = [{"task": name, "weight": w, "kept": len(out) - none,
+               "dropped": {**dropped, **({"target none": none} if none else {})}}
+              for name, w, none in groups]
+    return out, tasks, report
+
+
+def _check_tasks(ctx, key, node, report: list) -> None:
+    """A training task of positive weight with no example is an error (its loss would be left
+    out without a word); one of weight 0 is not trained, with a note; one that loses some
+    rows is trained on the rest, with a warning."""
+    for t in report:
+        if t["weight"] <= 0:
+            ctx.warn(key, node, f"training task {t['task']!r} has weight {t['weight']:g}: it is not trained",
+                     level="note")
+        elif t["kept"] == 0:
+            field = "target" if "target none" in t["dropped"] else "fields"
+            raise RunError(node, f"training task {t['task']!r} has no example: {describe_task(t)}; check "
+                           f"the expression that makes its {field} (a marker that matches no row gives none)")
+    partial = [t for t in report if t["weight"] > 0 and sum(t["dropped"].values())]
+    if partial:
+        ctx.warn(key, node, "training drops examples: " + "; ".join(describe_task(t) for t in partial))
 
 
 def _write_mark(mark, info: dict) -> None:
@@ -116,14 +159,20 @@ async def train(ctx, node, key):
     role = ctx.pool.roles[node["model"]]
     new = ctx.pool.roles[node["out"]]
     fp = ctx.fps[key]
-    rows, tasks = _training_rows(ctx, node, active_rows(ctx, node))
+    active = active_rows(ctx, node)
+    rows, tasks, report = _training_rows(ctx, node, active)
     o = node["options"]
-    record = {"node": key, "model": node["out"], "objective": o["objective"], "examples": len(rows)}
-    if not rows:
+    record = {"node": key, "model": node["out"], "objective": o["objective"], "examples": len(rows),
+              "tasks": report}
+    if not active:
         record["skipped"] = "no training examples"
+        ctx.warn(key, node, f"data set '{node['data']}' has no row to train on: '{node['out']}' stays the "
+                 f"version it was")
         new.adapter, new.version_id = role.adapter, role.version_id
         ctx.trainings.append(record)
+        ctx.store.add_training(ctx.run_id, key, record)
         return
+    _check_tasks(ctx, key, node, report)
     out_dir = ctx.work_dir / "versions" / fp[:24]  # work_dir: the store's folder, absolute
     mark = out_dir / DONE_MARK
     info = _read_mark(mark)
@@ -162,6 +211,7 @@ async def train(ctx, node, key):
                                 info["adapter"], run_id=ctx.run_id, node_id=key)
     record.update(info)
     ctx.trainings.append(record)
+    ctx.store.add_training(ctx.run_id, key, record)
 
 
 @handler("eval")
@@ -178,6 +228,17 @@ async def eval_(ctx, node, key):
             v = score(m, preds, golds)
             row[m] = None if math.isnan(v) else v
             metrics.append({"system": s["label"], "metric": m, "value": row[m], "n": len(rows)})
+        if any(m != "mean" for m in o["metrics"]):
+            # a system that gives one answer on (almost) every row: its accuracy is the share
+            # of that answer among the gold answers, which a table does not show by itself
+            top, c, answered = top_answer(preds)
+            row["top_share"] = c / answered if answered else None
+            metrics.append({"system": s["label"], "metric": "top_share", "value": row["top_share"],
+                            "n": len(rows)})
+            if answered >= TOP_SHARE_MIN_ROWS and c / answered > TOP_SHARE_WARN:
+                ctx.warn(key, node, f"system '{s['label']}' gives the same answer {str(top)[:60]!r} on {c} of "
+                         f"its {answered} answered rows ({c / answered:.0%}): its scores may only say "
+                         f"how often that answer is right", span=s.get("span"))
         retrievals = s.get("retrievals") or []
         if retrievals and rows:
             # a gated retrieval feeds this system: the share of rows that retrieved, and the

@@ -388,7 +388,8 @@ def _require(row: dict, keys: tuple[str, ...], objective: str, i: int) -> None:
 
 
 def _sft_groups(objective: str, rows: list[dict], lam: float, tasks: list[dict] | None):
-    """[(group name, weight, [(prompt text, completion text), ...])], zero weights dropped."""
+    """[(group name, weight, [(prompt text, completion text), ...])], zero weights dropped; a
+    group of positive weight without examples is an error (ValueError)."""
     if objective == "sft":
         pairs = []
         for i, r in enumerate(rows):
@@ -419,7 +420,10 @@ def _sft_groups(objective: str, rows: list[dict], lam: float, tasks: list[dict] 
                 if r["targets"].get(name) is not None:
                     pairs.append((prefix + r["input"], r["targets"][name]))
             groups.append((name, weight, pairs))
-    groups = [g for g in groups if g[1] > 0 and g[2]]
+    empty = [g[0] for g in groups if g[1] > 0 and not g[2]]
+    if empty:  # its loss would silently be left out of L
+        raise ValueError(f"{objective}: no examples for {', '.join(map(repr, empty))} (weight > 0)")
+    groups = [g for g in groups if g[1] > 0]
     if not groups:
         raise ValueError(f"{objective}: no examples with a positive weight")
     return groups

@@ -28,7 +28,7 @@ class GenRequest:
 
 @dataclass
 class Generation:
-    text: str
+    text: str | None  # None: the backend's reply had no text (an API's "content": null)
     token_logprobs: list[float] | None = None  # log p of each generated token
     top2_margins: list[float] | None = None  # p(top1) - p(top2) at each generated step
     prompt_tokens: int = 0

@@ -37,8 +37,13 @@ model is asked for the letter. When the provider returns ``top_logprobs`` (``cho
 at the answer position (variants such as " A" summed; a letter missing from the top-k gets
 the smaller of the least listed probability and an equal share of the unlisted mass), then
 normalised; ``logliks`` are the letters' log-probabilities. Otherwise (or with
-``choose_mode="parse"``) the answer text is parsed (a letter, else an option's text):
-``probs`` is one-hot on the parsed option, uniform when nothing parses, ``logliks`` empty.
+``choose_mode="parse"``) the answer text is parsed (a letter, else the one option whose text
+it names in whole words):
+``probs`` is one-hot on the parsed option, uniform when nothing parses (a reply without text
+included; the choose handler reads uniform probs without logliks as no answer), ``logliks``
+empty.
+
+A generation whose reply has no text (``"content": null``) has ``text`` None, not ``""``.
 """
 from __future__ import annotations
 
@@ -345,7 +350,9 @@ class LiteLLMExecutor:
         out = []
         for k, (c, st) in enumerate(zip(choices, steps)):
             text = _get(_get(c, "message"), "content") if r.chat else _get(c, "text")
-            g = Generation(text=text or "", completion_tokens=counts[k])
+            # content null (a filtered or refused reply, a tool call): no text, which is not
+            # the empty text; the generate handler fails the row with its id
+            g = Generation(text=text, completion_tokens=counts[k])
             if r.logprobs and st is not None:
                 g.token_logprobs = [lp for _, lp, _ in st]
                 g.top2_margins = [_margin([v for _, v in top] or [lp]) for _, lp, top in st]
@@ -434,18 +441,19 @@ class LiteLLMExecutor:
     @staticmethod
     def parse_choice(text: str, options: Sequence[str]) -> int | None:
         """The option a free-text answer names: a leading letter, "answer: X", a lone
-        letter, else the longest option text it contains. None when nothing matches."""
-        k, valid = len(options), LETTERS[:len(options)]
+        letter, else the one option whose text it names in whole words (``named_option``
+        of the language's builtins: "no" is not in "know", several options named is none).
+        None when nothing matches."""
+        from collabdsl.builtins import named_option
+
+        valid = LETTERS[:len(options)]
         patterns = (r"^\W*([A-Z])\b", r"(?i:answer|option)\W*(?:is\W*)?\(?([A-Z])\b",
                     r"\b([A-Z])\b")
         for pat in patterns:
             for m in re.finditer(pat, text.strip()):
                 if m.group(1) in valid:
                     return valid.index(m.group(1))
-        low = text.lower()
-        hits = [(len(o), i) for i, o in enumerate(options)
-                if o.strip() and o.strip().lower() in low]
-        return max(hits)[1] if hits and k else None
+        return named_option(text, list(options))
 
     async def achoose(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
         return await asyncio.wrap_future(

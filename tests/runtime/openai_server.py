@@ -13,7 +13,10 @@ Knobs for testing clients:
   ``r <= 0.5``); the failing kinds cycle through ``failure_kinds`` ("429", "500", "hang",
   "401"; a hang sleeps ``hang_s`` and then drops the connection; a 401 echoes the sent key
   in its message, as some APIs do, so a test can check that clients scrub it);
-- ``fixed_reply``: answer this text without running the model (cheap replies for benches).
+- ``fixed_reply``: answer this text without running the model (cheap replies for benches);
+- ``null_reply_for``: a request whose prompt contains this text gets a reply whose content
+  is null (``"content": null``, ``finish_reason`` "content_filter"), as APIs answer a
+  filtered or refused request.
 
 Greedy and seeded completions are memoised per (prompt ids, sampling options), so a test can
 compute the expected outputs in-process (``answer``) and then serve them at HTTP speed.
@@ -162,13 +165,14 @@ class OpenAIServer:
 
     def __init__(self, runner: ModelRunner | None = None, port: int = 0, latency_ms: float = 0,
                  failure_rate: float = 0.0, failure_kinds: tuple[str, ...] = ("429", "500", "hang"),
-                 hang_s: float = 5.0, fixed_reply: str | None = None):
+                 hang_s: float = 5.0, fixed_reply: str | None = None, null_reply_for: str | None = None):
         if runner is None and fixed_reply is None:
             runner = ModelRunner()
         self.runner, self.port = runner, port
         self.latency_ms, self.failure_rate = latency_ms, failure_rate
         self.failure_kinds = failure_kinds
         self.hang_s, self.fixed_reply = hang_s, fixed_reply
+        self.null_reply_for = null_reply_for
         self._lock = threading.Lock()
         self.reset_counters()
         self._httpd: ThreadingHTTPServer | None = None
@@ -326,6 +330,12 @@ class OpenAIServer:
                         self._send(400, {"error": {"message": f"{type(e).__name__}: {e}",
                                                    "type": "invalid_request_error"}})
                         return
+                    prompt = json.dumps(body.get("messages") if chat else body.get("prompt"))
+                    if server.null_reply_for is not None and server.null_reply_for in prompt:
+                        for c in res["choices"]:  # a filtered or refused reply: no text at all
+                            c["message" if chat else "text"] = {"role": "assistant", "content": None} \
+                                if chat else None
+                            c["logprobs"], c["finish_reason"] = None, "content_filter"
                     self._send(200, res)
                 except (BrokenPipeError, ConnectionResetError):
                     pass

@@ -147,7 +147,65 @@ def test_pathlike_source_and_empty_files(tmp_path):
     assert load_rows(path) == ROWS
     empty = tmp_path / "empty.json"
     empty.write_text("", encoding="utf-8")
-    assert load_rows(str(empty)) == [] and count_rows(str(empty)) == 0
+    assert count_rows(str(empty)) == 0  # the plan says 0; loading it is an error (below)
+    with pytest.raises(DataError, match=re.escape(f"{empty}: the file is empty: no rows")):
+        load_rows(str(empty))
+
+
+@pytest.mark.parametrize("name, text, why", [
+    ("e.jsonl", "", "the file is empty"),
+    ("e.jsonl", "\n\n  \n", "the file is empty"),
+    ("e.json", "  \n", "the file is empty"),
+    ("e.json", "[]", "the JSON holds an empty list"),
+    ("e.json", '{"examples": []}', "the JSON holds an empty list"),
+    ("e.csv", "id,question,answer\n", "only a header line"),
+    ("e.tsv", "id\tquestion\n", "only a header line"),
+    ("e.csv", "", "the file is empty"),
+])
+def test_a_source_without_rows_is_an_error_naming_the_file(tmp_path, name, text, why):
+    """A run on it would finish with n = 0 and empty tables; with or without a limit."""
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    for limit in (None, 5):
+        with pytest.raises(DataError, match=re.escape(f"{path}: {why}")):
+            load_rows(str(path), limit=limit)
+    assert load_rows(str(write_jsonl(tmp_path / "ok.jsonl", ROWS)), limit=0) == []  # none asked for
+
+
+def test_csv_with_an_unterminated_quote_names_the_line_it_opens_on(tmp_path):
+    """csv's default reads the rest of the file into one field and finishes silently."""
+    path = tmp_path / "q.csv"
+    path.write_text('id,question\nq1,"multi\nline" ok\nq2,fine\nq3,"never closed\nq4,lost\nq5,lost\n',
+                    encoding="utf-8")
+    with pytest.raises(DataError, match=re.escape(f"{path}:2: malformed CSV")):
+        load_rows(str(path))
+    path.write_text('id,question\nq1,"multi\nline"\nq2,fine\nq3,"never closed\nq4,lost\nq5,lost\n',
+                    encoding="utf-8")
+    with pytest.raises(DataError, match=re.escape(f"{path}:5: malformed CSV: a quoted field opened in this "
+                                                  "row is never closed")):
+        load_rows(str(path))
+    path.write_text('id,question\nq1,"multi\nline"\nq2,"say ""hi"""\n', encoding="utf-8")
+    assert load_rows(str(path)) == [{"id": "q1", "question": "multi\nline"}, {"id": "q2", "question": 'say "hi"'}]
+
+
+def test_a_lone_surrogate_is_an_error_naming_file_line_and_field(tmp_path):
+    """json.loads reads "\\ud800" as a str no UTF-8 writer (the run store, a tokenizer) takes."""
+    good = json.dumps({"q": "ok \U0001F600"})  # a proper pair: an emoji
+    path = tmp_path / "s.jsonl"
+    path.write_text(good + "\n" + '{"q": "x", "meta": {"note": "half \\ud800 pair"}}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=re.escape(f"{path}:2: field 'meta' holds a lone surrogate")):
+        load_rows(str(path))
+    path = tmp_path / "s.json"
+    path.write_text('[{"q": "ok"}, {"q": "\\udc80 alone"}]', encoding="utf-8")
+    with pytest.raises(DataError, match=re.escape(f"{path}: item 1: field 'q' holds a lone surrogate")):
+        load_rows(str(path))
+    write_jsonl(tmp_path / "rows.jsonl", ROWS[:2])
+    (tmp_path / "att.json").write_text('["fine", "bad \\ud83d"]', encoding="utf-8")
+    with pytest.raises(DataError, match=re.escape(f"{tmp_path / 'att.json'}: item 1: holds a lone surrogate")):
+        load_rows("rows.jsonl", base_dir=tmp_path, attach={"t": "att.json"})
+    assert load_rows(str(tmp_path / "s.jsonl").replace("s.jsonl", "rows.jsonl")) == ROWS[:2]
+    (tmp_path / "e.jsonl").write_text(good + "\n", encoding="utf-8")
+    assert load_rows(str(tmp_path / "e.jsonl")) == [{"q": "ok \U0001F600"}]
 
 
 # --------------------------------------------------------------------------------------

@@ -188,3 +188,23 @@ def test_real_data_run_with_stored_teachers(name, tmp_path):
     out = _check(name, ROOT / "programs" / f"{name}.collab", tmp_path,
                  sets={k: str(v) for k, v in real_data_sets(name).items()}, allow_read=[SHARED])
     assert out.trainings
+
+
+@needs_shared
+@pytest.mark.slow
+def test_tinyllm_with_teachers_its_markers_do_not_split_stops_at_the_training(tmp_path):
+    """TinyLLM given CommonsenseQA's stored PaLM CoTs: they hold no "llama rationale: "
+    marker, so the second teacher's rationale is none on every row. The run used to train
+    the two other tasks only (32 of 48 examples, one teacher missing, no word); now the
+    marker warns at its call and the training stops at its statement naming the task."""
+    d = str(SHARED)
+    sets = {"train_data": f"{d}/cqa/cqa_train.json", "test_data": f"{d}/cqa/cqa_test.json",
+            "options_column": "choices", "stored_rationales": f"{d}/cqa/llm/train_CoT_*.json",
+            "n_train": "16", "n_test": "1", "with_baselines": "false"}
+    path = ROOT / "programs" / "tinyllm.collab"
+    _, out = _run(path, tmp_path / "runs.db", 16, sets)
+    assert out.status == "failed"
+    assert "tinyllm.collab:191:" in out.error and "training task 'rationale' has no example" in out.error
+    assert "rationale: 0 of 16 rows (16 target none)" in out.error
+    warned = {w["where"].rsplit("/", 1)[-1]: w["message"] for w in out.warnings}
+    assert any(k.startswith("tinyllm.collab:65:") and "'llama rationale: '" in m for k, m in warned.items())

@@ -27,7 +27,7 @@ from runtime.store import (
     stable_hash,
 )
 
-TABLES = {"runs", "nodes", "rows", "model_versions", "metrics", "kb", "cache"}
+TABLES = {"runs", "nodes", "rows", "model_versions", "metrics", "kb", "cache", "warnings", "trainings"}
 
 
 @pytest.fixture
@@ -397,3 +397,39 @@ def test_store_masks_url_credentials_and_secret_query_values(store, tmp_path):
     store.close()
     raw = b"".join(p.read_bytes() for p in (tmp_path / ".collab").iterdir())
     assert b"pw-in-url-123" not in raw and b"sk-query-456" not in raw and b"collab-user" not in raw
+
+
+# ------------------------------------------------------------------ text the store must always take
+def test_a_lone_surrogate_never_makes_a_write_fail(store, run):
+    """A string with a lone surrogate (JSON "\\ud800" read by json.loads) cannot be encoded as
+    UTF-8: rows, cache values, params and KB texts still write, and rows read back the same."""
+    bad = "half a pair: \ud800 here"
+    store.node_start(run, "n1", kind="compute")
+    store.write_rows(run, "n1", 0, [{"rid": "d:0", "v": bad}])
+    assert store.read_rows(run, "n1") == [{"rid": "d:0", "v": bad}]
+    store.cache_put_many({"k": {"text": bad}})
+    assert store.cache_get_many(["k"]) == {"k": {"text": bad}}
+    store.start_run("p.collab", params={"s": bad})
+    store.kb_write("kb", [bad], run_id=run)
+    store.add_warning(run, "n1", f"marker {bad!s} matched nothing", location=bad)
+    store.node_done(run, "n1", status="failed", error=bad)
+    store.finish_run(run, "failed", error=f"in compute: {bad}")
+    assert "\\ud800" in store.get_run(run)["error"]
+
+
+def test_warnings_and_trainings_are_stored_once(store, run):
+    store.add_warning(run, "n3", "marker matched no row", location="p.collab:4:5", kind="compute", label="x")
+    store.add_warning(run, "n3", "marker matched no row", location="p.collab:4:5", kind="compute", label="x")
+    store.add_warning(run, "n4", "task weight 0: dropped", level="note")
+    got = store.list_warnings(run)
+    assert [(w["node_id"], w["level"], w["location"]) for w in got] == [
+        ("n3", "warning", "p.collab:4:5"), ("n4", "note", "")]
+    with pytest.raises(ValueError):
+        store.add_warning(run, "n4", "x", level="info")
+    tasks = [{"task": "predict", "weight": 1.0, "kept": 3, "dropped": {}}]
+    store.add_training(run, "n9", {"model": "m2", "objective": "multitask", "examples": 3, "tasks": tasks,
+                                   "steps": 2})
+    store.add_training(run, "n9", {"model": "m2", "objective": "multitask", "examples": 3, "tasks": tasks,
+                                   "steps": 4})
+    (t,) = store.list_trainings(run)
+    assert t["tasks"] == tasks and t["info"] == {"steps": 4} and t["examples"] == 3

@@ -1,0 +1,93 @@
+"""Row builtins that read answers out of free text: whole words, not substrings."""
+from __future__ import annotations
+
+import pytest
+
+from collabdsl.builtins import (
+    ROW_BUILTINS,
+    best,
+    extract_answer,
+    format_options,
+    index_of,
+    named_option,
+    pairs,
+)
+
+join_texts = ROW_BUILTINS["join"].impl
+
+YNM = ["yes", "no", "maybe"]
+
+
+@pytest.mark.parametrize("reply, want", [
+    ("I don't know.", None),             # "no" inside "know" is not the option "no"
+    ("The answer is: I do not know", None),
+    ("Nobody can tell.", None),
+    ("No.", "no"), ("no", "no"), ("Yes, clearly.", "yes"), ("Maybe.", "maybe"),
+    ("The answer is yes", "yes"), ("So the answer is no.", "no"),
+    ("yes or no, it is hard to say", None),  # two options named: no answer, not the longest
+    ("not yes", None),                       # a negated option is not chosen
+])
+def test_short_options_match_whole_words(reply, want):
+    assert extract_answer(reply, options=YNM) == want
+
+
+@pytest.mark.parametrize("reply, options, want", [
+    ("The tissue is abnormal.", ["normal", "abnormal"], "abnormal"),
+    ("The tissue is normal.", ["normal", "abnormal"], "normal"),
+    ("The result is not significant.", ["significant", "not significant"], "not significant"),
+    ("The result is significant.", ["significant", "not significant"], "significant"),
+    ("The result is not significant.", ["significant", "insignificant"], None),  # negated: not named
+    ("The cause is unknown.", ["known", "unknown"], "unknown"),
+    ("The cause is unknown.", ["yes", "no"], None),
+    ("So the answer is 3.5", ["3", "3.5", "13.5"], "3.5"),
+    ("So the answer is 13.5", ["3", "3.5", "13.5"], "13.5"),
+    ("So the answer is 3", ["3", "3.5", "13.5"], "3"),
+    ("So the answer is 3.", ["3", "3.5", "13.5"], "3"),
+    ("Thus, the answer is (b) x", ["w", "(b) x"], "(b) x"),   # an option that starts with punctuation
+    ("I'd say yes.", ["yes.", "no."], "yes."),               # an option that ends with punctuation
+    ("The answer is salt water", ["water", "salt water"], "salt water"),
+    ("It is a dog.", ["A", "B"], None),   # the article "a" is not the option "A" (one letter: case counts)
+    ("B", ["A", "B"], "B"),
+    ("So the answer is (c) ice", ["steam", "water", "ice"], "ice"),
+    ("So the answer is ice", ["steam", "water", "ice"], "ice"),
+    ("c", ["steam", "water", "ice"], "ice"),   # a bare option letter
+    ("I think it is steam", ["steam", "water", "ice", "a", "b", "c", "d", "e", "f"], "steam"),
+])
+def test_option_texts_match_whole_words(reply, options, want):
+    assert extract_answer(reply, options=options) == want
+
+
+def test_named_option_returns_the_index():
+    assert named_option("I don't know", YNM) is None
+    assert named_option("it is a maybe", YNM) == 2
+    assert named_option("", YNM) is None and named_option("yes", []) is None
+
+
+@pytest.mark.parametrize("call", [
+    lambda: extract_answer("So the answer is b", options="abc"),
+    lambda: named_option("yes", "yes no"),
+    lambda: format_options("ab"),
+    lambda: format_options({"a": 1, "b": 2}),
+    lambda: pairs("ab", [1, 2]),
+    lambda: best("ab", [1, 2]),
+    lambda: index_of("a", "abc"),
+    lambda: join_texts("abc"),
+])
+def test_a_text_is_not_a_list_of_its_characters(call):
+    """Builtins that take a list refuse a text (its characters) or a dict (its keys): the run
+    then fails naming the row, instead of answering from single characters."""
+    with pytest.raises(ValueError, match="must be a list, got a (str|dict)"):
+        call()
+
+
+def test_extract_answer_takes_one_marker_as_a_text():
+    assert extract_answer("Final: blue. So the answer is red", markers="Final:") == "blue"
+    assert extract_answer("x", options=None) == "x" and format_options(None) == ""
+
+
+@pytest.mark.parametrize("reply, want", [
+    ("No, yes it is.", None),       # a comma is not a negation's reach: both named, none chosen
+    ('It is not "yes".', None), ("It isn't yes", None), ("no, not yes", "no"), ("Never maybe; yes.", "yes"),
+])
+def test_a_negation_reaches_only_the_option_right_after_it(reply, want):
+    assert extract_answer(reply, options=YNM) == want
