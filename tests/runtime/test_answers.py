@@ -3,17 +3,21 @@ that are not a list, a column model whose value is no option, the share of the m
 prediction beside accuracy, and an API reply without text."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import pytest
 
-from collabdsl.compiler import compile_path
-from runtime.run import run_graph
 from runtime.store import RunStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runtime_testing import run_program, write_program
+
+ROWS = [
+    {"question": "What color is the sky?", "options": ["blue", "green"], "answer": "blue", "stored": "blue"},
+    {"question": "What do bees make?", "options": ["honey", "milk"], "answer": "honey", "stored": "Milk"},
+    {"question": "What is frozen water?", "options": ["ice", "steam"], "answer": "ice", "stored": "snow"},
+]
 
 
 def test_parse_choice_matches_option_texts_in_whole_words():
@@ -30,22 +34,10 @@ def test_parse_choice_matches_option_texts_in_whole_words():
 
 
 def _program(tmp_path: Path, text: str, rows=None) -> Path:
-    rows = rows if rows is not None else [
-        {"question": "What color is the sky?", "options": ["blue", "green"], "answer": "blue", "stored": "blue"},
-        {"question": "What do bees make?", "options": ["honey", "milk"], "answer": "honey", "stored": "Milk"},
-        {"question": "What is frozen water?", "options": ["ice", "steam"], "answer": "ice", "stored": "snow"},
-    ]
-    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    p = tmp_path / "prog.collab"
-    p.write_text(text)
-    return p
+    return write_program(tmp_path, text, rows if rows is not None else ROWS)
 
 
-def _run(path: Path, db: Path, **kw):
-    res = compile_path(str(path), kw.pop("sets", None), kw.pop("models", None))
-    assert res.graph is not None, [d.message for d in res.diagnostics]
-    return run_graph(res.graph, program_path=str(path), sources=res.sources, store_path=str(db),
-                     progress=False, **kw)
+_run = run_program
 
 
 # ---------------------------------------------------------------------- choose

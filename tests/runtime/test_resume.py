@@ -11,11 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-from collabdsl.compiler import compile_path
-from runtime.run import run_graph
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from openai_server import OpenAIServer  # noqa: E402
+from openai_server import OpenAIServer
+from runtime_testing import run_program
+from runtime_testing import write_program as shared_write
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -55,19 +54,10 @@ class EchoServer(OpenAIServer):
 
 
 def write_program(folder: Path, text: str, rows=QUESTIONS) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "rows.jsonl").write_text("".join(json.dumps({"question": q, "answer": a}) + "\n"
-                                               for q, a in rows))
-    p = folder / "prog.collab"
-    p.write_text(text)
-    return p
+    return shared_write(folder, text, [{"question": q, "answer": a} for q, a in rows])
 
 
-def run(path: Path, db: Path, **kw):
-    res = compile_path(str(path), kw.pop("sets", None), kw.pop("models", None))
-    assert res.graph is not None, [d.message for d in res.diagnostics]
-    return run_graph(res.graph, program_path=str(path), sources=res.sources, store_path=str(db),
-                     progress=False, **kw)
+run = run_program
 
 
 def stored(db: Path, run_id: str) -> dict:

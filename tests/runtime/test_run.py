@@ -3,33 +3,20 @@ and the source line, and the agents' memory policy."""
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import pytest
+from runtime_testing import run_program, write_program
 
 from collabdsl.compiler import compile_path
 from runtime.agents import Agent, AgentPool
-from runtime.run import run_graph
 
 
 def _program(tmp_path: Path, text: str, rows=None) -> Path:
-    rows = rows if rows is not None else [
-        {"question": "What color is the sky?", "options": ["blue", "green"], "answer": "blue"},
-        {"question": "What do bees make?", "options": ["honey", "milk"], "answer": "honey"},
-        {"question": "What is frozen water?", "options": ["ice", "steam"], "answer": "ice"},
-    ]
-    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    p = tmp_path / "prog.collab"
-    p.write_text(text)
-    return p
+    return write_program(tmp_path, text, rows)
 
 
-def _run(path: Path, db: Path, **kw):
-    res = compile_path(str(path), kw.pop("sets", None), kw.pop("models", None))
-    assert res.graph is not None, [d.message for d in res.diagnostics]
-    return run_graph(res.graph, program_path=str(path), sources=res.sources, store_path=str(db),
-                     progress=False, **kw)
+_run = run_program
 
 
 EMBEDDED = """
@@ -174,7 +161,7 @@ def test_full_fine_tuning_version_is_served(tmp_path):
 
 def test_agent_batches_requests_of_concurrent_nodes(monkeypatch):
     """Logic test (fake executor): two nodes submitting at once share one backend batch."""
-    from runtime.executors.base import GenRequest, Generation
+    from runtime.executors.base import Generation, GenRequest
 
     batches = []
 

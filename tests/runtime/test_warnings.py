@@ -8,11 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
+from runtime_testing import run_program, write_program
 from typer.testing import CliRunner
 
 from collabdsl import cli
-from collabdsl.compiler import compile_path
-from runtime.run import run_graph
 from runtime.store import RunStore
 
 ROWS = [
@@ -26,17 +25,10 @@ ROWS = [
 
 
 def _program(tmp_path: Path, text: str, rows=None) -> Path:
-    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (rows or ROWS)))
-    p = tmp_path / "prog.collab"
-    p.write_text(text)
-    return p
+    return write_program(tmp_path, text, rows or ROWS)
 
 
-def _run(path: Path, db: Path, **kw):
-    res = compile_path(str(path), kw.pop("sets", None), kw.pop("models", None))
-    assert res.graph is not None, [d.message for d in res.diagnostics]
-    return run_graph(res.graph, program_path=str(path), sources=res.sources, store_path=str(db),
-                     progress=False, **kw)
+_run = run_program
 
 
 MARKERS = r"""
