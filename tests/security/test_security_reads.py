@@ -53,7 +53,7 @@ def _nothing_left(server) -> None:
 
 # name -> (program lines, extra args, the refused real path, the folder --allow-read must name)
 def _cases(t):
-    out, home, prog = t["out"], t["home"], t["prog"]
+    out, home = t["out"], t["home"]
     return {
         "etc_passwd": ('data d = load("/etc/passwd", format: "csv")', [], "/etc/passwd", "/etc"),
         "home": ('data d = load("~/.collab_secret.jsonl")', [], home / ".collab_secret.jsonl", home),
