@@ -202,9 +202,14 @@ def test_tinyllm_with_teachers_its_markers_do_not_split_stops_at_the_training(tm
             "options_column": "choices", "stored_rationales": f"{d}/cqa/llm/train_CoT_*.json",
             "n_train": "16", "n_test": "1", "with_baselines": "false"}
     path = ROOT / "programs" / "tinyllm.collab"
-    _, out = _run(path, tmp_path / "runs.db", 16, sets)
+    _, out = _run(path, tmp_path / "runs.db", 16, sets, allow_read=[SHARED])
     assert out.status == "failed"
-    assert "tinyllm.collab:191:" in out.error and "training task 'rationale' has no example" in out.error
+    lines = path.read_text().splitlines()
+    # the third (both-teacher) multitask train statement, and the after() that splits the CoT
+    train_line = [i for i, t in enumerate(lines, 1) if "= train student multitask" in t][2]
+    after_line = next(i for i, t in enumerate(lines, 1) if "after(x.stored, llama_start)" in t)
+    assert f"tinyllm.collab:{train_line}:" in out.error
+    assert "training task 'rationale' has no example" in out.error
     assert "rationale: 0 of 16 rows (16 target none)" in out.error
     warned = {w["where"].rsplit("/", 1)[-1]: w["message"] for w in out.warnings}
-    assert any(k.startswith("tinyllm.collab:65:") and "'llama rationale: '" in m for k, m in warned.items())
+    assert any(k.startswith(f"tinyllm.collab:{after_line}:") and "'llama rationale: '" in m for k, m in warned.items())
