@@ -332,6 +332,7 @@ DATA_BUILTINS: dict[str, Builtin] = {b.name: b for b in [
 ENUMS: dict[str, tuple[str, ...]] = {
     "confidence": ("option_prob", "mean_token_prob", "top2_margin"),
     "on_parse_error": ("drop", "keep", "fail"),
+    "by": ("key", "text"),  # the field kb.retrieve ranks
 }
 
 

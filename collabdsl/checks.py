@@ -194,6 +194,18 @@ def check_methods(f: Facts) -> list[Diagnostic]:
     return out
 
 
+def check_kb_keys(f: Facts) -> list[Diagnostic]:
+    """E118: a knowledge base that a retrieval ranks by key (``by: key``) is written with
+    ``key:`` everywhere: a write without a key would be ranked by a made-up key."""
+    by_key = {str(c.target.name) for c in f.calls if c.kind == "kb_method" and c.method == "retrieve"
+              and c.target is not None and isinstance(c.call.kwarg("by"), A.Name)
+              and str(c.call.kwarg("by").id) == "key"}
+    return [error("E118", f"{c.target.name}.write() needs 'key:': {c.target.name}.retrieve(by: key) ranks "
+                  "the entries' keys", c.call.span)
+            for c in f.calls if c.kind == "kb_method" and c.method == "write" and c.target is not None
+            and str(c.target.name) in by_key and c.call.kwarg("key") is None]
+
+
 def _declared_backends(f: Facts, target) -> set[str]:
     """The backends a model role is declared with (every declaration, static-if branches
     included; a trained version has its source's), or an empty set when not known."""
@@ -730,7 +742,7 @@ RULES: list[tuple[str, Callable[[Facts], list[Diagnostic]]]] = [  # every code e
     ("E101", check_undefined), ("E102", check_duplicates),
     ("W201", check_unused_param), ("W202", check_unused_model), ("W203", check_unused_prompt),
     ("W204", check_unused_data), ("E103/W205", check_slots), ("E113/E112", check_call_arity),
-    ("E117/E112/E118/E113", check_methods), ("E130", check_choose_options), ("W207/E108", check_confidence_read), ("E108", check_fields),
+    ("E117/E112/E118/E113", check_methods), ("E118", check_kb_keys), ("E130", check_choose_options), ("W207/E108", check_confidence_read), ("E108", check_fields),
     ("E104", check_thresholds), ("E105/E106/E112/E117/E118", check_training), ("E109", check_option_values),
     ("E107", check_dpo_pairs),
     ("E109", check_lambda), ("E110", check_counts), ("W206", check_loop_trains),

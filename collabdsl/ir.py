@@ -36,7 +36,8 @@ Node attributes (every node):
     expr      pure row expression(s) as AST nodes (evaluated by collabdsl.evaluate)
     options   literal options (temperature, k, range, objective entries, ...); an ``eval``
               lists its systems as {label, column, retrievals: [[column, kb], ...]}, the
-              retrievals being those the system's value depends on
+              retrievals being those the system's value depends on; a ``retrieve`` has
+              {kb, top, by}: ``by`` the field BM25 ranks, "key" or "text" (it returns texts)
 
 Edges: ``kind="data"`` (a column or data set flows, ``label`` names it),
 ``kind="version"`` (a trained model version flows into the nodes that use it) or

@@ -556,7 +556,7 @@ class Lowerer:
         kb, meth = e.method
         kb = ctx.models.get(kb, kb)  # a kb passed to a step
         args = [self.pure(a, ctx) for a in e.args]
-        kws = {str(k.name): self.pure(k.value, ctx) for k in e.kwargs}
+        kws = {str(k.name): self.pure(k.value, ctx) for k in e.kwargs if str(k.name) != "by"}  # by: a name
         reads = sorted({c for x in args + list(kws.values()) for c in reads_of(x, ctx.var)})
         if meth == "write":
             nid = self.node("kb_write", f"{kb}.write", e.span, data=ctx.data, reads=reads, out=kb,
@@ -566,10 +566,16 @@ class Lowerer:
             return A.NoneLit(e.span)
         col = f"{ctx.prefix}retrieve{self.n}"
         top = self.const(e.kwarg("top"), 1)
-        nid = self.node("retrieve", f"{kb}.retrieve top {top} -> {col}", e.span, data=ctx.data, reads=reads,
-                        out=col, when=ctx.when, expr={"query": args[0] if args else None, "var": ctx.var},
-                        options={"kb": kb, "top": top})
+        by = e.kwarg("by")  # key or text (checked: E118, E112)
+        by = str(by.id) if isinstance(by, A.Name) else "text"
+        nid = self.node("retrieve", f"{kb}.retrieve by {by} top {top} -> {col}", e.span, data=ctx.data,
+                        reads=reads, out=col, when=ctx.when,
+                        expr={"query": args[0] if args else None, "var": ctx.var},
+                        options={"kb": kb, "top": top, "by": by})
         for src in self.writers.get(("kb", kb), ()):
+            if by == "key" and self.G.nodes[src]["expr"].get("key") is None:  # the checker's E118, for
+                raise EvalError(f"{kb}.retrieve(by: key) ranks the entries' keys, but the write at "  # a kb
+                                f"{self.G.nodes[src]['span']} gives no 'key:'", e.span, "E118")  # in a step
             self.edge(src, nid, "data", kb)
         self.wrote(ctx.data, col, nid, ctx.when)
         return A.Attr(e.span, A.Name(e.span, A.Ident(ctx.var)), A.Ident(col))

@@ -60,7 +60,8 @@ MODEL_METHODS: dict[str, Method] = {m.name: m for m in [
 
 KB_METHODS: dict[str, Method] = {m.name: m for m in [
     Method("write", (), ("key",), "none", "store a text entry (a statement)"),
-    Method("retrieve", (), ("top",), "text", "the top entries by BM25, joined by newlines"),
+    Method("retrieve", ("by",), ("top",), "text",
+           "the texts of the top entries by BM25 over the field `by:` names (key or text), joined by newlines"),
 ]}
 
 # Record fields of method results.

@@ -219,9 +219,17 @@ async def retrieve(ctx, node, key):
     o = node["options"]
     kb = ctx.kb_name(o["kb"])
     rows = active_rows(ctx, node)
-    for r in rows:
-        q = ev(ctx, node, node["expr"]["query"], r)
-        hits = await asyncio.to_thread(ctx.store.kb_search, kb, str(q or ""), int(o.get("top") or 1))
+    queries = [str(ev(ctx, node, node["expr"]["query"], r) or "") for r in rows]
+    top = int(o.get("top") or 1)
+
+    def search():  # one BM25 index of the KB as it is now, over the field the program names
+        index = ctx.store.kb_index(kb, o.get("by") or "text")
+        try:
+            return [index.search(q, top) for q in queries]
+        finally:
+            index.close()
+
+    for r, hits in zip(rows, await asyncio.to_thread(search)):
         r[node["out"]] = "\n".join(t for t, _ in hits)
     ctx.count(key, calls=len(rows))
     ctx.retrievals[node["out"]] = (len(rows), len(ctx.datasets[node["data"]]))

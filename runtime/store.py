@@ -24,8 +24,9 @@ model_versions  id (pk), role, parent_id (-> model_versions), base_ref, adapter_
                 run_id (-> runs), node_id (the training node that made it), created
 metrics         id (pk), run_id (-> runs), node_id, table_name, system, metric, value, n,
                 iteration
-kb              pk (kb, key); run_id (-> runs), text, source_node, created. FTS5 index
-                ``kb_fts`` on text (porter stemming, kept in sync by triggers), BM25 search.
+kb              pk (kb, key); run_id (-> runs), text, source_node, created. Retrieval
+                ranks one KB's keys or texts by BM25 with that KB's own statistics
+                (runtime.kb; stores made before kept a ``kb_fts`` index, no longer read).
 cache           key (pk: sha256 of model version id + prompt + sampling options + sample
                 index, see ``cache_key``), value (JSON), created. Also the sha256 of data files,
                 keyed by their path and stat (see ``runtime.run.file_digest``).
@@ -75,7 +76,6 @@ REDACTED = "[REDACTED]"
 _SECRET_KEY = re.compile(r"api[_-]?key|secret|passw(or)?d|authorization|private[_-]?key"
                          r"|(^|[_\-.])token$", re.IGNORECASE)
 _SECRET_ENV = re.compile(r"_(KEY|TOKEN|SECRET|PASSWORD)$", re.IGNORECASE)
-_FTS_TOKEN = re.compile(r"\w+")
 
 
 class StoreError(Exception):
@@ -347,8 +347,6 @@ class RunStore:
             for table, cols in [("runs", ["program_path", "started"]),
                                 ("nodes", ["fingerprint"]), ("metrics", ["run_id"])]:
                 db[table].create_index(cols, if_not_exists=True)
-            if not db["kb"].detect_fts():
-                db["kb"].enable_fts(["text"], create_triggers=True, tokenize="porter")
 
     # ---------------------------------------------------------------- runs
     @_in_transaction
@@ -625,17 +623,27 @@ class RunStore:
         """How many entries KB ``kb`` holds."""
         return self.db.execute("select count(*) from kb where kb = ?", [kb]).fetchone()[0]
 
-    def kb_search(self, kb: str, query: str, top_m: int = 5) -> list[tuple[str, float]]:
-        """BM25 search of KB ``kb``: [(text, score)], best first, score = -bm25() (higher is
-        better). Every word of ``query`` is quoted and the words are OR-ed, so any user text
-        is a valid FTS5 query; a query without word characters returns []."""
-        tokens = list(dict.fromkeys(t.lower() for t in _FTS_TOKEN.findall(query or "")))
-        if not tokens or top_m <= 0:
-            return []
-        fts_query = " OR ".join(f'"{t}"' for t in tokens)  # \w+ tokens contain no quotes
-        hits = self.db["kb"].search(fts_query, where="kb = :kb", where_args={"kb": kb},
-                                    columns=["text"], limit=top_m, include_rank=True)
-        return [(h["text"], -h["rank"]) for h in hits]
+    @_locked
+    def kb_entries(self, kb: str) -> list[dict]:
+        """The entries of KB ``kb``, {key, text}, in the order they were first written."""
+        return [dict(r) for r in self.db["kb"].rows_where("kb = ?", [kb], select="key, text",
+                                                          order_by="rowid")]
+
+    def kb_index(self, kb: str, by: str = "text"):
+        """A BM25 index (runtime.kb.KBIndex) over field ``by`` (key or text) of KB ``kb``."""
+        from runtime.kb import KBIndex
+
+        return KBIndex(self.kb_entries(kb), by)
+
+    def kb_search(self, kb: str, query: str, top_m: int = 5, by: str = "text") -> list[tuple[str, float]]:
+        """BM25 search of KB ``kb`` over field ``by`` (key or text), with the statistics of
+        that KB alone: [(text, score)], best first, score = -bm25() (higher is better). Any
+        text is a valid query; one without word characters returns [] (runtime.kb)."""
+        index = self.kb_index(kb, by)
+        try:
+            return index.search(query, top_m)
+        finally:
+            index.close()
 
     # ---------------------------------------------------------------- model-call cache
     @_locked

@@ -50,6 +50,7 @@ CASES = {
     "E117": ("E117", 20, 12, None),            # `large.retrieve(...)`
     "E117_data": ("E117", 23, 23, None),       # `eval ... for x in take(test, 8)`
     "E118": ("E118", 19, 15, None),            # choose() without options:
+    "E118_kbkey": ("E118", 16, 3, None),       # notes.write() without key: where notes.retrieve(by: key)
     "E119": ("E119", 23, 1, None),             # eval without gold
     "E122": ("E122", 19, 10, None),            # a step calling itself
     "E123": ("E123", 9, 8, None),              # a profile giving a float param a string
@@ -253,7 +254,7 @@ for x in train { x.a = small.generate(helper(x.question))  x.b = other(x) }
 
 def test_kb_passed_to_a_step(build):
     src = HEAD + '''kb notes
-step recall(k, x) { return k.retrieve(x.question, top: 1) }
+step recall(k, x) { return k.retrieve(x.question, by: key, top: 1) }
 for x in train { notes.write(x.question, key: x.question) }
 for x in train { x.hint = recall(notes, x)  x.a = small.generate(p(x.question + x.hint)) }
 '''
@@ -261,6 +262,20 @@ for x in train { x.hint = recall(notes, x)  x.a = small.generate(p(x.question + 
     assert findings(r) == []
     kinds = [r.graph.nodes[n]["kind"] for n in r.graph.graph["order"]]
     assert kinds.count("retrieve") == 1 and kinds.count("kb_write") == 1
+
+
+def test_kb_passed_to_a_step_and_retrieved_by_key_needs_keys(build):
+    """The checker cannot tell which KB a step's parameter is: the lowering finds the write
+    without key: of the KB that the step retrieves by key (E118, at the retrieval)."""
+    src = HEAD + '''kb notes
+step recall(k, x) { return k.retrieve(x.question, by: key, top: 1) }
+for x in train { notes.write(x.question) }
+for x in train { x.hint = recall(notes, x)  x.a = small.generate(p(x.question + x.hint)) }
+'''
+    r = build(src)
+    assert r.graph is None
+    (d,) = [d for d in r.diagnostics if d.severity == "error"]
+    assert d.code == "E118" and "gives no 'key:'" in d.message and d.span.line == HEAD.count("\n") + 2
 
 
 def test_mutual_step_recursion_is_reported_once(check):

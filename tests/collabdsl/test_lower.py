@@ -162,7 +162,7 @@ def test_models_and_kbs_passed_to_steps(build):
     G = _graph(build(HEAD + '''kb notes
 step ask(m, x) { return m.generate(p(x.question)) }
 step ask_twice(m, k, x) {
-  hint = k.retrieve(x.question, top: 2)
+  hint = k.retrieve(x.question, by: text, top: 2)
   return ask(m, x) + hint
 }
 for x in train { x.a = ask_twice(large, notes, x)  x.b = ask(small, x) }
@@ -170,18 +170,19 @@ for x in train { x.a = ask_twice(large, notes, x)  x.b = ask(small, x) }
     gens = _nodes(G, "generate")
     assert [G.nodes[n]["model"] for n in gens] == ["large", "small"]
     (ret,) = _nodes(G, "retrieve")
-    assert G.nodes[ret]["options"] == {"kb": "notes", "top": 2}
+    assert G.nodes[ret]["options"] == {"kb": "notes", "top": 2, "by": "text"}
 
 
 def test_kb_write_flows_into_later_retrieval(build):
     G = _graph(build(HEAD + '''kb notes
 for x in train { notes.write(x.question, key: x.answer) }
-for x in train { x.k = notes.retrieve(x.question) }
+for x in train { x.k = notes.retrieve(x.question, by: key) }
 '''))
     (w,) = _nodes(G, "kb_write")
     (r,) = _nodes(G, "retrieve")
     assert G.nodes[w]["out"] == "notes" and G.has_edge(w, r)
     assert G.nodes[r]["options"]["top"] == 1  # the default
+    assert G.nodes[r]["options"]["by"] == "key"  # the field BM25 ranks
 
 
 # ---------------------------------------------------------------------- data
@@ -265,7 +266,7 @@ STATIC = HEAD + '''param use_kb: bool = false
 param show: bool = false
 kb notes
 if use_kb {
-  for x in train { x.k = notes.retrieve(x.question) }
+  for x in train { x.k = notes.retrieve(x.question, by: text) }
 } else {
   for x in train { x.k = "" }
 }

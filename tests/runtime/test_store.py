@@ -52,7 +52,6 @@ def test_default_path_schema_and_wal(tmp_path, monkeypatch):
     assert path.exists()
     db = sqlite_utils.Database(path)
     assert TABLES <= set(db.table_names())
-    assert db["kb"].detect_fts() == "kb_fts"
     assert db.journal_mode == "wal"
     assert db["rows"].pks == ["run_id", "node_id", "row_index"]
     assert db["nodes"].pks == ["run_id", "node_id"]
@@ -257,6 +256,27 @@ def test_kb_search_bm25_ordering_and_isolation(store, run):
     assert [t for t, _ in store.kb_search("facts", "Rome", 5)] == ["Rome is in Lazio."]
     assert store.kb_search("facts", "Italy", 5) == []
     assert store.db["kb"].count == 5
+
+
+def test_kb_search_ranks_the_field_asked_for_and_returns_the_text(store, run):
+    """by="key" ranks the keys (NesyCD's Eq. 5: the stored questions) and returns the texts
+    stored under them; by="text" ranks the texts."""
+    store.kb_write("kb", [{"key": "What color is the sky?", "text": "bees make honey"},
+                          {"key": "What do bees make?", "text": "the sky is blue in color"}], run_id=run)
+    assert [t for t, _ in store.kb_search("kb", "sky color", 1, by="key")] == ["bees make honey"]
+    assert [t for t, _ in store.kb_search("kb", "sky color", 1, by="text")] == ["the sky is blue in color"]
+    with pytest.raises(ValueError, match="key, text"):
+        store.kb_search("kb", "sky", 1, by="question")
+
+
+def test_kb_search_scores_with_the_statistics_of_its_own_kb(store, run):
+    """BM25's document frequencies are those of the KB searched: what other KBs (of this
+    run or of earlier runs kept in the store) hold changes neither scores nor order."""
+    entries = ["alpha beta", "alpha gamma gamma", "delta"]
+    store.kb_write("mine", entries, run_id=run)
+    before = store.kb_search("mine", "alpha gamma", 3)
+    store.kb_write("theirs", ["gamma"] * 50 + ["alpha beta gamma delta"] * 5)
+    assert store.kb_search("mine", "alpha gamma", 3) == before
 
 
 @pytest.mark.parametrize("query", [
