@@ -39,9 +39,9 @@ $COLLAB run programs/tinyllm.collab "${common[@]}" --store "$OUT/tinyllm.db" \
 }
 
 nesycd() {
-# 3. Std-CoT vs plain fine-tuning on CommonsenseQA with the stored PaLM rationales (the
-#    NesyCD program's baselines; its KB steps are switched off). One epoch, like the two
-#    runs above (the paper trains 10, the embedded profile 2).
+# 3. Std-CoT vs fine-tuning, MT-CoT and Step-by-step on CommonsenseQA with the stored PaLM
+#    rationales (the NesyCD program's baselines; its KB steps are switched off). One epoch,
+#    like the two runs above (the paper trains 10, the embedded profile 2).
 $COLLAB run programs/nesycd.collab "${common[@]}" --store "$OUT/nesycd.db" \
   --set "train_data=$DATA/cqa/cqa_train.json" --set "test_data=$DATA/cqa/cqa_test.json" \
   --set options_column=choices --set "stored_rationales=$DATA/cqa/llm/train_CoT_*.json" \

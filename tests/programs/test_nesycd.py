@@ -130,3 +130,178 @@ def test_retrieval_ranks_the_stored_questions_and_returns_their_knowledge(fake_r
     for p in gated:
         i = _which(p.split("Question:", 1)[1])
         assert _knowledge_in(p) == [f"KNOW-{i}"], p
+
+
+def test_each_training_gets_what_the_paper_trains_it_on(fake_run):
+    """S_P on the teacher's CoTs; S_E continues S_P on AD (with the retrieved knowledge), DC
+    and AP examples; MT-CoT on DC and AP from the untrained student; Step-by-step on
+    predict:/explain: tasks; Fine-tuning on question -> answer. Every one with the cosine
+    schedule, 10% warmup and max_length 2048 (Table 6)."""
+    out, trainings, _ = fake_run
+    assert len(trainings) == 5
+
+    def one(pred):
+        (t,) = [t for t in trainings if pred(t)]
+        return t
+
+    se = one(lambda t: t["adapter"] is not None)
+    sbs = one(lambda t: t["objective"] == "multitask")
+    sp = one(lambda t: t["adapter"] is None and t["objective"] == "sft"
+             and all(r["input"].endswith("step by step. ") for r in t["rows"]))
+    ft = one(lambda t: t["adapter"] is None and t["objective"] == "sft"
+             and all(r["input"].endswith("\nAnswer: ") for r in t["rows"]))
+    mt = one(lambda t: t["adapter"] is None and any("[Answer Prediction]" in r["input"] for r in t["rows"]))
+    for t in trainings:
+        assert (t["scheduler"], t["warmup"], t["max_length"]) == ("cosine", 0.1, 2048)
+    golds = {r["question"]: r["answer"] for r in ROWS}
+    # S_P (Std-CoT): a CoT input without knowledge -> the teacher's CoT ending with the gold answer
+    assert sp["objective"] == "sft" and sp["adapter"] is None and len(sp["rows"]) == 2 * len(ROWS)
+    for r in sp["rows"]:
+        assert KNOWLEDGE_LEAD not in r["input"] and r["input"].endswith("Answer: Let's think step by step. ")
+        assert r["target"].endswith(f"Therefore, the answer is {golds[ROWS[_which(r['input'])]['question']]}.")
+    # S_E starts from S_P's adapter; AD = DC inputs + knowledge, AP = answer only (§3.4)
+    assert se["adapter"] is not None and Path(se["adapter"]).name == "adapter"
+    ad = [r for r in se["rows"] if KNOWLEDGE_LEAD in r["input"]]
+    ap = [r for r in se["rows"] if r["input"].endswith("[Answer Prediction]: ")]
+    dc = [r for r in se["rows"] if r not in ad and r not in ap]
+    assert (len(ad), len(dc), len(ap)) == (2 * len(ROWS), 2 * len(ROWS), len(ROWS))
+    assert all(r["target"].startswith("Therefore, the answer is") for r in ap)
+    # baselines start from the untrained student
+    assert ft["adapter"] is None and mt["adapter"] is None and sbs["adapter"] is None
+    assert all(r["input"].endswith("\nAnswer: ") and r["target"].startswith("Therefore, the answer is")
+               for r in ft["rows"])
+    assert sorted(r["input"] for r in mt["rows"]) == sorted(r["input"] for r in dc + ap)
+    assert sbs["objective"] == "multitask"
+    assert [(t["prefix"], t["weight"]) for t in sbs["tasks"]] == [("predict: ", 0.5), ("explain: ", 0.5)]
+    for r in sbs["rows"]:
+        pred, expl = r["targets"].values()
+        assert pred.startswith("Therefore, the answer is") and "the answer is" not in expl
+
+
+def test_the_prompts_are_the_authors(fake_run):
+    """The knowledge prompt carries the two error-analysis examples of the authors'
+    inference.py before the student's question; the student's inputs open with the code's
+    lead sentence; the Zero-shot row asks for the code's one-sentence answer."""
+    _, _, prompts = fake_run
+    kb = [p for p in prompts if "As an excellent educational teacher" in p]
+    assert kb and all("[Supplementary Knowledge]\n\nExample 0The student was given" in p
+                      and "\n\nExample 1The student was given" in p
+                      and "Carmen saved 592 pennies" in p for p in kb)
+    student = [p for p in prompts if not p.startswith(("You are an expert", "As an excellent"))]
+    lead = "The following are multiple choice questions (with answers) about science. "
+    assert student and all(p.removeprefix("predict: ").startswith(lead) for p in student)
+    assert any(p.startswith("predict: " + lead) for p in student)  # the Step-by-step row
+    assert any(p.endswith("one-sentence answer with the format \"Therefore, the answer is\".\n\n"
+                          f"Question: {ROWS[0]['question']}\nA. blue\nB. green\nAnswer: ") for p in student)
+
+
+# ------------------------------------------------------------------ the compiled IR
+@pytest.fixture(scope="module")
+def G():
+    res = compile_path(str(PROGRAM), profile="none")
+    assert res.graph is not None, [d.message for d in res.diagnostics]
+    return res.graph
+
+
+def _writer(G, data, col):
+    return [n for n in G.graph["order"] if G.nodes[n]["data"] == data and G.nodes[n]["out"] == col][-1]
+
+
+def _row_models(G, label):
+    """{(model role, version's role)} of the test-set model calls an eval row depends on."""
+    (ev,) = [n for n in G if G.nodes[n]["kind"] == "eval"]
+    (system,) = [s for s in G.nodes[ev]["options"]["systems"] if s["label"] == label]
+    up = nx_ancestors(G, _writer(G, "test", system["column"]))
+    return {(G.nodes[n]["model"], G.nodes[G.nodes[n]["version"]]["out"] if G.nodes[n]["version"] else None)
+            for n in up if G.nodes[n]["kind"] == "generate" and G.nodes[n]["data"] == "test"}, system
+
+
+def nx_ancestors(G, n):
+    import networkx as nx
+
+    return nx.ancestors(G, n) | {n}
+
+
+def test_each_row_uses_the_model_version_of_its_method(G):
+    rows = {"Zero-shot": {("student", None)}, "Zero-shot-CoT": {("student", None)},
+            "Zero-shot-CoT w k": {("student", None)}, "Fine-tuning": {("student_ft", "student_ft")},
+            "Std-CoT": {("student_p", "student_p")}, "Std-CoT w k": {("student_p", "student_p")},
+            "MT-CoT": {("student_mt_cot", "student_mt_cot")}, "Step-by-step": {("student_sbs", "student_sbs")},
+            "NesyCD": {("student_e", "student_e")}}
+    for label, want in rows.items():
+        got, system = _row_models(G, label)
+        assert got == want, label
+        retrieves = bool(system["retrievals"])
+        assert retrieves == label.endswith("w k") or label == "NesyCD" and retrieves, label
+
+
+def _train(G, role):
+    (n,) = [n for n in G if G.nodes[n]["kind"] == "train" and G.nodes[n]["out"] == role]
+    return n
+
+
+def _sources(G, data):
+    """The data sets ``data`` is made of (through concat and filter)."""
+    n = [m for m in G.graph["order"] if G.nodes[m]["kind"] in ("load", "expand", "filter", "concat")
+         and (G.nodes[m]["out"] == data or G.nodes[m]["out"] == [data])][0]
+    a = G.nodes[n]
+    if a["kind"] == "concat":
+        return sorted(s for d in a["label"].split(" ", 1)[1].split(", ") for s in _sources(G, d))
+    if a["kind"] == "filter" and "concat" in [G.nodes[m]["kind"] for m in G.graph["order"]
+                                              if G.nodes[m]["out"] == [a["data"]]]:
+        return _sources(G, a["data"])  # a selection of a union: the union's parts
+    return [data]
+
+
+def test_each_training_starts_from_and_trains_on_what_the_paper_says(G):
+    sp, se = _train(G, "student_p"), _train(G, "student_e")
+    assert (G.nodes[sp]["model"], G.nodes[sp]["version"], G.nodes[sp]["data"]) == ("student", None, "cot_train")
+    assert G.nodes[se]["model"] == "student_p" and G.nodes[se]["version"] == sp  # S_E from S_P
+    assert _sources(G, G.nodes[se]["data"]) == ["ad", "ap", "dc"]
+    for role, data in (("student_ft", ["train"]), ("student_mt_cot", ["ap", "dc"]), ("student_sbs", ["cot_train"])):
+        n = _train(G, role)
+        assert G.nodes[n]["model"] == "student" and G.nodes[n]["version"] is None, role
+        assert _sources(G, G.nodes[n]["data"]) == data, role
+    # AD examples carry the retrieved knowledge; DC, AP and MT-CoT's do not
+    ups = nx_ancestors(G, _writer(G, "ad", "input"))
+    assert any(G.nodes[n]["kind"] == "retrieve" for n in ups)
+    for d in ("dc", "ap"):
+        assert not any(G.nodes[n]["kind"] == "retrieve" for n in nx_ancestors(G, _writer(G, d, "input"))), d
+
+
+def test_retrieval_ranks_the_keys_the_kb_is_written_under(G):
+    """Eq. 5: every retrieval ranks the keys (by: key), m = 1, and the KB is written with the
+    question as the key; the query is task_description + ' ' + question (code)."""
+    from collabdsl.unparse import unparse
+
+    rets = [n for n in G if G.nodes[n]["kind"] == "retrieve"]
+    assert len(rets) == 4  # AD examples, and the three gated rows
+    for n in rets:
+        assert G.nodes[n]["options"] == {"kb": "knowledge", "top": 1, "by": "key"}
+        assert unparse(G.nodes[n]["expr"]["query"]) == 'task_description + " " + x.question'
+    (w,) = [n for n in G if G.nodes[n]["kind"] == "kb_write"]
+    assert unparse(G.nodes[w]["expr"]["key"]) == "x.question" and G.nodes[w]["data"] == "d_neg"
+
+
+def test_table6_options_reach_the_trl_config(G, tmp_path):
+    """cosine schedule, 10% warmup and max_length 2048 land in the SFTConfig that
+    runtime/trainer.py builds for every training, and the LoRA rank 32 in its LoraConfig."""
+    import inspect
+
+    from runtime.train_eval import _trainer_kwargs
+    from runtime.trainer import build_configs
+
+    accepted = set(inspect.signature(build_configs).parameters)
+    for role in ("student_p", "student_e", "student_ft", "student_mt_cot", "student_sbs"):
+        node = G.nodes[_train(G, role)]
+        spec = G.graph["models"]["student"]
+        lora, kw = _trainer_kwargs(node, spec, 0)
+        cfg = build_configs(node["options"]["objective"], tmp_path / role, lora=lora,
+                            **{k: v for k, v in kw.items() if k in accepted})
+        args = cfg.args
+        assert str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)) == "cosine", role
+        assert args.warmup_steps == 0.1 and args.max_length == 2048 and args.learning_rate == 2e-4, role
+        if role == "student_p":
+            assert cfg.peft_config.r == 32
+    se = G.nodes[_train(G, "student_e")]["options"]
+    assert (se["epochs"], se["batch_size"], se["grad_accum"]) == (3, 8, 4)  # App. A.2

@@ -24,7 +24,7 @@ TABLES = {
     "cowest": {("results", None): ["Weak only", "Weak SFT", "Strong only", "Strong CoT",
                                    "Collaboration w/o alignment", "CoWeSt"]},
     "nesycd": {("results", None): ["Zero-shot", "Zero-shot-CoT", "Zero-shot-CoT w k", "Fine-tuning",
-                                   "Std-CoT", "Std-CoT w k", "NesyCD"]},
+                                   "Std-CoT", "Std-CoT w k", "MT-CoT", "Step-by-step", "NesyCD"]},
     "tinyllm": {("results", None): ["Inference", "Fine-tuning", "Distill-step-by-step", "TinyLLM"]},
     "scicot": {("results", None): ["Fine-tune", "One-stage", "Sci-CoT (two-stage)"]},
     "superICL": {("results", None): ["small (plug-in)", "large (ICL)", "SuperICL"]},
