@@ -23,7 +23,8 @@ common=(--set "n_train=$N_TRAIN" --set "n_test=$N_TEST" --seed "$SEED" --allow-r
 
 scicot() {
 # 1. Sci-CoT vs its fine-tune and one-stage baselines: ARC-Challenge train with the stored
-#    FLAN-T5 rationales as the teacher, tested on the ARC-Challenge test set.
+#    FLAN-T5 rationales as the teacher, tested on the ARC-Challenge test set (train and test
+#    of one benchmark, as the paper's ARC-C column; tests/programs/test_scicot.py pins it).
 $COLLAB run programs/scicot.collab "${common[@]}" --store "$OUT/scicot.db" \
   --set "train_data=$DATA/arc/arc_train.json" --set options_column=choices \
   --set "stored_rationales=$DATA/arc/llm/train_CoT_*.json" \

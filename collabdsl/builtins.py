@@ -6,6 +6,7 @@ shuffle, count) work on whole data sets and are executed by the runtime.
 """
 from __future__ import annotations
 
+import math
 import random
 import re
 from dataclasses import dataclass
@@ -216,6 +217,138 @@ def before(text, marker):
     return t[:i].strip() if i >= 0 else t.strip()
 
 
+# ------------------------------------------------------------------ rationale cleaning
+# A sentence that declares an answer: "the answer is", "Answer:", "X is the correct answer",
+# "the best option", "Of the above choices, only X", "#### 72", "A: 18".
+_DECLARES = re.compile(
+    r"\banswers?\s*(?:is|are|was|would be|will be|=|:)"
+    r"|\banswer to (?:the|this) question\b"
+    r"|\b(?:is|are|was)\s+(?:the|our|my)\s+(?:\w+\s+)?answer\b"
+    r"|\b(?:correct|right|best|final|true)\s+(?:answer|option|choice|response)s?\b"
+    r"|\b(?:is|are)\s+(?:the\s+)?(?:correct|right|true)\s*[.!]?$"
+    r"|\bof the (?:above |given |following |provided |listed |other )?(?:choices|options|answers|answer choices)\b"
+    r"|^\W*(?:####|(?:answer|a)\s*:)",
+    re.IGNORECASE)
+# Words that make a sentence naming an option a choice of it ("Copper is the best conductor",
+# "Only nebulae ...", "X would be most likely"), and concluding connectives ("So, X ...").
+_SELECTS = re.compile(r"\b(?:best|most|least|only|correct(?:ly)?|right|better|worse|greatest|likely|answers?|"
+                      r"choices?|options?|should)\b", re.IGNORECASE)
+_CONCLUDES = re.compile(r"^\W*(?:so|thus|therefore|hence|consequently|in conclusion|in summary|overall|"
+                        r"this means that|that is why)\b", re.IGNORECASE)
+_LEAD = re.compile(r"^\W*(?:(?:so|thus|therefore|hence|answer|a)\b\s*[,:]?\s*|####\s*|\(?[a-z]\)\s*)*",
+                   re.IGNORECASE)
+_BECAUSE = re.compile(r"\b(?:because|since)\s+(.+)$", re.IGNORECASE | re.DOTALL)
+_SPLIT = re.compile(r"((?<=[.!?])[ \t]+|[ \t]*\n\s*)")  # sentence ends and line breaks (kept)
+_NUMBER_TEXT = re.compile(r"^\s*[-(]*\s*-?\d[\d,]*\.?\d*\s*\)*\s*$")
+
+
+def _bare(text: str) -> str:
+    """A sentence as a bare value: no leading connective, answer label or option label, no
+    article, no closing punctuation, lower case, single spaces."""
+    t = _LEAD.sub("", text.strip())
+    t = re.sub(r"^(?:the|a|an)\s+", "", t.strip(), flags=re.IGNORECASE)
+    return " ".join(t.rstrip(" .!?;:\"'").lower().split())
+
+
+_STOP = frozenset("a an the of to in on at by for with from and or but not no is are was were be been being "
+                  "it its this that these those which what who whom whose when where why how as than "
+                  "then so if do does did has have had can could will would should may might must "
+                  "into about after before during over under most best only".split())
+
+
+def _content(text: str) -> set[str]:
+    """The content words of a text, lower case, a plural's "s" dropped."""
+    return {w[:-1] if len(w) > 3 and w.endswith("s") else w
+            for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP and len(w) > 1}
+
+
+def _restates(rest: str, question: set[str]) -> bool:
+    """A sentence (less the option it names) made of the question's words: the question
+    with the answer filled in ("They were observing weathering.")."""
+    words = _content(rest)
+    shared = words & question
+    return len(shared) >= 2 and len(shared) >= 0.5 * len(words)
+
+
+def _declares_answer(s: str, options: list, answer, gold_label: str | None,
+                     question: set[str] = frozenset()) -> bool:
+    """Whether one sentence states an answer (see ``rationale_only``)."""
+    low = s.lower()
+    if _DECLARES.search(s) or (gold_label and gold_label in low):
+        return True
+    bare = _bare(s)
+    if bare and bare in {_bare(_text(v)) for v in [*options, answer] if v is not None}:
+        return True  # nothing but an option's text or the answer
+    named = []  # the gold answer where the sentence mentions it, and the one option it names
+    a = _text(answer).strip()
+    if a and (options or not _NUMBER_TEXT.match(a)) and _mention(a).search(s) and \
+            not _NEGATED.search(s[:_mention(a).search(s).start()]):
+        named.append(a)  # (an arithmetic rationale's computation of its result is its explanation)
+    i = named_option(s, options) if options else None
+    if i is not None:
+        named.append(_text(options[i]).strip())
+    for o in named:  # a choice of the option: the sentence selects it or concludes with it
+        rest = _mention(o).sub(" ", s)
+        if _SELECTS.search(rest) or _CONCLUDES.search(s) or not _bare(re.sub(r"[^\w\s]", " ", rest)) \
+                or (question and _restates(rest, question)):
+            return True
+    words = _content(s)
+    for o in options:  # an option named in other words ("deep underground" for "a site deep
+        ow = _content(_text(o))  # underground") that the sentence selects
+        if len(ow) >= 2 and len(ow & words) >= max(2, math.ceil(2 * len(ow) / 3)) and \
+                _SELECTS.search(" ".join(w for w in re.findall(r"\w+", s) if _content(w) - ow or not _content(w))):
+            return True
+    # an option label with a verdict: "(c) is right", "option B is true"
+    return bool(re.search(r"\((?:[a-z]|[1-9])\)|\b(?:option|choice)\s+\(?[a-e]\b", low)
+                and re.search(r"\b(?:correct|right|true|answer)\b", low))
+
+
+def _without_options(s: str, options: list, answer) -> str:
+    for o in sorted({_text(v).strip() for v in [*options, answer] if v is not None} - {""}, key=len, reverse=True):
+        s = _mention(o).sub(" ", s)
+    return s
+
+
+def rationale_only(text, options=None, answer=None, question=None):
+    """The explanation of a teacher rationale: every sentence that states an answer removed,
+    the rest kept in order (Sci-CoT §III.A: rationales that "solely encompass explanations").
+
+    A sentence states an answer when it declares one ("the answer is ...", "The correct
+    answer is ...", "Answer: ...", "Of the above choices, ...", "#### 72"); names the gold
+    option by its label "(b)"; is nothing but an option's text or the answer (after a
+    connective or label: "So, (d) ice."); names one option (``named_option``) and selects
+    it ("best", "most", "only", "likely", "correct" ... outside the option's own words),
+    concludes with it ("So", "Thus", "Therefore" ...) or, given the ``question``, is the
+    question with the option filled in (at least half of its other content words, and two or
+    more, are the question's: "They were observing weathering."); or gives an option label
+    a verdict ("(c) is right"). Without ``options`` the same holds for an ``answer`` that is not a
+    number (an arithmetic rationale keeps its computations). An answer sentence that gives
+    its reason ("The answer is X because Y.") keeps the reason ("Y."). The sentences after
+    an answer statement are kept. None when no explanation is left."""
+    t = _text(text)
+    opts = [_text(o) for o in _list(options, "options")]
+    gold = index_of(answer, opts) if answer is not None and opts else None
+    gold_label = f"({_letters(26)[gold]})" if gold is not None and gold < 26 else None
+    q = _content(_text(question)) if question is not None else frozenset()
+    parts = _SPLIT.split(t)
+    out: list[str] = []
+    for i in range(0, len(parts), 2):
+        s = parts[i].strip()
+        if not s:
+            continue
+        if _declares_answer(s, opts, answer, gold_label, q):
+            m = _BECAUSE.search(_without_options(s, opts, answer))  # not a "because" of an option
+            reason = m.group(1).strip() if m else ""
+            if not reason or _declares_answer(reason, opts, answer, gold_label, q):
+                continue
+            s = reason[0].upper() + reason[1:]
+            s = s if s[-1] in ".!?" else s + "."
+        if out:
+            out.append("\n" if "\n" in parts[i - 1] else " ")
+        out.append(s)
+    return "".join(out).strip() or None
+
+
 def pairs(candidates, scores, margin=0, match="all"):
     """Preference pairs ``{chosen, rejected, margin}`` from scored candidates (None scores
     are skipped).
@@ -291,6 +424,9 @@ ROW_BUILTINS: dict[str, Builtin] = {b.name: b for b in [
             marker=1, on_miss="every value is none"),
     Builtin("before", "row", 2, 2, (), "text", "text before the first marker", before,
             marker=1, on_miss="every value is the whole text"),
+    Builtin("rationale_only", "row", 1, 1, ("options", "answer", "question"), "text",
+            "the explanation of a rationale: its sentences that state an answer removed (none if "
+            "nothing is left)", rationale_only),
     Builtin("format_options", "row", 1, 1, ("style",), "text", "options as (a) ... lines", format_options),
     Builtin("mc_options", "row", 1, 1, (), "list", "the options of a text with (A) ... lines", mc_options),
     Builtin("mc_question", "row", 1, 1, (), "text", "the question of such a text", mc_question),

@@ -91,3 +91,53 @@ def test_extract_answer_takes_one_marker_as_a_text():
 ])
 def test_a_negation_reaches_only_the_option_right_after_it(reply, want):
     assert extract_answer(reply, options=YNM) == want
+
+
+# ------------------------------------------------------------------ rationale_only (Sci-CoT cleaning)
+rationale_only = ROW_BUILTINS["rationale_only"].impl
+SEISMO = ["barometer", "seismograph", "thermometer", "anemometer"]
+
+
+@pytest.mark.parametrize("text, want", [
+    # the answer declared first: removed, the explanation after it kept (it used to pass whole)
+    ("The correct answer is seismograph. A seismograph records how the ground shakes.",
+     "A seismograph records how the ground shakes."),
+    # the answer marker first: the explanation after it is no longer cut away
+    ("The answer is (b) seismograph. It records ground motion during an earthquake.",
+     "It records ground motion during an earthquake."),
+    ("Earthquakes shake the ground. So the answer is (b) seismograph.", "Earthquakes shake the ground."),
+    ("The answer is (B) seismograph because it records ground motion.", "It records ground motion."),
+    ("Earthquakes shake the ground.\nAnswer: seismograph", "Earthquakes shake the ground."),
+    ("Seismograph is the best instrument for this. It records ground motion.", "It records ground motion."),
+    ("Earthquakes shake the ground. Therefore, a seismograph is used.", "Earthquakes shake the ground."),
+    ("Option (b) is correct. Earthquakes shake the ground.", "Earthquakes shake the ground."),
+    ("Of the above choices, only seismograph measures shaking. Earthquakes shake the ground.",
+     "Earthquakes shake the ground."),
+    ("Seismograph. Seismograph.", None),           # nothing but the answer: no explanation left
+    ("So the answer is (b).", None),
+    # explanations that name the instrument without choosing it stay
+    ("A barometer measures air pressure, not shaking. Earthquakes shake the ground.",
+     "A barometer measures air pressure, not shaking. Earthquakes shake the ground."),
+])
+def test_rationale_only_keeps_explanations_and_removes_answer_statements(text, want):
+    assert rationale_only(text, options=SEISMO, answer="seismograph") == want
+
+
+def test_rationale_only_removes_the_question_restated_with_the_answer():
+    q = "The students saw a crack in a boulder with a tree growing out of it. What were they observing?"
+    text = ("Weathering breaks rocks apart by water, wind and roots. "
+            "The students were observing weathering in the crack of the boulder.")
+    opts = ["erosion", "weathering", "deposition", "melting"]
+    assert rationale_only(text, options=opts, answer="weathering", question=q) == \
+        "Weathering breaks rocks apart by water, wind and roots."
+    assert rationale_only(text, options=opts, answer="weathering") == text  # without the question
+
+
+def test_rationale_only_without_options():
+    # arithmetic: the answer declarations go, the computations (which reach the number) stay
+    gsm = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nShe sold 48+24 = <<48+24=72>>72 clips.\n#### 72"
+    assert rationale_only(gsm, answer="72") == \
+        "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nShe sold 48+24 = <<48+24=72>>72 clips."
+    assert rationale_only("He has 84 / 2 = 42. The answer is (84 / 2).", answer="( 84.0 / 2.0 )") == "He has 84 / 2 = 42."
+    assert rationale_only("The sky scatters blue light. Thus blue is the answer.") == "The sky scatters blue light."
+    assert rationale_only(None) is None and rationale_only("") is None
