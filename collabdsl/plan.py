@@ -19,8 +19,8 @@
   as JSON from the installed package (litellm itself is never imported); ``n/a`` when the
   price is unknown or litellm is not installed. Local backends cost 0.
 * **training**: examples (rows; x number of tasks for ``multitask``) and optimizer steps
-  ``ceil(examples * epochs / (batch_size * grad_accum))`` or ``max_steps``, with the
-  trainer's defaults (:data:`TRAIN_DEFAULTS`).
+  ``ceil(rows * epochs / (batch_size * grad_accum))`` or ``max_steps``, with the trainer's
+  defaults (:data:`TRAIN_DEFAULTS`): a batch holds ``batch_size`` rows with all their tasks.
 
 Every number that rests on an assumption is marked as an estimate (``~`` in the table).
 Model bindings are shown as ``backend:ref`` only; keys, passwords and URL credentials never
@@ -651,7 +651,8 @@ def _train_node(pn: PlanNode, a: dict, rows: Est, params: dict) -> None:
         epochs = _num(opts.get("epochs"), params) or TRAIN_DEFAULTS["epochs"]
         bs = _num(opts.get("batch_size"), params) or TRAIN_DEFAULTS["batch_size"]
         ga = _num(opts.get("grad_accum"), params) or TRAIN_DEFAULTS["grad_accum"]
-        steps = Est(math.ceil(examples.value * epochs / (bs * ga)), examples.exact)
+        # batch_size counts rows: a multitask (or kd) batch holds every task of its rows
+        steps = Est(math.ceil(rows.value * epochs / (bs * ga)), rows.exact)
     pn.train_steps = steps * pn.iterations
     if pn.iterations.value != 1 or not pn.iterations.exact:
         pn.notes.append(f"trained once per iteration ({pn.iterations})")
