@@ -59,7 +59,7 @@ CHOOSE_OPTION_CHARS = 4 * 32
 TRAIN_DEFAULTS = {"epochs": 1.0, "batch_size": 4, "grad_accum": 1}
 """The trainer's defaults (``runtime.trainer.train``)."""
 
-DATA_KINDS = ("load", "split", "concat", "take", "shuffle", "filter", "expand")
+DATA_KINDS = ("load", "split", "concat", "take", "shuffle", "fewshot", "filter", "expand")
 MODEL_KINDS = ("generate", "sample", "score", "choose")
 PRICED_BACKENDS = ("api", "server")
 FREE_BACKENDS = ("embedded", "hf", "gguf", "vllm", "column")
@@ -515,7 +515,7 @@ def plan(G) -> Plan:
             pn.rows = est
             for o in outs:
                 sizes[o] = est
-        elif kind == "shuffle":
+        elif kind in ("shuffle", "fewshot"):
             est = rows_of(a.get("data"))
             pn.rows = est
             for o in outs:
