@@ -32,8 +32,9 @@ $COLLAB run programs/scicot.collab "${common[@]}" --store "$OUT/scicot.db" \
 }
 
 tinyllm() {
-# 2. TinyLLM vs distill step-by-step vs fine-tuning: ARC with the two stored teachers
-#    (FLAN-T5 and LLaMA-2 rationales of the TinyLLM authors).
+# 2. TinyLLM vs distill step-by-step, Standard KD, full fine-tuning and LoRA: ARC with the two stored teachers
+#    (FLAN-T5 and LLaMA-2 rationales of the TinyLLM authors; Standard KD learns FLAN-T5's labels).
+#    One optimizer step per batch of 8 questions with all their tasks, for every student.
 $COLLAB run programs/tinyllm.collab "${common[@]}" --store "$OUT/tinyllm.db" \
   --set "train_data=$DATA/arc/arc_train.json" --set "test_data=$DATA/arc/arc_test.json" \
   --set options_column=choices --set "stored_rationales=$DATA/arc/llm/train_CoT_*.json"

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from collabdsl import ast as A
-from collabdsl.builtins import DATA_BUILTINS, ENUMS, ROW_BUILTINS
+from collabdsl.builtins import DATA_BUILTINS, ENUMS, FEWSHOT_COLUMN, ROW_BUILTINS
 from collabdsl.vocab import KB_METHODS, MODEL_METHODS, OBJECTIVES, RESULT_FIELDS
 
 
@@ -267,6 +267,9 @@ class Analyzer:
             schema = self.source_schema(src)
             data = _source_name(src)
         self.derive_columns(data, st.names)
+        if isinstance(src, A.Call) and src.fname == "fewshot":
+            for n in st.names:
+                self.column_types[(str(n), FEWSHOT_COLUMN)] = "list"
         self.defined_data.update(str(n) for n in st.names)
         for n in st.names:
             self.schema[str(n)] = schema
@@ -302,6 +305,8 @@ class Analyzer:
                     for s in schemas[1:]:
                         out = out & s
                     return out
+                if name == "fewshot":  # the rows with their draws
+                    return None if first is None else first | {FEWSHOT_COLUMN}
                 return first
         return None
 
@@ -540,7 +545,7 @@ def _source_name(e) -> str | None:
     """The data set a data declaration copies or derives from (alias, split, take, shuffle)."""
     if isinstance(e, A.Name):
         return str(e.id)
-    if isinstance(e, A.Call) and e.fname in ("split", "take", "shuffle") and e.args \
+    if isinstance(e, A.Call) and e.fname in ("split", "take", "shuffle", "fewshot") and e.args \
             and isinstance(e.args[0], A.Name):
         return str(e.args[0].id)
     return None

@@ -14,6 +14,8 @@ from typing import Any, Callable
 
 from collabdsl.options import LOAD_OPTIONS
 
+FEWSHOT_COLUMN = "shots"  # the column fewshot() adds: k other rows of the data set
+
 ANSWER_MARKERS = ("So the answer is", "Therefore, the answer is", "Thus, the answer is",
                   "The answer is", "the answer is")
 
@@ -461,6 +463,8 @@ DATA_BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin("concat", "data", 2, 9, (), "data", "rows of several data sets"),
     Builtin("take", "data", 2, 2, (), "data", "the first n rows"),
     Builtin("shuffle", "data", 1, 1, ("seed",), "data", "rows in a seeded random order"),
+    Builtin("fewshot", "data", 2, 2, ("seed",), "data", "each row with a column 'shots': k other rows of "
+            "the data set drawn at random with a seed (in-context examples)"),
     Builtin("count", "data", 1, 1, (), "number", "number of rows"),
 ]}
 

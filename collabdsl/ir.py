@@ -59,7 +59,7 @@ from __future__ import annotations
 
 KINDS = (
     # data sets
-    "load", "split", "concat", "take", "shuffle", "filter", "expand",
+    "load", "split", "concat", "take", "shuffle", "fewshot", "filter", "expand",
     # per-row operations
     "compute", "gate", "generate", "sample", "score", "choose", "kb_write", "retrieve",
     # model versions and results

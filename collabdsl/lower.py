@@ -252,7 +252,7 @@ class Lowerer:
             inner = RowCtx(names[0], str(src.var), prefix=f"_e{self.n}_", locals={str(src.item): item_col})
             self.row_block(src.body, inner)
             return
-        elif isinstance(src, A.Call) and src.fname in ("load", "split", "concat", "take", "shuffle"):
+        elif isinstance(src, A.Call) and src.fname in ("load", "split", "concat", "take", "shuffle", "fewshot"):
             nid = self.data_call(src, names, st.span)
         else:  # an alias: a copy of another data set
             nid = self.node("concat", f"{names[0]} = {self.data_name(src)}", st.span,
@@ -280,6 +280,13 @@ class Lowerer:
             opts["n"] = self.const(call.args[1])
             inputs = inputs[:1]
             label = f"take {opts['n']} of {inputs[0]}"
+        elif kind == "fewshot":
+            opts["k"] = self.const(call.args[1])
+            if not isinstance(opts["k"], int) or isinstance(opts["k"], bool) or opts["k"] < 0:
+                raise EvalError(f"fewshot() draws a whole number >= 0 of rows, got {opts['k']!r}",
+                                call.args[1].span, "E109")
+            inputs = inputs[:1]
+            label = f"fewshot {opts['k']} of {inputs[0]}"
         else:
             label = f"{kind} {', '.join(inputs)}"
         opts["inputs"] = inputs
@@ -363,7 +370,7 @@ class Lowerer:
                           if nid in self._loops_of(n) and self.G.nodes[n]["kind"] == "train"} |
                          {o for n in self.order if self.G.nodes[n]["parent"] == nid
                           and self.G.nodes[n]["kind"] in ("load", "split", "concat", "take", "shuffle",
-                                                          "filter", "expand")
+                                                          "fewshot", "filter", "expand")
                           for o in (self.G.nodes[n]["out"] if isinstance(self.G.nodes[n]["out"], list)
                                     else [self.G.nodes[n]["out"]])})
         self.G.nodes[nid]["body"] = body

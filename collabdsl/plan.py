@@ -19,8 +19,8 @@
   as JSON from the installed package (litellm itself is never imported); ``n/a`` when the
   price is unknown or litellm is not installed. Local backends cost 0.
 * **training**: examples (rows; x number of tasks for ``multitask``) and optimizer steps
-  ``ceil(examples * epochs / (batch_size * grad_accum))`` or ``max_steps``, with the
-  trainer's defaults (:data:`TRAIN_DEFAULTS`).
+  ``ceil(rows * epochs / (batch_size * grad_accum))`` or ``max_steps``, with the trainer's
+  defaults (:data:`TRAIN_DEFAULTS`): a batch holds ``batch_size`` rows with all their tasks.
 
 Every number that rests on an assumption is marked as an estimate (``~`` in the table).
 Model bindings are shown as ``backend:ref`` only; keys, passwords and URL credentials never
@@ -59,7 +59,7 @@ CHOOSE_OPTION_CHARS = 4 * 32
 TRAIN_DEFAULTS = {"epochs": 1.0, "batch_size": 4, "grad_accum": 1}
 """The trainer's defaults (``runtime.trainer.train``)."""
 
-DATA_KINDS = ("load", "split", "concat", "take", "shuffle", "filter", "expand")
+DATA_KINDS = ("load", "split", "concat", "take", "shuffle", "fewshot", "filter", "expand")
 MODEL_KINDS = ("generate", "sample", "score", "choose")
 PRICED_BACKENDS = ("api", "server")
 FREE_BACKENDS = ("embedded", "hf", "gguf", "vllm", "column")
@@ -515,7 +515,7 @@ def plan(G) -> Plan:
             pn.rows = est
             for o in outs:
                 sizes[o] = est
-        elif kind == "shuffle":
+        elif kind in ("shuffle", "fewshot"):
             est = rows_of(a.get("data"))
             pn.rows = est
             for o in outs:
@@ -651,7 +651,8 @@ def _train_node(pn: PlanNode, a: dict, rows: Est, params: dict) -> None:
         epochs = _num(opts.get("epochs"), params) or TRAIN_DEFAULTS["epochs"]
         bs = _num(opts.get("batch_size"), params) or TRAIN_DEFAULTS["batch_size"]
         ga = _num(opts.get("grad_accum"), params) or TRAIN_DEFAULTS["grad_accum"]
-        steps = Est(math.ceil(examples.value * epochs / (bs * ga)), examples.exact)
+        # batch_size counts rows: a multitask (or kd) batch holds every task of its rows
+        steps = Est(math.ceil(rows.value * epochs / (bs * ga)), rows.exact)
     pn.train_steps = steps * pn.iterations
     if pn.iterations.value != 1 or not pn.iterations.exact:
         pn.notes.append(f"trained once per iteration ({pn.iterations})")

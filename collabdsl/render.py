@@ -41,7 +41,7 @@ FORMATS = TEXT_FORMATS + IMAGE_FORMATS
 DOT_NOT_FOUND = ("Graphviz 'dot' not found: install Graphviz (apt-get install graphviz / "
                  "brew install graphviz) or use --format mermaid|dot|json")
 
-DATA_KINDS = ("load", "split", "concat", "take", "shuffle", "filter", "expand")
+DATA_KINDS = ("load", "split", "concat", "take", "shuffle", "fewshot", "filter", "expand")
 MODEL_KINDS = ("generate", "sample", "score", "choose")
 KB_KINDS = ("kb_write", "retrieve")
 

@@ -154,6 +154,27 @@ async def shuffle(ctx, node, key):
         ctx.datasets[o] = rows
 
 
+@handler("fewshot")
+async def fewshot(ctx, node, key):
+    """Each row with ``shots``: k other rows of the data set (their columns so far, without
+    their own shots), drawn at random with the seed, different for each row; fewer when the
+    data set has fewer other rows."""
+    import random
+
+    from collabdsl.builtins import FEWSHOT_COLUMN
+
+    src = ctx.datasets[node["data"]]
+    k = int(node["options"]["k"])
+    rng = random.Random(int(node["options"].get("seed") or 0))
+    plain = [{c: v for c, v in r.items() if c != FEWSHOT_COLUMN and not c.startswith("_")} for r in src]
+    rows = []
+    for i, r in enumerate(src):
+        others = [j for j in range(len(src)) if j != i]
+        rows.append({**r, FEWSHOT_COLUMN: [dict(plain[j]) for j in rng.sample(others, min(k, len(others)))]})
+    for o in node["out"]:
+        ctx.datasets[o] = [dict(r) for r in rows]
+
+
 @handler("filter")
 async def filter(ctx, node, key):  # noqa: A001 - the IR kind
     cond = node["expr"]["cond"]

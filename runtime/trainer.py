@@ -10,6 +10,12 @@ Objectives (``rows`` format in brackets):
 ``multitask``  [{input, targets: {task: target}}] with ``tasks=[{name, prefix, weight}]``
                (TinyLLM / distilling step-by-step): every task contributes the example
                ``prefix + input -> targets[task]`` and ``L = sum_m weight_m * L_m``.
+
+``batch_size`` counts *inputs* (training rows) for every objective: a kd or multitask batch
+holds ``batch_size`` inputs with all of their targets (kd: gold and teacher; multitask: every
+task), as in the TinyLLM authors' trainer (one batch of questions, ``gamma*L_pred +
+alpha*L_t5 + beta*L_llama`` on it). So an epoch of kd or multitask takes as many optimizer
+steps as an epoch of sft on the same rows (:func:`input_batches`).
 ``dpo``        [{prompt, chosen, rejected}]  TRL ``DPOTrainer`` with ``beta``.
 
 How kd and multitask are weighted
@@ -19,15 +25,18 @@ TRL 1.16's ``SFTTrainer`` has no per-example loss weights, so both objectives bu
 ``1 - lam`` and group ``teacher`` with weight ``lam``; multitask: each input once per task,
 group = task) and train it with :class:`_GroupWeightedSFTTrainer`, a small ``SFTTrainer``
 subclass that keeps all of TRL's data preparation, chat templating, completion masking and
-fused log-prob head, and changes only how the per-token NLLs are reduced::
+fused log-prob head, and changes only which sequences share a batch (every sequence of an
+input goes into the input's batch: :class:`_InputBatchSampler`) and how the per-token NLLs
+are reduced::
 
     L = sum_g  w_g * (sum of NLL over group-g completion tokens) / (group-g completion tokens)
 
 The token counts are taken over the whole optimizer step (all gradient-accumulation
 micro-batches), exactly as TRL normalises plain SFT by ``num_items_in_batch``; so every group
 (task, or gold/teacher) gets its own token-mean loss ``L_g`` and the groups are mixed by their
-weights, independently of how long each group's targets are (rationales vs. labels). A group
-absent from an optimizer step contributes nothing to that step. Each group's (unweighted)
+weights, independently of how long each group's targets are (rationales vs. labels). Every
+optimizer step sees every group of its inputs; a group is absent from a step only where all
+of the step's inputs lack its target (a target of none), and then contributes nothing. Each group's (unweighted)
 loss is logged as ``loss_<group>``.
 
 Groups of weight 0 are dropped from the dataset (no compute is spent on them), and when a
@@ -86,7 +95,8 @@ class TrainResult:
     adapter_path: Path | None
     model_path: Path | None
     steps: int  # optimizer steps
-    examples: int  # training sequences per epoch (kd: 2 per input, multitask: 1 per task)
+    examples: int  # training sequences per epoch (kd: 2 per input, multitask: 1 per task);
+    # an optimizer step takes batch_size * grad_accum inputs with all their sequences
     seconds: float  # wall time of the whole call (load, prepare, train, save)
     train_loss: float  # mean training loss over all steps (the weighted loss for kd/multitask)
     tokens: int  # non-padding tokens fed through the model during training (prompts included)
@@ -388,20 +398,21 @@ def _require(row: dict, keys: tuple[str, ...], objective: str, i: int) -> None:
 
 
 def _sft_groups(objective: str, rows: list[dict], lam: float, tasks: list[dict] | None):
-    """[(group name, weight, [(prompt text, completion text), ...])], zero weights dropped; a
-    group of positive weight without examples is an error (ValueError)."""
+    """[(group name, weight, [(prompt text, completion text, row index), ...])], zero weights
+    dropped; a group of positive weight without examples is an error (ValueError). The row
+    index keeps every sequence of one input together in a batch (:func:`input_batches`)."""
     if objective == "sft":
         pairs = []
         for i, r in enumerate(rows):
             _require(r, ("input", "target"), objective, i)
-            pairs.append((r["input"], r["target"]))
+            pairs.append((r["input"], r["target"], i))
         groups = [("sft", 1.0, pairs)]
     elif objective == "kd":
         gold, teacher = [], []
         for i, r in enumerate(rows):
             _require(r, ("input", "gold", "teacher"), objective, i)
-            gold.append((r["input"], r["gold"]))
-            teacher.append((r["input"], r["teacher"]))
+            gold.append((r["input"], r["gold"], i))
+            teacher.append((r["input"], r["teacher"], i))
         groups = [("gold", 1.0 - lam, gold), ("teacher", lam, teacher)]
     else:  # multitask
         if not tasks:
@@ -418,7 +429,7 @@ def _sft_groups(objective: str, rows: list[dict], lam: float, tasks: list[dict] 
             for i, r in enumerate(rows):
                 _require(r, ("input", "targets"), objective, i)
                 if r["targets"].get(name) is not None:
-                    pairs.append((prefix + r["input"], r["targets"][name]))
+                    pairs.append((prefix + r["input"], r["targets"][name], i))
             groups.append((name, weight, pairs))
     empty = [g[0] for g in groups if g[1] > 0 and not g[2]]
     if empty:  # its loss would silently be left out of L
@@ -444,10 +455,11 @@ def _sft_trainer(model, tokenizer, groups, args, peft_config, chat: bool):
 
     records = []
     for g, (_, _, pairs) in enumerate(groups):
-        for p, c in pairs:
-            records.append({**_pc_record(p, c, chat), "group": g})
-    if len(groups) == 1 and groups[0][1] == 1.0:
-        dataset = Dataset.from_list([{k: v for k, v in r.items() if k != "group"} for r in records])
+        for p, c, item in pairs:
+            records.append({**_pc_record(p, c, chat), "group": g, "item": item})
+    if len(groups) == 1 and groups[0][1] == 1.0:  # one sequence per input: plain SFT batches
+        dataset = Dataset.from_list([{k: v for k, v in r.items() if k not in ("group", "item")}
+                                     for r in records])
         trainer = SFTTrainer(
             model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
             peft_config=peft_config,
@@ -459,6 +471,43 @@ def _sft_trainer(model, tokenizer, groups, args, peft_config, chat: bool):
             group_names=[g[0] for g in groups], group_weights=[g[1] for g in groups],
         )
     return trainer, len(records)
+
+
+def input_batches(items: list[int], batch_size: int, seed: int, epoch: int = 0) -> list[list[int]]:
+    """Batches of dataset positions for one epoch: the distinct inputs of ``items`` (the row
+    index of each sequence) shuffled with ``seed`` and ``epoch``, cut into groups of
+    ``batch_size`` inputs, each batch holding *every* position of its inputs (all their
+    tasks). So there are ``ceil(inputs / batch_size)`` batches, as in sft on the same rows."""
+    import random
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    positions: dict[int, list[int]] = {}
+    for pos, item in enumerate(items):
+        positions.setdefault(int(item), []).append(pos)
+    order = sorted(positions)
+    random.Random(seed * 1_000_003 + epoch).shuffle(order)
+    return [[pos for item in order[i:i + batch_size] for pos in positions[item]]
+            for i in range(0, len(order), batch_size)]
+
+
+class _InputBatchSampler:
+    """A DataLoader ``batch_sampler`` of :func:`input_batches`, reshuffled every epoch."""
+
+    def __init__(self, items: list[int], batch_size: int, seed: int):
+        self.items, self.batch_size, self.seed, self.epoch = list(items), batch_size, seed, 0
+        self._n = len(input_batches(self.items, batch_size, seed))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __iter__(self):
+        batches = input_batches(self.items, self.batch_size, self.seed, self.epoch)
+        self.epoch += 1  # the next pass (epoch) without set_epoch is shuffled anew
+        return iter(batches)
 
 
 _WEIGHTED_CLS = None
@@ -476,8 +525,10 @@ def _weighted_sft_cls():
     class _GroupWeightedSFTTrainer(SFTTrainer):
         """SFT whose loss is ``sum_g w_g * token-mean NLL of group g`` (see the module doc).
 
-        The dataset carries an integer ``group`` column; it survives TRL's preparation,
-        reaches the batch through a collator wrapper, and is popped before the forward.
+        The dataset carries integer ``group`` and ``item`` (row index) columns; they survive
+        TRL's preparation, ``item`` makes the batches (:class:`_InputBatchSampler`: all
+        sequences of ``batch_size`` inputs), and both reach the batch through a collator
+        wrapper and are popped before the forward.
         """
 
         # compute_loss normalises by the token counts of the whole optimizer step
@@ -496,14 +547,27 @@ def _weighted_sft_cls():
             def collate(examples):
                 batch = inner(examples)
                 batch["group"] = torch.tensor([ex["group"] for ex in examples], dtype=torch.long)
+                batch["item"] = torch.tensor([ex["item"] for ex in examples], dtype=torch.long)
                 return batch
 
             self.data_collator = collate
 
         def _set_signature_columns_if_needed(self):
             super()._set_signature_columns_if_needed()
-            if "group" not in self._signature_columns:
-                self._signature_columns = [*self._signature_columns, "group"]
+            extra = [c for c in ("group", "item") if c not in self._signature_columns]
+            self._signature_columns = [*self._signature_columns, *extra]
+
+        def get_train_dataloader(self):
+            """Batches of ``batch_size`` inputs with all their sequences (every task of each
+            question in the same optimizer step), instead of ``batch_size`` shuffled sequences."""
+            from torch.utils.data import DataLoader
+
+            dataset = self._remove_unused_columns(self.train_dataset, description="Training")
+            sampler = _InputBatchSampler(dataset["item"], self._train_batch_size, self.args.seed)
+            loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=self.data_collator,
+                                num_workers=self.args.dataloader_num_workers,
+                                pin_memory=self.args.dataloader_pin_memory)
+            return self.accelerator.prepare(loader)
 
         def _group_token_counts(self, labels, group):
             per_example = labels[..., 1:].ne(-100).sum(-1).float()
@@ -520,6 +584,7 @@ def _weighted_sft_cls():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             mode = "train" if self.model.training else "eval"
             group = inputs.pop("group")
+            inputs.pop("item", None)
             inputs["use_cache"] = False
             outputs = model(**inputs, fused_lm_head=True)
             nll = -outputs.log_probs  # (batch, seq-1), zero on masked positions

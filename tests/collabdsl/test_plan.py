@@ -186,11 +186,11 @@ def test_training_steps():
     assert n["t1"].train_examples == P.Est(50) and n["t1"].train_steps == P.Est(13)  # ceil(50*2/8)
     assert n["t2"].train_steps == P.Est(7)
     assert n["t3"].train_examples == P.Est(150)  # 3 tasks per row
-    assert n["t3"].train_steps == P.Est(38)  # ceil(150/4), trainer defaults
+    assert n["t3"].train_steps == P.Est(13)  # ceil(50/4), trainer defaults: a batch holds every task of its rows
     assert n["t4"].iterations == P.Est(4, exact=False)
     assert n["t4"].train_steps == P.Est(13 * 4, exact=False)
     assert n["loop"].iterations == P.Est(4, exact=False)
-    assert p.totals["train_steps"] == {"value": 13 + 7 + 38 + 52, "estimated": True}
+    assert p.totals["train_steps"] == {"value": 13 + 7 + 13 + 52, "estimated": True}
     assert "13 steps" in P.render_text(p)
 
 

@@ -283,3 +283,56 @@ def test_schedule_optimizer_and_weight_decay_reach_the_training(tiny_model_dir, 
     meta = json.loads((tmp_path / "v" / "collab_train.json").read_text())["hyperparameters"]
     assert (meta["warmup"], meta["scheduler"], meta["optimizer"], meta["weight_decay"]) == \
         (0.34, "cosine", "rmsprop", 0.1)
+
+
+def _spy_batches(monkeypatch) -> list[tuple[list[int], list[int]]]:
+    """Record (row index, group) of every sequence of every micro-batch the group-weighted
+    trainer computes a loss on (the real TRL trainer; only the call is observed)."""
+    from runtime.trainer import _weighted_sft_cls
+
+    cls = _weighted_sft_cls()
+    seen: list[tuple[list[int], list[int]]] = []
+    original = cls.compute_loss
+
+    def spy(self, model, inputs, *args, **kwargs):
+        item = inputs.get("item")
+        seen.append(([] if item is None else item.tolist(), inputs["group"].tolist()))
+        return original(self, model, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "compute_loss", spy)
+    return seen
+
+
+def test_multitask_batches_hold_every_task_of_their_questions(tiny_model_dir, tmp_path, monkeypatch):
+    """TinyLLM's trainer: one batch of questions, every task on it (gamma*L_pred + alpha*L_t5 +
+    beta*L_llama), so TinyLLM (3 tasks), distilling step-by-step (2) and fine-tuning (sft)
+    take the same number of optimizer steps per epoch on the same questions."""
+    seen = _spy_batches(monkeypatch)
+    rows = [{"input": q, "targets": {"pred": g, "t5": t, "llama": f"Because {t.lower()}"}}
+            for q, g, t in QA]
+    tasks = [{"name": "pred", "prefix": "predict: ", "weight": 1.0},
+             {"name": "t5", "prefix": "explain: ", "weight": 0.5},
+             {"name": "llama", "prefix": "rationale: ", "weight": 2.0}]
+    kw = {"lr": 1e-4, "batch_size": 4, "max_length": 64, "epochs": 1, "seed": 0}
+    tiny = train("multitask", tiny_model_dir, rows, tmp_path / "tiny", tasks=tasks, **kw)
+    dss = train("multitask", tiny_model_dir, rows, tmp_path / "dss", tasks=[
+        {"name": "pred", "prefix": "predict: ", "weight": 0.5},
+        {"name": "t5", "prefix": "explain: ", "weight": 0.5}], **kw)
+    ft = train("sft", tiny_model_dir, [{"input": "predict: " + q, "target": g} for q, g, _ in QA],
+               tmp_path / "ft", **kw)
+    assert tiny.steps == dss.steps == ft.steps == 2  # 8 questions, 4 per step
+    assert tiny.examples == 24 and dss.examples == 16
+    tiny_batches, dss_batches = seen[:2], seen[2:]
+    assert len(tiny_batches) == 2 and len(dss_batches) == 2
+    for batches, n_tasks in ((tiny_batches, 3), (dss_batches, 2)):
+        covered = []
+        for items, groups in batches:
+            per_task = {g: sorted(i for i, gg in zip(items, groups) if gg == g) for g in set(groups)}
+            assert len(per_task) == n_tasks  # every task in every step ...
+            questions = per_task[0]
+            assert len(questions) == 4 and all(v == questions for v in per_task.values())  # ... on the same questions
+            covered += questions
+        assert sorted(covered) == list(range(8))  # each question once per epoch
+    for h in [h for h in tiny.log_history if "loss" in h]:
+        assert h["loss"] == pytest.approx(1.0 * h["loss_pred"] + 0.5 * h["loss_t5"] + 2.0 * h["loss_llama"],
+                                          rel=1e-4, abs=1e-5), h
