@@ -460,7 +460,8 @@ def check_load_mapping(f: Facts) -> list[Diagnostic]:
         if isinstance(answer_is, str) and not LOAD_OPTIONS["answer_is"].problem(answer_is) and cols is not None:
             attach = vals.get("attach") if isinstance(vals.get("attach"), dict) else {}
             schema = set(cols) | set(built) | set(attach)
-            need = ["answer"] + (["options"] if answer_is in ("index0", "index1", "letter") else [])
+            need = ([] if answer_is == "text" else ["answer"]) + \
+                (["options"] if answer_is in ("index0", "index1", "letter") else [])
             missing = [n for n in need if n not in schema]
             if missing:
                 report("E131", f"answer_is \"{answer_is}\" maps the 'answer' column to its option's text, but this "

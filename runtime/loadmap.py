@@ -161,6 +161,9 @@ def map_answers(rows: list[dict], positions: list[int], where: str, answer_is: s
     """Step 4, in place."""
     for row, pos in zip(rows, positions):
         place = _place(where, pos)
+        if answer_is == "text":  # the answer as it is; dict options become a list
+            _options_of(row, place, answer_is)
+            continue
         if "answer" not in row:
             raise _error(f"{place}: answer_is \"{answer_is}\" maps the 'answer' column, and the row has none; "
                          f"its columns: {', '.join(map(str, row))} (map one with columns: {{answer: \"...\"}})")
