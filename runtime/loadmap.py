@@ -18,8 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from collabdsl.evaluate import _as_text as slot_text
-from collabdsl.loadmap import (LETTERS, check_answer_is, check_options, check_templates, given_templates,
-                               letter_index, option_list, template_parts)
+from collabdsl.loadmap import LETTERS, given_templates, letter_index, option_list, template_parts
 
 
 def _error(msg: str):
@@ -31,16 +30,12 @@ def _error(msg: str):
 def check_mapping(templates, options, answer_is) -> tuple[dict, list | None]:
     """The templates and the option list to apply, after checking the values (a
     DataError otherwise: a direct call from Python gets the checker's messages)."""
-    if templates is not None:
-        problem = check_templates(templates)
+    from collabdsl.options import LOAD_OPTIONS  # the checker's messages, word for word
+
+    for name, value in (("templates", templates), ("options", options), ("answer_is", answer_is)):
+        problem = LOAD_OPTIONS[name].problem(value)
         if problem:
-            raise _error(f"templates: {problem}")
-    if options is not None:
-        problem = check_options(options)
-        if problem:
-            raise _error(f"options: {problem}")
-    if answer_is is not None and check_answer_is(answer_is):
-        raise _error(f"answer_is: {check_answer_is(answer_is)}")
+            raise _error(problem)
     return given_templates(templates), option_list(options)
 
 

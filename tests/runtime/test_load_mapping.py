@@ -203,3 +203,47 @@ def test_a_program_runs_on_data_it_was_not_written_for(name, case, tmp_path, mon
     scored = [r for r in out.results if r.get("accuracy") is not None]
     assert scored and all(r["n"] == len(world.questions) for r in scored), out.results
     assert max(r["accuracy"] for r in scored) == 1.0, out.results
+
+
+def _write_nli(folder: Path, rows) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def test_a_mapping_set_on_the_command_line_is_checked_when_compiling(tmp_path):
+    data = _write_nli(tmp_path / "data", SNLI)
+    prog = str(ROOT / "programs" / "dkt.collab")
+    base = {"train_data": str(data), "test_data": str(data)}
+    res = compile_path(prog, {**base, "fixed_options": "entailment|neutral|contradiction",
+                              "options_column": "choices"}, allow_read=[str(tmp_path)])
+    assert res.graph is None
+    errs = [(d.code, d.span.line) for d in res.diagnostics if d.is_error]
+    assert errs and {c for c, _ in errs} == {"E131"}, [d.message for d in res.diagnostics]
+    d = next(d for d in res.diagnostics if d.code == "E131")
+    assert "options: gives every row the column 'options', but columns: maps 'options' from 'choices'" in d.message
+    assert "set by --set" in d.message and d.span.path.endswith("dkt.collab")
+    res = compile_path(prog, {**base, "fixed_options": "entailment", "answer_is": "index"}, allow_read=[str(tmp_path)])
+    msgs = sorted(d.message for d in res.diagnostics if d.code == "E109")
+    assert any(m.startswith("options needs at least two options") for m in msgs), msgs
+    assert any(m.startswith('unknown answer form "index"') for m in msgs), msgs
+    res = compile_path(prog, {**base, "question_template": "no column here"}, allow_read=[str(tmp_path)])
+    assert [d.code for d in res.diagnostics if d.is_error][:1] == ["E109"], [d.message for d in res.diagnostics]
+
+
+def test_a_label_out_of_range_fails_the_run_with_the_file_and_row(tmp_path, monkeypatch):
+    rows = SNLI + [{"premise": "A cat sits.", "hypothesis": "An animal sits.", "label": 3}]
+    data = _write_nli(tmp_path / "data", rows)
+    monkeypatch.setattr(agents, "make_executor", lambda spec: FakeExecutor(World({})))
+    prog = ROOT / "programs" / "scicot.collab"
+    sets = {"train_data": str(data), "test_data": str(data), "question_template": NLI_TEMPLATE,
+            "fixed_options": "|".join(NLI_OPTIONS), "answer_column": "label", "answer_is": "index0"}
+    res = compile_path(str(prog), sets, allow_read=[str(tmp_path)])
+    assert res.graph is not None, [d.message for d in res.diagnostics]
+    out = run_graph(res.graph, program_path=str(prog), sources=res.sources, store_path=str(tmp_path / "runs.db"),
+                    progress=False)
+    assert out.status == "failed"
+    assert "\n" not in out.error and str(prog) in out.error
+    assert f"{data / 'train.jsonl'}: row 5: answer index 3 is out of range: the row has 3 options, numbered 0 " \
+           f"to 2 (answer_is \"index0\")" in out.error, out.error
