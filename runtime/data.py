@@ -1,4 +1,5 @@
-"""Rows for a program's ``load(SOURCE, split:, format:, columns:, limit:, seed:, shuffle:)``.
+"""Rows for a program's ``load(SOURCE, split:, format:, columns:, limit:, seed:, shuffle:, attach:,
+templates:, options:, answer_is:)``.
 
 SOURCE is one of
 
@@ -26,6 +27,11 @@ the rows, as stored teacher outputs often are (``llm/train_CoT_*.json``: JSON li
 value per row, split over numbered files read in natural order). The values join the rows
 in file order, before ``limit`` and ``shuffle``; a count that does not match the rows is a
 :class:`DataError` naming the files.
+
+``templates: {column: "text with {source_column} slots"}``, ``options:`` (the same options for
+every row) and ``answer_is:`` (an index, letter or boolean answer becomes its option's text)
+build and map columns of the rows read, after ``limit`` and ``shuffle`` and around
+``columns:``; :mod:`runtime.loadmap` applies them, a failure names the file and the row.
 
 ``policy`` (a :class:`collabdsl.access.ReadPolicy`; the runtime always passes the program's)
 limits the files read to the folders the program may read: every local file, folder,
