@@ -152,6 +152,8 @@ def load_rows(source: str | os.PathLike, *, split: str | None = None, format: st
         rows = _map_columns(rows, loadmap.merge_columns(columns, built), where, positions)
     if answer_is is not None:
         loadmap.map_answers(rows, positions, where, answer_is)
+    if fixed is not None and answer_is in (None, "text"):
+        loadmap.check_text_answers(rows, positions, where, fixed)
     return rows
 
 

@@ -177,3 +177,13 @@ def map_answers(rows: list[dict], positions: list[int], where: str, answer_is: s
             row["answer"] = opts[i]
         elif answer_is == "bool":
             row["answer"] = _yes_no(value, place, opts)
+
+
+def check_text_answers(rows: list[dict], positions: list[int], where: str, options: list) -> None:
+    """With ``options:`` and a text answer, each row's answer must be one of those options
+    (``Maybe`` against ``maybe`` would otherwise score every such row wrong, silently)."""
+    for row, pos in zip(rows, positions):
+        if "answer" in row and row["answer"] not in options:
+            raise _error(f"{_place(where, pos)}: answer {row['answer']!r} is not among the options "
+                         f"({', '.join(options)}); give answer_is: (index0, index1, letter, bool) if the file "
+                         "gives it another way")

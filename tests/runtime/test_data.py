@@ -726,6 +726,10 @@ def test_yes_no_answers_boolq_and_pubmedqa(tmp_path):
                      options="yes|no|maybe", columns={"answer": "final_decision"}, answer_is="text")
     assert rows == [{"answer": "maybe", "question": "Context: X was given.\nY improved.\nQuestion: Does X help?",
                      "options": ["yes", "no", "maybe"]}]
+    with pytest.raises(DataError) as e:  # a text answer must be one of the fixed options, exactly
+        load_rows(pubmed, options="Yes|No|Maybe", columns={"answer": "final_decision"})
+    assert str(e.value) == (f"{pubmed}: row 1: answer 'maybe' is not among the options (Yes, No, Maybe); give "
+                            "answer_is: (index0, index1, letter, bool) if the file gives it another way")
 
 
 def test_templates_read_nested_fields_and_literal_braces(tmp_path):

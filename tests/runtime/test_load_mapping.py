@@ -247,3 +247,47 @@ def test_a_label_out_of_range_fails_the_run_with_the_file_and_row(tmp_path, monk
     assert "\n" not in out.error and str(prog) in out.error
     assert f"{data / 'train.jsonl'}: row 5: answer index 3 is out of range: the row has 3 options, numbered 0 " \
            f"to 2 (answer_is \"index0\")" in out.error, out.error
+
+
+@pytest.mark.slow
+def test_dkt_on_nli_data_with_the_embedded_model(tmp_path, monkeypatch):
+    """The real thing, once: DKT's embedded profile on the SNLI-shaped file with the real
+    SmolLM2 model and the real trainer (2 rows). The real model's choices are scored against
+    the mapped options, and its trainings learn the gold options' texts."""
+    real_make, real_train = agents.make_executor, trainer.train
+    choices, trained = [], []
+
+    def make(spec):
+        ex = real_make(spec)
+        choose = ex.choose
+
+        def recording(requests):
+            choices.extend(requests)
+            return choose(requests)
+
+        ex.choose = recording
+        return ex
+
+    def train(objective, base, rows, out_dir, **kw):
+        trained.append(list(rows))
+        return real_train(objective, base, rows, out_dir, **kw)
+
+    monkeypatch.setattr(agents, "make_executor", make)
+    monkeypatch.setattr(trainer, "train", train)
+    data = _write_nli(tmp_path / "data", SNLI[:2])
+    prog = ROOT / "programs" / "dkt.collab"
+    sets = {"train_data": str(data), "test_data": str(data), "question_template": NLI_TEMPLATE,
+            "fixed_options": "|".join(NLI_OPTIONS), "answer_column": "label", "answer_is": "index0"}
+    res = compile_path(str(prog), sets, allow_read=[str(tmp_path)])
+    assert res.graph is not None and res.profile == "embedded", [d.message for d in res.diagnostics]
+    out = run_graph(res.graph, program_path=str(prog), sources=res.sources, store_path=str(tmp_path / "runs.db"),
+                    progress=False)
+    assert out.status == "finished", out.error
+    questions = {NLI_TEMPLATE.format(**r): NLI_OPTIONS[r["label"]] for r in SNLI[:2]}
+    assert choices and all(tuple(c.options) == tuple(NLI_OPTIONS) for c in choices)
+    assert {q for q in questions if any(q in c.prompt for c in choices)} == set(questions)
+    targets = {(q, r.get("target") or r.get("gold")) for rows in trained for r in rows for q in questions
+               if q in str(r.get("input", ""))}
+    assert targets and all(t == questions[q] for q, t in targets if t in NLI_OPTIONS), targets
+    assert {q for q, _ in targets} == set(questions)
+    assert all(r["n"] == 2 and 0.0 <= r["accuracy"] <= 1.0 for r in out.results), out.results
