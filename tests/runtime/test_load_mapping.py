@@ -97,7 +97,8 @@ class FakeExecutor:
         for r in requests:
             self.world.prompts.append(r.prompt)
             gold = self.world.gold_in(r.prompt)
-            text = f"Because of the facts given, so the answer is {gold}." if gold else "9"
+            text = (f"The statement and the facts it gives decide the matter here. So the answer is {gold}."
+                    if gold else "9")
             out.append([Generation(text=text, token_logprobs=[-0.05] * 4, top2_margins=[0.9] * 4,
                                    completion_tokens=4) for _ in range(r.n)])
         return out
@@ -245,8 +246,8 @@ def test_a_label_out_of_range_fails_the_run_with_the_file_and_row(tmp_path, monk
                     progress=False)
     assert out.status == "failed"
     assert "\n" not in out.error and str(prog) in out.error
-    assert f"{data / 'train.jsonl'}: row 5: answer index 3 is out of range: the row has 3 options, numbered 0 " \
-           f"to 2 (answer_is \"index0\")" in out.error, out.error
+    assert any(f"{data / f'{split}.jsonl'}: row 5: answer index 3 is out of range: the row has 3 options, "
+               f"numbered 0 to 2 (answer_is \"index0\")" in out.error for split in ("train", "test")), out.error
 
 
 @pytest.mark.slow
