@@ -288,6 +288,10 @@ class Analyzer:
                 cols = e.kwarg("columns")
                 att = e.kwarg("attach")
                 extra = frozenset(str(k) for k in att.keys) if isinstance(att, A.DictLit) else frozenset()
+                tmpl = e.kwarg("templates")  # built columns are kept (collabdsl.loadmap)
+                extra |= frozenset(str(k) for k in tmpl.keys) if isinstance(tmpl, A.DictLit) else frozenset()
+                if e.kwarg("options") is not None and not isinstance(e.kwarg("options"), A.NoneLit):
+                    extra |= {"options"}
                 if isinstance(cols, A.DictLit):
                     return frozenset(str(k) for k in cols.keys) | extra
                 src = e.args[0] if e.args else None

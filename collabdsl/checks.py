@@ -383,6 +383,107 @@ def check_option_values(f: Facts) -> list[Diagnostic]:
     return out
 
 
+# ---------------------------------------------------------------------- load mapping
+_LOAD_MAPPING = ("templates", "options", "answer_is")
+
+
+def _load_value(e, f: Facts, used: list):
+    """The value of a load option's expression: literals, params (their bound values after
+    binding) and lists and dicts of them; None where it is none or not known. ``used``
+    collects the params read."""
+    if isinstance(e, A.ListLit):
+        items = [_load_value(i, f, used) for i in e.items]
+        return None if any(i is None for i in items) else items
+    if isinstance(e, A.DictLit):
+        return {str(k): _load_value(v, f, used) for k, v in zip(e.keys, e.values)}
+    if isinstance(e, A.Name):
+        sym = f.symbol(str(e.id))
+        if sym is not None and sym.kind == "param":
+            used.append(str(e.id))
+            return f.bound.get(str(e.id)) if f.bound is not None else _lit(sym.node.default)
+        return None
+    return _lit(e)
+
+
+def check_load_mapping(f: Facts) -> list[Diagnostic]:
+    """``load``'s templates:, options: and answer_is: (collabdsl.loadmap): E109 for a value
+    outside the rule (a template naming no column, fewer than two options, an unknown answer
+    form), E131 for a mapping that cannot work: a built column that columns: maps from another
+    source column, a template naming a column a builtin source lacks, an answer_is without the
+    answer (or options) column the load gives. After binding, only what a profile or --set
+    changed is reported again."""
+    from collabdsl.loadmap import given_templates, template_columns
+    from collabdsl.options import LOAD_OPTIONS
+
+    out = []
+    for c in f.calls:
+        if c.kind != "data_builtin" or c.method != "load":
+            continue
+        call = c.call
+        vals, used = {}, {}
+        for name in ("columns", "attach") + _LOAD_MAPPING:
+            e = call.kwarg(name)
+            if e is not None:
+                used[name] = []
+                vals[name] = _load_value(e, f, used[name])
+
+        def report(code, msg, span, *names):
+            if f.bound is None or any(p in f.origin for n in names for p in used.get(n, ())):
+                origin = [f"{p} = {f.bound.get(p)!r}, set by {f.origin[p]}" for n in names
+                          for p in used.get(n, ()) if f.bound is not None and p in f.origin]
+                out.append(error(code, msg + (f" ({'; '.join(dict.fromkeys(origin))})" if origin else ""), span))
+
+        for name in _LOAD_MAPPING:
+            if vals.get(name) is not None:
+                problem = LOAD_OPTIONS[name].problem(vals[name])
+                if problem:
+                    report("E109", problem, call.kwarg(name).span, name)
+        templates = given_templates(vals["templates"]) if isinstance(vals.get("templates"), dict) else {}
+        if LOAD_OPTIONS["templates"].problem(vals.get("templates")):
+            templates = {}
+        fixed = vals.get("options") is not None and not LOAD_OPTIONS["options"].problem(vals["options"])
+        cols = vals.get("columns") if isinstance(call.kwarg("columns"), A.DictLit) else None
+        col_expr = call.kwarg("columns")
+        built = {k: "templates: builds" for k in templates}
+        if fixed:
+            if "options" in built:
+                report("E131", "templates: builds the column 'options' and options: gives every row its options: "
+                       "keep one of the two", call.kwarg("options").span, "templates", "options")
+            built["options"] = "options: gives every row"
+        for k, what in built.items():
+            if cols is not None and k in cols and cols[k] is not None and cols[k] != k:
+                span = col_expr.values[[str(x) for x in col_expr.keys].index(k)].span
+                report("E131", f"{what} the column '{k}', but columns: maps '{k}' from '{cols[k]}': keep one of "
+                       f"the two (or map it as {k}: \"{k}\")", span, "columns", "templates", "options")
+        src = call.args[0] if call.args else None
+        if isinstance(src, A.Str) and src.value.startswith("builtin:") and templates:
+            from collabdsl.analysis import _builtin_schema
+
+            schema = _builtin_schema(src.value[len("builtin:"):])
+            t_expr = call.kwarg("templates")
+            for k, t in templates.items():
+                missing = [col for col in template_columns(t) if schema is not None
+                           and col.split(".")[0] not in schema]
+                if missing and isinstance(t_expr, A.DictLit):
+                    span = t_expr.values[[str(x) for x in t_expr.keys].index(k)].span
+                    report("E131", f"the template of '{k}' names the column '{missing[0]}', which {src.value} does "
+                           f"not have; its columns: {', '.join(sorted(schema))}", span, "templates")
+        answer_is = vals.get("answer_is")
+        if isinstance(answer_is, str) and not LOAD_OPTIONS["answer_is"].problem(answer_is) and cols is not None:
+            attach = vals.get("attach") if isinstance(vals.get("attach"), dict) else {}
+            schema = set(cols) | set(built) | set(attach)
+            need = ([] if answer_is == "text" else ["answer"]) + \
+                (["options"] if answer_is in ("index0", "index1", "letter") else [])
+            missing = [n for n in need if n not in schema]
+            if missing:
+                report("E131", f"answer_is \"{answer_is}\" maps the 'answer' column to its option's text, but this "
+                       f"load gives no {' and no '.join(repr(m) for m in missing)} column (map "
+                       f"{'it' if len(missing) == 1 else 'them'} with columns:"
+                       f"{' or give options:' if 'options' in missing else ''})",
+                       call.kwarg("answer_is").span, "answer_is", "columns", "options", "templates")
+    return out
+
+
 def check_dpo_pairs(f: Facts) -> list[Diagnostic]:
     out = []
     for t, schema, data in f.trainings:
@@ -749,11 +850,11 @@ RULES: list[tuple[str, Callable[[Facts], list[Diagnostic]]]] = [  # every code e
     ("E114", check_params), ("E112/E113/E106", check_models), ("E115", check_static_ifs),
     ("E116/W208", check_returns), ("E119/W209/E112/E102", check_eval), ("E117/E101", check_data_refs),
     ("E122", check_step_recursion), ("E123/E124", check_profiles), ("E125", check_comprehensions),
-    ("E129", check_expansion),
+    ("E129", check_expansion), ("E109/E131", check_load_mapping),
 ]
 
 
-VALUE_RULES = (check_thresholds, check_lambda, check_counts, check_option_values)  # the rules that read param values
+VALUE_RULES = (check_thresholds, check_lambda, check_counts, check_option_values, check_load_mapping)  # the rules that read param values
 
 
 def check_bound_values(f: Facts, params: dict, origin: dict[str, str]) -> list[Diagnostic]:

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from collabdsl import loadmap as _loadmap
+
 TRANSFORMERS_BACKENDS = ("embedded", "hf", "gguf")  # runtime.executors.transformers_exec
 VLLM_BACKENDS = ("vllm",)  # runtime.executors.vllm_exec
 LITELLM_BACKENDS = ("api", "server")  # runtime.executors.litellm_exec
@@ -287,6 +289,13 @@ LOAD_OPTIONS: dict[str, Option] = {o.name: o for o in [
     Option("shuffle", "shuffle the rows (with seed) before the limit", kwarg="shuffle"),
     Option("attach", "{column: path or glob} adds columns from JSON lists aligned with the rows",
            kwarg="attach"),
+    Option("templates", "{column: \"text with {source_column} slots\"} builds columns from templates of the "
+           "source's columns (runtime.loadmap.build)", kwarg="templates", check=_loadmap.check_templates),
+    Option("options", "the options of every row, a list of texts or \"a|b|c\": the options column "
+           "(runtime.loadmap.build)", kwarg="options", check=_loadmap.check_options),
+    Option("answer_is", "how the answer column gives the answer: text, index0, index1, letter or bool; "
+           "it becomes its option's text (runtime.loadmap.map_answers)", kwarg="answer_is",
+           check=_loadmap.check_answer_is, default="text"),
 ]}
 
 

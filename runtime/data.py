@@ -1,4 +1,5 @@
-"""Rows for a program's ``load(SOURCE, split:, format:, columns:, limit:, seed:, shuffle:)``.
+"""Rows for a program's ``load(SOURCE, split:, format:, columns:, limit:, seed:, shuffle:, attach:,
+templates:, options:, answer_is:)``.
 
 SOURCE is one of
 
@@ -26,6 +27,11 @@ the rows, as stored teacher outputs often are (``llm/train_CoT_*.json``: JSON li
 value per row, split over numbered files read in natural order). The values join the rows
 in file order, before ``limit`` and ``shuffle``; a count that does not match the rows is a
 :class:`DataError` naming the files.
+
+``templates: {column: "text with {source_column} slots"}``, ``options:`` (the same options for
+every row) and ``answer_is:`` (an index, letter or boolean answer becomes its option's text)
+build and map columns of the rows read, after ``limit`` and ``shuffle`` and around
+``columns:``; :mod:`runtime.loadmap` applies them, a failure names the file and the row.
 
 ``policy`` (a :class:`collabdsl.access.ReadPolicy`; the runtime always passes the program's)
 limits the files read to the folders the program may read: every local file, folder,
@@ -84,11 +90,17 @@ def load_rows(source: str | os.PathLike, *, split: str | None = None, format: st
               columns: Mapping[str, str] | None = None, limit: int | None = None,
               seed: int = 0, shuffle: bool = False,
               base_dir: str | os.PathLike | None = None,
-              attach: Mapping[str, str] | None = None, policy=None) -> list[dict]:
-    """Rows of ``source`` as a list of dicts (see the module docstring for the sources)."""
+              attach: Mapping[str, str] | None = None, policy=None,
+              templates: Mapping[str, str | None] | None = None, options=None,
+              answer_is: str | None = None) -> list[dict]:
+    """Rows of ``source`` as a list of dicts (see the module docstring for the sources, and
+    ``runtime.loadmap`` for ``templates``, ``options`` and ``answer_is``)."""
+    from runtime import loadmap
+
     limit = _check_limit(limit)
     seed = _check_seed(seed)
     columns = _check_columns(columns)
+    templates, fixed = loadmap.check_mapping(templates, options, answer_is)
     kind, target = _parse_source(source)
     if attach:
         # aligned columns join the source's rows in file order, before limit and shuffle
@@ -101,14 +113,14 @@ def load_rows(source: str | os.PathLike, *, split: str | None = None, format: st
                                 f"but {source} has {len(rows)} rows; the lists must align 1:1 with the rows")
             for row, value in zip(rows, values):
                 row[name] = value
-        rows = _pick(rows, limit, seed, shuffle)
+        positions = _pick_indices(len(rows), limit, seed, shuffle)
+        rows = [rows[i] for i in positions]
+        where = str(source)
         if columns:
             columns = {**columns, **{k: k for k in attach if k not in columns}}
-            return _map_columns(rows, columns, str(source))
-        return rows
-    if kind == "hf":
+    elif kind == "hf":
         _check_hf_local(target, policy)
-        rows, where = _load_hf(target, split, limit, seed, shuffle)
+        rows, where, positions = _load_hf(target, split, limit, seed, shuffle)
     else:
         if kind == "builtin":
             path, fmt = _builtin_path(target, split), "jsonl"
@@ -124,14 +136,25 @@ def load_rows(source: str | os.PathLike, *, split: str | None = None, format: st
                 it.close()
             if not rows and limit:
                 raise DataError(_no_rows(path, fmt))
+            positions = list(range(len(rows)))
         else:
             all_rows = _read(path, fmt, split)
             if not all_rows:
                 raise DataError(_no_rows(path, fmt))
-            rows = _pick(all_rows, limit, seed, shuffle)
+            positions = _pick_indices(len(all_rows), limit, seed, shuffle)
+            rows = [all_rows[i] for i in positions]
     if not rows and kind == "hf" and limit != 0:
         raise DataError(f"{where}: no rows")
-    return _map_columns(rows, columns, where) if columns else rows
+    positions = [i + 1 for i in positions]  # a row's place in the source, from 1
+    built = loadmap.built_columns(templates, fixed)
+    loadmap.build(rows, positions, where, templates, fixed)
+    if columns:
+        rows = _map_columns(rows, loadmap.merge_columns(columns, built), where, positions)
+    if answer_is is not None:
+        loadmap.map_answers(rows, positions, where, answer_is)
+    if fixed is not None and answer_is in (None, "text"):
+        loadmap.check_text_answers(rows, positions, where, fixed)
+    return rows
 
 
 def _no_rows(path: Path, fmt: str) -> str:
@@ -354,7 +377,8 @@ def _lookup(row: dict, key: str):
     return value
 
 
-def _map_columns(rows: list[dict], columns: dict[str, str], where: str) -> list[dict]:
+def _map_columns(rows: list[dict], columns: dict[str, str], where: str,
+                 positions: list[int] | None = None) -> list[dict]:
     out = []
     for i, row in enumerate(rows, 1):
         new_row = {}
@@ -362,8 +386,8 @@ def _map_columns(rows: list[dict], columns: dict[str, str], where: str) -> list[
             value = _lookup(row, old)
             if value is _MISSING:
                 available = ", ".join(map(str, row)) or "(none)"
-                raise DataError(f"{where}: column {old!r} (for {new!r}) not found in row {i}; "
-                                f"available columns: {available}")
+                raise DataError(f"{where}: column {old!r} (for {new!r}) not found in row "
+                                f"{positions[i - 1] if positions else i}; available columns: {available}")
             new_row[new] = value
         out.append(new_row)
     return out
@@ -615,7 +639,7 @@ def _parse_hf(spec: str) -> tuple[str, str | None]:
 
 
 def _load_hf(spec: str, split: str | None, limit: int | None, seed: int,
-             shuffle: bool) -> tuple[list[dict], str]:
+             shuffle: bool) -> tuple[list[dict], str, list[int]]:
     ds_id, config = _parse_hf(spec)
     label = f"hf:{ds_id}" + (f":{config}" if config else "")
     try:
@@ -648,7 +672,7 @@ def _load_hf(spec: str, split: str | None, limit: int | None, seed: int,
         loaded = loaded[split]
     where = f"{label} (split {split!r})"
     indices = _pick_indices(len(loaded), limit, seed, shuffle)
-    return loaded.select(indices).to_list(), where
+    return loaded.select(indices).to_list(), where, indices
 
 
 __all__ = ["BUILTIN_DIR", "FORMATS", "DataError", "DataNotFound", "builtin_names",

@@ -62,6 +62,10 @@ CASES = {
     "E128": ("E128", 5, 19, None),             # api("huggingface/https://..."): names a host
     "E129": ("E129", 23, 25, None),            # steps calling steps twice per level, 13 levels
     "E130": ("E130", 11, 51, None),            # choose() with options: "yes no" (a text)
+    "E131": ("E131", 7, 59, None),             # options: "yes|no" and columns: {options: "choices"}
+    "E131_answer": ("E131", 8, 78, None),      # answer_is: "index0" with no answer or options column
+    "E131_template": ("E131", 7, 40, None),    # a template naming {passage}, which the builtin lacks
+    "E109_load": ("E109", 8, 74, None),        # options: "yes" (one option) through a param
     "W201": ("W201", 5, 7, None),
     "W202": ("W202", 7, 7, None),
     "W203": ("W203", 12, 8, None),

@@ -625,3 +625,154 @@ def test_hf_source_with_the_real_datasets_library(hf_subprocess):
     assert "splits" in out["no_split"] and "pass split:" in out["no_split"]
     assert "'collab-tests/no-such-dataset'" in out["missing"]
     assert "offline" in out["missing"]
+
+
+# --------------------------------------------------------------------------------------
+# load mapping: templates:, options:, answer_is: (runtime.loadmap)
+# --------------------------------------------------------------------------------------
+
+SNLI_ROWS = [{"premise": "A man plays.", "hypothesis": "A man is playing.", "label": 0},
+             {"premise": "A dog runs.", "hypothesis": "A cat sleeps.", "label": 2},
+             {"premise": "Kids eat.", "hypothesis": "Kids are hungry.", "label": 1}]
+NLI = ["entailment", "neutral", "contradiction"]
+
+
+def _jsonl(path: Path, rows) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_a_template_builds_a_column_and_an_index_answer_becomes_its_option(tmp_path):
+    p = _jsonl(tmp_path / "snli.jsonl", SNLI_ROWS)
+    rows = load_rows(p, templates={"question": "Premise: {premise}\nHypothesis: {hypothesis}"},
+                     options="entailment|neutral|contradiction", columns={"answer": "label"}, answer_is="index0")
+    assert rows == [{"answer": a, "question": f"Premise: {r['premise']}\nHypothesis: {r['hypothesis']}", "options": NLI}
+                    for r, a in zip(SNLI_ROWS, ["entailment", "contradiction", "neutral"])]
+    assert list(rows[0]) == ["answer", "question", "options"]  # columns: first, then the built ones
+    two = load_rows(p, options=NLI, columns={"question": "premise", "answer": "label"}, answer_is="index0",
+                    shuffle=True, seed=3)
+    assert sorted((r["question"], r["answer"]) for r in two) == \
+        [("A dog runs.", "contradiction"), ("A man plays.", "entailment"), ("Kids eat.", "neutral")]
+
+
+def test_index_answers_counted_from_one_and_out_of_range_name_the_file_and_row(tmp_path):
+    p = _jsonl(tmp_path / "snli.jsonl", SNLI_ROWS)
+    with pytest.raises(DataError) as e:
+        load_rows(p, options=NLI, columns={"answer": "label"}, answer_is="index1")
+    assert str(e.value) == (f"{p}: row 1: answer index 0 is out of range: the row has 3 options, numbered 1 to 3 "
+                            f"(answer_is \"index1\")")
+    bad = _jsonl(tmp_path / "bad.jsonl", SNLI_ROWS + [{"premise": "x", "hypothesis": "y", "label": -1}])
+    with pytest.raises(DataError, match=r"bad\.jsonl: row 4: answer index -1 is out of range"):
+        load_rows(bad, options=NLI, columns={"answer": "label"}, answer_is="index0")
+    # shuffled, the row is still named by its place in the file
+    with pytest.raises(DataError, match=r"bad\.jsonl: row 4: "):
+        load_rows(bad, options=NLI, columns={"answer": "label"}, answer_is="index0", shuffle=True, seed=1)
+    with pytest.raises(DataError, match=r"row 1: answer 'zero' is not an index"):
+        load_rows(_jsonl(tmp_path / "t.jsonl", [{"label": "zero"}]), options=NLI, columns={"answer": "label"},
+                  answer_is="index0")
+
+
+def test_csv_index_strings_and_letters_map_to_options(tmp_path):
+    p = tmp_path / "mc.csv"
+    p.write_text("q,a,b,c,key,pos\nWhich is red?,sky,blood,grass,B,2\nWhich is green?,sky,blood,grass,(c),3\n")
+    rows = load_rows(p, templates={"question": "{q}", "options": "{a}"}, columns={"answer": "key"})
+    assert rows[0] == {"answer": "B", "question": "Which is red?", "options": "sky"}  # one slot: the value as it is
+    rows = load_rows(p, options="sky|blood|grass", columns={"question": "q", "answer": "key"}, answer_is="letter")
+    assert [r["answer"] for r in rows] == ["blood", "grass"]
+    rows = load_rows(p, options="sky|blood|grass", columns={"question": "q", "answer": "pos"}, answer_is="index1")
+    assert [r["answer"] for r in rows] == ["blood", "grass"]
+    with pytest.raises(DataError) as e:
+        load_rows(p, options="sky|blood", columns={"answer": "key"}, answer_is="letter")
+    assert str(e.value) == f"{p}: row 2: answer '(c)' is not among the options' letters A-B (the row has 2 options)"
+    with pytest.raises(DataError, match=r"row 1: answer '2' is not an option letter"):
+        load_rows(p, options="sky|blood|grass", columns={"answer": "pos"}, answer_is="letter")
+
+
+def test_options_given_as_a_dict_of_letters_medqa(tmp_path):
+    medqa = [{"question": "Which drug?", "answer_idx": "C",
+              "options": {"A": "aspirin", "B": "heparin", "C": "warfarin", "D": "insulin"}},
+             {"question": "Which organ?", "answer_idx": "a",
+              "options": {"b": "lung", "a": "liver"}}]
+    p = _jsonl(tmp_path / "medqa.jsonl", medqa)
+    rows = load_rows(p, columns={"question": "question", "options": "options", "answer": "answer_idx"},
+                     answer_is="letter")
+    assert rows == [{"question": "Which drug?", "options": ["aspirin", "heparin", "warfarin", "insulin"],
+                     "answer": "warfarin"},
+                    {"question": "Which organ?", "options": ["liver", "lung"], "answer": "liver"}]
+    text = load_rows(p, columns={"options": "options", "answer": "answer_idx"}, answer_is="text")
+    assert text[0]["options"] == ["aspirin", "heparin", "warfarin", "insulin"] and text[0]["answer"] == "C"
+    assert load_rows(p, columns={"options": "options"})[0]["options"] == medqa[0]["options"]  # no answer_is: as is
+    gap = _jsonl(tmp_path / "gap.jsonl", [{"options": {"A": "x", "C": "y"}, "answer": "A"}])
+    with pytest.raises(DataError, match=r"gap\.jsonl: row 1: the options are a dict whose keys \(A, C\) are not "
+                                        r"the letters A, B, C, \.\.\. in sequence"):
+        load_rows(gap, answer_is="letter")
+
+
+def test_yes_no_answers_boolq_and_pubmedqa(tmp_path):
+    boolq = _jsonl(tmp_path / "boolq.jsonl", [
+        {"question": "is the sky blue", "passage": "The sky is blue.", "answer": True},
+        {"question": "do fish fly", "passage": "Fish swim.", "answer": False}])
+    rows = load_rows(boolq, templates={"question": "{passage}\n\nQuestion: {question}?"}, options="Yes|No",
+                     columns={"answer": "answer"}, answer_is="bool")
+    assert rows[0] == {"answer": "Yes", "question": "The sky is blue.\n\nQuestion: is the sky blue?",
+                       "options": ["Yes", "No"]}
+    assert rows[1]["answer"] == "No"
+    assert [r["answer"] for r in load_rows(boolq, answer_is="bool")] == ["yes", "no"]  # no options: yes/no
+    with pytest.raises(DataError, match=r"row 1: answer True is \"yes\", which is not among the options"):
+        load_rows(boolq, options="true|false", answer_is="bool")
+    pubmed = _jsonl(tmp_path / "pubmedqa.jsonl", [
+        {"QUESTION": "Does X help?", "CONTEXTS": ["X was given.", "Y improved."], "final_decision": "maybe"}])
+    rows = load_rows(pubmed, templates={"question": "Context: {CONTEXTS}\nQuestion: {QUESTION}"},
+                     options="yes|no|maybe", columns={"answer": "final_decision"}, answer_is="text")
+    assert rows == [{"answer": "maybe", "question": "Context: X was given.\nY improved.\nQuestion: Does X help?",
+                     "options": ["yes", "no", "maybe"]}]
+    with pytest.raises(DataError) as e:  # a text answer must be one of the fixed options, exactly
+        load_rows(pubmed, options="Yes|No|Maybe", columns={"answer": "final_decision"})
+    assert str(e.value) == (f"{pubmed}: row 1: answer 'maybe' is not among the options (Yes, No, Maybe); give "
+                            "answer_is: (index0, index1, letter, bool) if the file gives it another way")
+
+
+def test_templates_read_nested_fields_and_literal_braces(tmp_path):
+    p = _jsonl(tmp_path / "arc.jsonl", [{"question": {"stem": "Which is hot?"},
+                                         "choices": {"text": ["ice", "fire"], "label": ["A", "B"]},
+                                         "answerKey": "B"}])
+    rows = load_rows(p, templates={"question": "{{Q}} {question.stem}", "options": "{choices.text}"},
+                     columns={"answer": "answerKey"}, answer_is="letter")
+    assert rows == [{"answer": "fire", "question": "{Q} Which is hot?", "options": ["ice", "fire"]}]
+
+
+def test_a_template_naming_a_missing_column_names_the_file_row_and_columns(tmp_path):
+    p = _jsonl(tmp_path / "snli.jsonl", SNLI_ROWS)
+    with pytest.raises(DataError) as e:
+        load_rows(p, templates={"question": "Premise: {premis}"})
+    assert str(e.value) == (f"{p}: row 1: the template of 'question' names the column 'premis', which the row does "
+                            "not have; its columns: premise, hypothesis, label")
+
+
+def test_mapping_conflicts_and_bad_values_are_errors(tmp_path):
+    p = _jsonl(tmp_path / "snli.jsonl", SNLI_ROWS)
+    with pytest.raises(DataError, match=r"options: gives every row the column 'options', but columns: maps "
+                                        r"'options' from 'choices'"):
+        load_rows(p, options=NLI, columns={"options": "choices"})
+    with pytest.raises(DataError, match=r"templates: builds the column 'question', but columns: maps 'question' "
+                                        r"from 'premise'"):
+        load_rows(p, templates={"question": "{premise}!"}, columns={"question": "premise"})
+    assert load_rows(p, templates={"question": "{premise}!"}, columns={"question": "question"}, limit=1) == \
+        [{"question": "A man plays.!"}]  # naming the built column keeps it
+    assert load_rows(p, templates={"question": None}, columns={"question": "premise"}, limit=1) == \
+        [{"question": "A man plays."}]  # a none template is no template (a param's default)
+    for kw, msg in [({"options": "yes"}, "options needs at least two options"),
+                    ({"options": ["a", "a"]}, "names the option \"a\" twice"),
+                    ({"options": "a||b"}, "has an empty option"),
+                    ({"answer_is": "index"}, "unknown answer form \"index\"; expected one of text, index0, index1, "
+                                             "letter, bool"),
+                    ({"templates": {"q": "no slot"}}, "entry 'q' (\"no slot\") names no column"),
+                    ({"templates": {"options": "{a}"}, "options": "x|y"}, "templates: builds the column 'options' "
+                                                                         "and options: gives every row")]:
+        with pytest.raises(DataError) as e:
+            load_rows(p, **kw)
+        assert msg in str(e.value), (kw, str(e.value))
+    with pytest.raises(DataError, match=r"row 1: answer_is \"index0\" needs an options column"):
+        load_rows(p, columns={"answer": "label"}, answer_is="index0")
+    with pytest.raises(DataError, match=r"row 1: answer_is \"letter\" maps the 'answer' column, and the row has none"):
+        load_rows(p, options=NLI, answer_is="letter")

@@ -371,15 +371,25 @@ def test_load_options_land_in_load_rows(tmp_path, monkeypatch):
 
     monkeypatch.setattr(D, "load_rows", load_rows)
     (tmp_path / "extra.json").write_text(json.dumps([f"e{i}" for i in range(len(ROWS))]))
+    options = "|".join(f"o{i}" for i in range(len(ROWS)))
     out = _run(tmp_path, 'program c "c"\ndata d = load("rows.jsonl", split: "train", format: "jsonl", '
-               'columns: {q: "question"}, limit: 3, seed: 5, shuffle: true, attach: {extra: "extra.json"})\n'
-               'eval res for x in d metrics answered { "q" = x.q  "extra" = x.extra }\n')
+               'columns: {q: "question", answer: "extra_src", extra_src: "extra_src"}, limit: 3, seed: 5, '
+               f'shuffle: true, attach: {{extra: "extra.json"}}, templates: {{t: "Q: {{question}}"}}, '
+               f'options: "{options}", answer_is: "index0")\n'
+               'eval res for x in d metrics accuracy { "q" = x.t  "extra" = x.extra  "answer" = x.answer '
+               'gold x.options[x.extra_src] }\n')
     assert out.status == "finished", out.error
     kw = seen[0]  # the handler's call (load_rows calls itself once more for attach)
-    assert {k: kw[k] for k in O.LOAD_OPTIONS} == {"split": "train", "format": "jsonl", "columns": {"q": "question"},
+    assert {k: kw[k] for k in O.LOAD_OPTIONS} == {"split": "train", "format": "jsonl",
+                                                  "columns": {"q": "question", "answer": "extra_src",
+                                                              "extra_src": "extra_src"},
                                                   "limit": 3, "seed": 5, "shuffle": True,
-                                                  "attach": {"extra": "extra.json"}}
-    assert {r["system"]: (r["n"], r["answered"]) for r in out.results} == {"q": (3, 1.0), "extra": (3, 1.0)}
+                                                  "attach": {"extra": "extra.json"},
+                                                  "templates": {"t": "Q: {question}"}, "options": options,
+                                                  "answer_is": "index0"}
+    got = {r["system"]: (r["n"], r["accuracy"]) for r in out.results}
+    assert got["answer"] == (3, 1.0)  # the index answer became its option's text
+    assert got["q"] == (3, 0.0) and got["extra"] == (3, 0.0)
 
 
 # ---------------------------------------------------------------------- the whole vocabulary
