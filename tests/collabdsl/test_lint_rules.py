@@ -61,6 +61,7 @@ CASES = {
     "E128": ("E128", 5, 19, None),             # api("huggingface/https://..."): names a host
     "E129": ("E129", 23, 25, None),            # steps calling steps twice per level, 13 levels
     "E130": ("E130", 11, 51, None),            # choose() with options: "yes no" (a text)
+    "E131": ("E131", 4, 18, None),             # hf("models/tiny-roberta"): an encoder-only checkpoint
     "W201": ("W201", 5, 7, None),
     "W202": ("W202", 7, 7, None),
     "W203": ("W203", 12, 8, None),
