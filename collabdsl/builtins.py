@@ -221,6 +221,20 @@ def extract_answer(text, options=None, markers=None):
     return ans or None
 
 
+def stated_option(text, options):
+    """The option a reply states in the format it was asked for: the letter of an option in
+    parentheses at the reply's very start (``(b)``, ``(B) text``), optionally after
+    ``Answer:``. None otherwise (a parse failure): a reply that only discusses the options,
+    or rejects one ("My classmate believes honey, but ..."), states none."""
+    t = re.sub(r"^[\s*]*(?:answer\s*:[\s*]*)?", "", _text(text), flags=re.IGNORECASE)
+    m = re.match(r"\(([A-Za-z])\)", t)
+    opts = _list(options, "options")
+    if m is None:
+        return None
+    idx = ord(m.group(1).lower()) - ord("a")
+    return _text(opts[idx]) if 0 <= idx < len(opts) else None
+
+
 def last_number(text):
     """The last number in a text (GSM8K style); None when there is none."""
     nums = re.findall(r"-?\d[\d,]*\.?\d*", _text(text))
@@ -329,6 +343,8 @@ ROW_BUILTINS: dict[str, Builtin] = {b.name: b for b in [
             "final answer after the last 'So/Therefore/Thus, the answer is'", extract_answer,
             marker="markers", on_miss="each whole text was read as the answer"),
     Builtin("last_number", "row", 1, 1, ("on_parse_error",), "number", "last number in a text", last_number),
+    Builtin("stated_option", "row", 2, 2, ("on_parse_error",), "text",
+            "the option whose letter (x) starts a reply (after an optional 'Answer:')", stated_option),
     Builtin("items", "row", 1, 1, ("max", "on_parse_error"), "list", "items of a numbered list", items),
     Builtin("after", "row", 2, 2, (), "text", "text after the last marker", after,
             marker=1, on_miss="every value is none"),

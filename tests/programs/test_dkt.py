@@ -203,13 +203,13 @@ def _reply(prompt: str) -> str:
         return "(a)"
     if prompt.startswith("You are a question answering assistant"):
         if "capital of France" in prompt:
-            return "Paris is the capital.\nAnswer: (A)"
+            return "Answer: (A) Paris is the capital."
         if "2 + 2" in prompt:
             return "Four, I believe."  # no stated answer: the reflection row is dropped
         if "bees" in prompt:
             # names the classmate's option but states no answer: no longer read as that option
             return "My classmate believes honey, but that is not right."
-        return "Let me think.\nAnswer: (A)"
+        return "(A), because it is the first option."
     raise AssertionError(f"unexpected prompt {prompt[:60]!r}")
 
 

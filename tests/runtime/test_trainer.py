@@ -283,3 +283,15 @@ def test_schedule_optimizer_and_weight_decay_reach_the_training(tiny_model_dir, 
     meta = json.loads((tmp_path / "v" / "collab_train.json").read_text())["hyperparameters"]
     assert (meta["warmup"], meta["scheduler"], meta["optimizer"], meta["weight_decay"]) == \
         (0.34, "cosine", "rmsprop", 0.1)
+
+
+def test_kd_row_without_a_teacher_answer_keeps_its_gold_term():
+    """DKT Eq. 3: a row whose teacher answer did not parse still trains the gold term."""
+    from runtime.trainer import _sft_groups
+
+    rows = [{"input": "q1", "gold": "a1", "teacher": "t1"}, {"input": "q2", "gold": "a2"}]
+    groups = {name: (w, pairs) for name, w, pairs in _sft_groups("kd", rows, 0.5, None)}
+    assert groups["gold"] == (0.5, [("q1", "a1"), ("q2", "a2")])
+    assert groups["teacher"] == (0.5, [("q1", "t1")])
+    with pytest.raises(ValueError, match="no examples for 'teacher'"):
+        _sft_groups("kd", [{"input": "q2", "gold": "a2"}], 0.5, None)
