@@ -213,6 +213,25 @@ def _reply(prompt: str) -> str:
     raise AssertionError(f"unexpected prompt {prompt[:60]!r}")
 
 
+def _reply_generative(prompt: str) -> str:
+    """Generative QA (ProtoQA-style): the small model answers the bare question, the large
+    model states its answer on a last "Answer:" line, reflections are a numbered list."""
+    if prompt.startswith("As a judge assistant"):
+        return "0.2"
+    if prompt.startswith("You serve as an AI Assistant"):
+        return "1. What is the capital of France?\n2. Which city is the capital of Spain?"
+    if prompt.startswith("You are a question answering assistant"):
+        if "France" in prompt:
+            return "Let me think.\nAnswer: Paris"
+        return "Answer: blue" if "sky" in prompt else "I am not sure."
+    if prompt.startswith("Input:"):
+        return "blue"
+    return {"What color is the sky?": "blue"}.get(prompt.split("\n\n")[-1], "green")
+
+
+REPLY = {"fn": _reply}
+
+
 class _FakeExec:
     batch_size = 16
 
@@ -222,7 +241,7 @@ class _FakeExec:
     def generate(self, reqs):
         from runtime.executors.base import Generation
 
-        return [[Generation(text=_reply(r.prompt), token_logprobs=[-0.1])] * r.n for r in reqs]
+        return [[Generation(text=REPLY["fn"](r.prompt), token_logprobs=[-0.1])] * r.n for r in reqs]
 
     def choose(self, reqs):
         from runtime.executors.base import ChoiceResult
@@ -370,3 +389,26 @@ def test_encoder_is_refused_when_loaded(tmp_path):
 
     with pytest.raises(ValueError, match="encoder-only model"):
         trainer.train("sft", str(tmp_path / "enc"), [{"input": "a", "target": "b"}], tmp_path / "out")
+
+
+def test_fake_run_generative_setting(fake_run, monkeypatch):
+    """--set generative=true: the small model generates (mean token probability), the large
+    model's answer is the text of its last "Answer:" line, reflections need no options."""
+    monkeypatch.setitem(REPLY, "fn", _reply_generative)
+    out, trained = fake_run(generative=True, no_distillation=True)
+    small = _table(out, "baselines", "Small model")
+    assert small["answered"] == 1.0 and small["accuracy"] == pytest.approx(1 / 4)  # "blue" for the sky
+    large = _table(out, "baselines", "Large model")
+    assert large["answered"] == large["accuracy"] == pytest.approx(1 / 4)  # only the sky reply states one
+    refl = [t for t in trained if any("capital of France" in r["input"] for r in t["rows"])]
+    assert refl and all(r["target"] == "Paris" for r in refl[0]["rows"])
+    assert not any("Spain" in r["input"] for t in trained for r in t["rows"])  # no stated answer
+
+
+def test_fake_run_passage_column(fake_run, tmp_path):
+    rows = [{**r, "context": f"Passage number {i}."} for i, r in enumerate(ROWS)]
+    (tmp_path / "data" / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out, trained = fake_run(passage_column="context", no_judge_reflection=True)
+    (init,) = [t for t in trained if t["objective"] == "sft" and len(t["rows"]) == 4 and
+               [r["target"] for r in t["rows"]] == [r["answer"] for r in ROWS]]
+    assert init["rows"][1]["input"].startswith("Passage number 1.\n\nWhat do bees make?\nAnswer Choices:\n(a) honey")
