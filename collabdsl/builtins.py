@@ -223,15 +223,20 @@ def extract_answer(text, options=None, markers=None):
 
 def stated_option(text, options):
     """The option a reply states in the format it was asked for: the letter of an option in
-    parentheses at the reply's very start (``(b)``, ``(B) text``), optionally after
-    ``Answer:``. None otherwise (a parse failure): a reply that only discusses the options,
-    or rejects one ("My classmate believes honey, but ..."), states none."""
-    t = re.sub(r"^[\s*]*(?:answer\s*:[\s*]*)?", "", _text(text), flags=re.IGNORECASE)
-    m = re.match(r"\(([A-Za-z])\)", t)
+    parentheses starting a line (``(b)``, ``(B) text``, also after ``Answer:``), as a reply
+    asked to start with its answer writes it. None (a parse failure) when no line starts so,
+    or lines start with different letters (the reply lists the options): a reply that only
+    discusses the options, or rejects one ("My classmate believes honey, but ..."), states
+    none."""
     opts = _list(options, "options")
-    if m is None:
+    letters = set()
+    for line in _text(text).splitlines():
+        m = re.match(r"[\s*]*(?:answer\s*:[\s*]*)?\(([A-Za-z])\)", line, re.IGNORECASE)
+        if m:
+            letters.add(m.group(1).lower())
+    if len(letters) != 1:
         return None
-    idx = ord(m.group(1).lower()) - ord("a")
+    idx = ord(letters.pop()) - ord("a")
     return _text(opts[idx]) if 0 <= idx < len(opts) else None
 
 
@@ -344,7 +349,7 @@ ROW_BUILTINS: dict[str, Builtin] = {b.name: b for b in [
             marker="markers", on_miss="each whole text was read as the answer"),
     Builtin("last_number", "row", 1, 1, ("on_parse_error",), "number", "last number in a text", last_number),
     Builtin("stated_option", "row", 2, 2, ("on_parse_error",), "text",
-            "the option whose letter (x) starts a reply (after an optional 'Answer:')", stated_option),
+            "the option whose letter (x) starts a line of a reply (one letter only)", stated_option),
     Builtin("items", "row", 1, 1, ("max", "on_parse_error"), "list", "items of a numbered list", items),
     Builtin("after", "row", 2, 2, (), "text", "text after the last marker", after,
             marker=1, on_miss="every value is none"),

@@ -101,7 +101,11 @@ OPTS3 = ["honey", "milk", "salt"]
     ("(a) honey", "honey"), ("(B) milk, since cows make it", "milk"), ("  (c)", "salt"),
     ("Answer: (b)", "milk"), ("**Answer:** (a) honey", "honey"),
     ("My classmate believes honey, but that is not right.", None),  # discusses, states nothing
-    ("The answer is (a) honey.", None),   # not the asked format (a letter at the start)
+    ("The answer is (a) honey.", None),   # not the asked format (a letter starting a line)
+    ("Perfect, you are right.\n\n(c) salt\n\nSalt is a mineral.", "salt"),
+    ("(b)\n\nThe correct answer is milk.", "milk"),
+    ("(a) honey\n(b) milk\n(c) salt", None),  # the options listed: several letters, no answer
+    ('The correct answer is "milk."', None),
     ("(d) none of these", None),          # no such option
     ("", None), (None, None),
 ])
