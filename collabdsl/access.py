@@ -308,7 +308,7 @@ def lint_literals(program: A.Program, policy: ReadPolicy) -> list[Diagnostic]:
 
 
 def model_diagnostics(role: str, spec: dict, policy: ReadPolicy, span: A.Span) -> list[Diagnostic]:
-    """E126/E127/E128 for one bound model. On success a local-backend spec gets ``resolved``
+    """E126/E127/E128/E132 for one bound model. On success a local-backend spec gets ``resolved``
     (what the executor and the trainer load: a real path, or the hub id) and ``local``."""
     if spec.get("backend") == "api":
         problem = api_ref_problem(spec.get("ref"))
@@ -321,7 +321,11 @@ def model_diagnostics(role: str, spec: dict, policy: ReadPolicy, span: A.Span) -
         return [error("E127", f"model '{role}': {exc}", span)]
     if resolved is not None:
         spec["resolved"], spec["local"] = resolved, local
-    return []
+    from collabdsl.modelkind import encoder_problem, known_config
+
+    config = known_config(spec)
+    problem = encoder_problem(config, f"{spec['backend']}({spec['ref']!r})") if config else None
+    return [error("E132", f"model '{role}': {problem}", span)] if problem else []
 
 
 def check_graph(G, policy: ReadPolicy, imports=()) -> list[Diagnostic]:

@@ -95,6 +95,49 @@ def mc_question(text) -> str:
     return q[len("Question:"):].strip() if q.lower().startswith("question:") else q
 
 
+_QUESTION_HEAD = re.compile(r"^\s*(?:\*\*)?(?:(?:New\s+)?Question\s*\d*\s*[:.)]|Q\d*\s*[:.)]|\d+\s*[.)])\s*(?:\*\*)?\s*(.*)$",
+                            re.IGNORECASE)
+_CHOICE_LINE = re.compile(r"^\s*(?:\(([A-Za-z])\)|([A-Za-z])[.)])\s+(\S.*)$")
+
+
+def mc_questions(text, max=None):  # noqa: A002 - the language's keyword name
+    """The multiple-choice questions of a generated text, each written as a question line
+    (``Question: ...``, ``Question 2: ...``, ``Q1: ...`` or ``1. ...``) followed by its option
+    lines (``(A) ...``, ``A) ...`` or ``A. ...``, lettered from A in order): records
+    ``{question, options}``, at most ``max``. A question with fewer than two options, or whose
+    option letters do not run A, B, C, ..., is left out; None when no question parses (a
+    parse failure, ``on_parse_error``). DKT's reflection questions (footnote 4's category ii
+    is on another topic, so a question cannot keep its parent's options)."""
+    out, cur = [], None
+
+    def close():
+        if cur is not None and cur["ok"] and cur["question"].strip() and len(cur["options"]) >= 2:
+            out.append({"question": " ".join(cur["question"].split()), "options": cur["options"]})
+
+    for line in _text(text).splitlines():
+        if not line.strip():
+            continue
+        c = _CHOICE_LINE.match(line)
+        if c and cur is not None:
+            letter = (c.group(1) or c.group(2)).lower()
+            if letter == "a" and cur["options"]:  # options again without a question line
+                close()
+                cur = {"question": "", "options": [], "ok": True}
+            if ord(letter) - ord("a") != len(cur["options"]):
+                cur["ok"] = False
+            cur["options"].append(c.group(3).strip())
+            continue
+        h = _QUESTION_HEAD.match(line)
+        if h:
+            close()
+            cur = {"question": h.group(1), "options": [], "ok": True}
+        elif cur is not None and not cur["options"]:
+            cur["question"] += " " + line.strip()  # a question over several lines
+    close()
+    out = out[: int(max)] if max is not None else out
+    return out or None
+
+
 def letter_index(label):
     """The index of an option label: ``"(A)"``, ``"b"``, ``"C."`` -> 0, 1, 2; numbered labels
     count from 1 (``"(2)"`` -> 1, as some ARC questions number their options); None if it
@@ -179,6 +222,25 @@ def extract_answer(text, options=None, markers=None):
         return None
     ans = re.split(r"(?<!\d)\.|\.(?!\d)|\n", tail, maxsplit=1)[0].strip()  # "3.5" stays whole
     return ans or None
+
+
+def stated_option(text, options):
+    """The option a reply states in the format it was asked for: the letter of an option in
+    parentheses starting a line (``(b)``, ``(B) text``, also after ``Answer:``), as a reply
+    asked to start with its answer writes it. None (a parse failure) when no line starts so,
+    or lines start with different letters (the reply lists the options): a reply that only
+    discusses the options, or rejects one ("My classmate believes honey, but ..."), states
+    none."""
+    opts = _list(options, "options")
+    letters = set()
+    for line in _text(text).splitlines():
+        m = re.match(r"[\s*]*(?:answer\s*:[\s*]*)?\(([A-Za-z])\)", line, re.IGNORECASE)
+        if m:
+            letters.add(m.group(1).lower())
+    if len(letters) != 1:
+        return None
+    idx = ord(letters.pop()) - ord("a")
+    return _text(opts[idx]) if 0 <= idx < len(opts) else None
 
 
 def last_number(text):
@@ -421,6 +483,8 @@ ROW_BUILTINS: dict[str, Builtin] = {b.name: b for b in [
             "final answer after the last 'So/Therefore/Thus, the answer is'", extract_answer,
             marker="markers", on_miss="each whole text was read as the answer"),
     Builtin("last_number", "row", 1, 1, ("on_parse_error",), "number", "last number in a text", last_number),
+    Builtin("stated_option", "row", 2, 2, ("on_parse_error",), "text",
+            "the option whose letter (x) starts a line of a reply (one letter only)", stated_option),
     Builtin("items", "row", 1, 1, ("max", "on_parse_error"), "list", "items of a numbered list", items),
     Builtin("after", "row", 2, 2, (), "text", "text after the last marker", after,
             marker=1, on_miss="every value is none"),
@@ -432,6 +496,8 @@ ROW_BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin("format_options", "row", 1, 1, ("style",), "text", "options as (a) ... lines", format_options),
     Builtin("mc_options", "row", 1, 1, (), "list", "the options of a text with (A) ... lines", mc_options),
     Builtin("mc_question", "row", 1, 1, (), "text", "the question of such a text", mc_question),
+    Builtin("mc_questions", "row", 1, 1, ("max", "on_parse_error"), "list",
+            "the multiple-choice questions of a text: {question, options} records", mc_questions),
     Builtin("letter_index", "row", 1, 1, (), "number", 'index of an option label: "(A)" -> 0', letter_index),
     Builtin("pairs", "row", 2, 2, ("margin", "match"), "list",
             'preference pairs from scores; match: "all" (every pair) or "zip" (Y+ and Y- one to one)', pairs),

@@ -173,8 +173,8 @@ def check_methods(f: Facts) -> list[Diagnostic]:
                 v = kw.value
                 allowed = CONFIDENCE.get(c.method, ENUMS[kw.name]) if kw.name == "confidence" else ENUMS[kw.name]
                 ok = isinstance(v, A.Name) and str(v.id) in allowed
-                if kw.name == "on_parse_error" and not isinstance(v, A.Name):
-                    ok = True  # a default value
+                if kw.name == "on_parse_error" and (not isinstance(v, A.Name) or _is_param(f, v)):
+                    ok = True  # a default value (a literal or a param's value)
                 if not ok:
                     why = f" for {c.method}()" if kw.name == "confidence" else ""
                     out.append(error("E112", f"unknown {kw.name} '{_src(v)}'{why}; expected one of "
@@ -204,6 +204,11 @@ def check_kb_keys(f: Facts) -> list[Diagnostic]:
                   "the entries' keys", c.call.span)
             for c in f.calls if c.kind == "kb_method" and c.method == "write" and c.target is not None
             and str(c.target.name) in by_key and c.call.kwarg("key") is None]
+
+
+def _is_param(f: Facts, e: A.Name) -> bool:
+    sym = f.symbol(str(e.id))
+    return sym is not None and sym.kind == "param"
 
 
 def _declared_backends(f: Facts, target) -> set[str]:
@@ -522,7 +527,7 @@ def check_counts(f: Facts) -> list[Diagnostic]:
 
     for c in f.calls:
         for kw in c.call.kwargs:
-            if (c.method, str(kw.name)) in (("sample", "k"), ("items", "max"), ("retrieve", "top"),
+            if (c.method, str(kw.name)) in (("sample", "k"), ("items", "max"), ("mc_questions", "max"), ("retrieve", "top"),
                                             ("load", "limit")):
                 bad(kw.value, f"{kw.name}")
     for r in f.program.decls(A.Repeat):

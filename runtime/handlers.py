@@ -67,8 +67,11 @@ def ev(ctx, node, e, row):
         raise RunError(node, f"row {row.get('_rid')}: {exc.reason}", exc.span) from None
 
 
-def apply_policy(ctx, node, key, policy, rows_failed, out):
-    """What happens to rows whose value did not parse: keep None, a default, drop, or fail."""
+def apply_policy(ctx, node, key, policy, rows_failed, out, total=None):
+    """What happens to rows whose value did not parse: keep None, a default, drop, or fail.
+    The failures are counted (the run summary's parse failures) and, unless the run stops,
+    reported as a warning at the node saying how many of its ``total`` rows failed and what
+    became of them (a judge whose every reply fails to parse must not pass unnoticed)."""
     if not rows_failed:
         return
     ctx.count(key, parse_failures=len(rows_failed))
@@ -76,6 +79,13 @@ def apply_policy(ctx, node, key, policy, rows_failed, out):
     if kind == "fail":
         raise RunError(node, f"{len(rows_failed)} replies did not parse (first row "
                        f"{rows_failed[0].get('_rid')}); on_parse_error: fail")
+    n = len(rows_failed)
+    of = f" of {total}" if total is not None else ""
+    effect = {"value": f"each counts as {policy['value'] if isinstance(policy, dict) else None!r} "
+                       f"(on_parse_error)",
+              "drop": "their rows are dropped (on_parse_error: drop)"}.get(kind, "each is none")
+    ctx.warn(key, node, f"{n}{of} value{'s' if n != 1 else ''} did not parse (first row "
+             f"{rows_failed[0].get('_rid')}): {effect}")
     if kind == "value":
         for r in rows_failed:
             r[out] = policy["value"] if isinstance(policy, dict) else None
@@ -206,11 +216,12 @@ async def compute(ctx, node, key):
         kind, v = parse_error_policy(value)
         policy = kind if kind != "value" else {"value": evaluate(v, Env(params=ctx.params))}
     failed = []
-    for r in active_rows(ctx, node):
+    rows = active_rows(ctx, node)
+    for r in rows:
         r[out] = ev(ctx, node, value, r)
         if policy is not None and r[out] is None:
             failed.append(r)
-    apply_policy(ctx, node, key, policy, failed, out)
+    apply_policy(ctx, node, key, policy, failed, out, total=len(rows))
 
 
 @handler("gate")

@@ -236,7 +236,8 @@ async def score(ctx, node, key):
 
     rows = await _run_model(ctx, node, key, values, "generate")
     failed = [r for r in rows if r.get(node["out"]) is None]
-    apply_policy(ctx, node, key, node["options"].get("on_parse_error", "keep"), failed, node["out"])
+    apply_policy(ctx, node, key, node["options"].get("on_parse_error", "keep"), failed, node["out"],
+                 total=len(rows))
 
 
 def choice_options(ctx, node, r) -> list[str]:

@@ -59,25 +59,31 @@ def _training_rows(ctx, node, rows) -> tuple[list, list | None, list]:
             raise RunError(node, f"unknown objective {obj}")
         rec = {k: (v["answer"] if isinstance(v, dict) and "answer" in v else
                    v["text"] if isinstance(v, dict) and "text" in v else v) for k, v in rec.items()}
-        missing = [k for k, v in rec.items() if k != "targets" and v is None]
+        # kd: a row whose teacher answer did not parse keeps its gold term of Eq. 3 (only the
+        # teacher task loses it), as a multitask row keeps the tasks whose target it has
+        missing = [k for k, v in rec.items() if k != "targets" and v is None
+                   and not (obj == "kd" and k == "teacher")]
         if missing:  # a row whose fields did not parse is not a training example
             dropped[f"{' and '.join(missing)} none"] += 1
             continue
+        if obj == "kd" and rec["teacher"] is None:
+            no_target["teacher"] += 1
         for name, t in (rec.get("targets") or {}).items():
             if t is None:
                 no_target[name] += 1
         out.append({k: (str(v) if k != "targets" else {n: str(t) for n, t in v.items() if t is not None})
-                    for k, v in rec.items()})
+                    for k, v in rec.items() if v is not None})
     if obj == "multitask":
         groups = [(t["name"], float(t["weight"]), no_target[t["name"]]) for t in tasks or []]
     elif obj == "kd":
         lam = node["options"].get("lambda")
         lam = 0.5 if lam is None else float(lam)
-        groups = [("gold", 1.0 - lam, 0), ("teacher", lam, 0)]
+        groups = [("gold", 1.0 - lam, 0), ("teacher", lam, no_target["teacher"])]
     else:
         groups = [(obj, 1.0, 0)]
     report = [{"task": name, "weight": w, "kept": len(out) - none,
-               "dropped": {**dropped, **({"target none": none} if none else {})}}
+               "dropped": {**dropped, **({("teacher none" if obj == "kd" else "target none"): none}
+                                         if none else {})}}
               for name, w, none in groups]
     return out, tasks, report
 
@@ -91,7 +97,7 @@ def _check_tasks(ctx, key, node, report: list) -> None:
             ctx.warn(key, node, f"training task {t['task']!r} has weight {t['weight']:g}: it is not trained",
                      level="note")
         elif t["kept"] == 0:
-            field = "target" if "target none" in t["dropped"] else "fields"
+            field = "target" if {"target none", "teacher none"} & set(t["dropped"]) else "fields"
             raise RunError(node, f"training task {t['task']!r} has no example: {describe_task(t)}; check "
                            f"the expression that makes its {field} (a marker that matches no row gives none)")
     partial = [t for t in report if t["weight"] > 0 and sum(t["dropped"].values())]

@@ -6,7 +6,8 @@ Objectives (``rows`` format in brackets):
                covers the completion tokens only. With a chat template the prompt is a user
                turn and the completion an assistant turn (TRL applies the template).
 ``kd``         [{input, gold, teacher}]  DKT eq. 3:
-               ``L = (1 - lam) * NLL(gold | input) + lam * NLL(teacher | input)``.
+               ``L = (1 - lam) * NLL(gold | input) + lam * NLL(teacher | input)``; a row without
+               ``teacher`` (its teacher answer did not parse) adds to the gold term only.
 ``multitask``  [{input, targets: {task: target}}] with ``tasks=[{name, prefix, weight}]``
                (TinyLLM / distilling step-by-step): every task contributes the example
                ``prefix + input -> targets[task]`` and ``L = sum_m weight_m * L_m``.
@@ -184,6 +185,9 @@ def train(
     cuda = torch.cuda.is_available()
     set_seed(seed)
 
+    from runtime.executors.transformers_exec import refuse_encoder
+
+    refuse_encoder(str(base), repr(str(base)))
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -410,9 +414,10 @@ def _sft_groups(objective: str, rows: list[dict], lam: float, tasks: list[dict] 
     elif objective == "kd":
         gold, teacher = [], []
         for i, r in enumerate(rows):
-            _require(r, ("input", "gold", "teacher"), objective, i)
+            _require(r, ("input", "gold"), objective, i)
             gold.append((r["input"], r["gold"], i))
-            teacher.append((r["input"], r["teacher"], i))
+            if r.get("teacher") is not None:  # no teacher answer: the gold term only
+                teacher.append((r["input"], r["teacher"], i))
         groups = [("gold", 1.0 - lam, gold), ("teacher", lam, teacher)]
     else:  # multitask
         if not tasks:

@@ -74,6 +74,18 @@ def resolve_kind(ref: str, kind: str = "auto") -> str:
     return "hf"
 
 
+def refuse_encoder(source: str, shown: str) -> None:
+    """An encoder-only checkpoint (BERT, RoBERTa, ...) would load as a causal LM with a new,
+    untrained head (``RobertaForCausalLM``): refuse it by name instead."""
+    from transformers import AutoConfig
+
+    from collabdsl.modelkind import encoder_problem
+
+    problem = encoder_problem(AutoConfig.from_pretrained(source).to_dict(), shown)
+    if problem:
+        raise ValueError(problem)
+
+
 def _dtype_kwarg() -> str:
     """``from_pretrained`` takes ``dtype=`` since transformers 4.56, ``torch_dtype=`` before."""
     import transformers
@@ -209,6 +221,8 @@ class TransformersExecutor:
             kw["gguf_file"] = fname
         else:
             source = self.ref
+        if self.kind != "gguf":
+            refuse_encoder(source, f"{self.kind}({self.ref!r})")
         tok = AutoTokenizer.from_pretrained(source, **kw)
         if self.kind == "gguf":
             try:  # transformers >= 5 may keep GGUF blocks packed; adapters need plain weights

@@ -141,3 +141,47 @@ def test_rationale_only_without_options():
     assert rationale_only("He has 84 / 2 = 42. The answer is (84 / 2).", answer="( 84.0 / 2.0 )") == "He has 84 / 2 = 42."
     assert rationale_only("The sky scatters blue light. Thus blue is the answer.") == "The sky scatters blue light."
     assert rationale_only(None) is None and rationale_only("") is None
+
+
+# ---------------------------------------------------------------------- DKT's parsers
+OPTS3 = ["honey", "milk", "salt"]
+
+
+@pytest.mark.parametrize("reply, want", [
+    ("(a) honey", "honey"), ("(B) milk, since cows make it", "milk"), ("  (c)", "salt"),
+    ("Answer: (b)", "milk"), ("**Answer:** (a) honey", "honey"),
+    ("My classmate believes honey, but that is not right.", None),  # discusses, states nothing
+    ("The answer is (a) honey.", None),   # not the asked format (a letter starting a line)
+    ("Perfect, you are right.\n\n(c) salt\n\nSalt is a mineral.", "salt"),
+    ("(b)\n\nThe correct answer is milk.", "milk"),
+    ("(a) honey\n(b) milk\n(c) salt", None),  # the options listed: several letters, no answer
+    ('The correct answer is "milk."', None),
+    ("(d) none of these", None),          # no such option
+    ("", None), (None, None),
+])
+def test_stated_option_reads_only_the_asked_format(reply, want):
+    assert ROW_BUILTINS["stated_option"].impl(reply, OPTS3) == want
+
+
+def test_stated_option_refuses_options_that_are_not_a_list():
+    with pytest.raises(ValueError, match="must be a list"):
+        ROW_BUILTINS["stated_option"].impl("(a)", "honey milk")
+
+
+def test_mc_questions_parses_each_question_with_its_own_options():
+    mc_questions = ROW_BUILTINS["mc_questions"].impl
+    text = ("Here are three new questions.\n\n"
+            "Question 1: Which city serves as China's capital?\n(A) Beijing\n(B) Shanghai\n\n"
+            "Question 2: What is the capital\nof France?\nA) Paris\nB) Lyon\nC) Nice\n\n"
+            "Question 3: What is 2 + 2?\n\n"            # no options: left out
+            "4. Which is a metal?\n(A) iron\n(C) wood\n"  # letters skip B: left out
+            "Q5: Which is wet?\nA. water\nB. sand\n")
+    assert mc_questions(text) == [
+        {"question": "Which city serves as China's capital?", "options": ["Beijing", "Shanghai"]},
+        {"question": "What is the capital of France?", "options": ["Paris", "Lyon", "Nice"]},
+        {"question": "Which is wet?", "options": ["water", "sand"]},
+    ]
+    assert [q["question"] for q in mc_questions(text, max=1)] == ["Which city serves as China's capital?"]
+    # nothing in the format: a parse failure (on_parse_error), not the lines as questions
+    assert mc_questions("1. What is the capital of France?\n2. What is 2 + 2?") is None
+    assert mc_questions("") is None

@@ -66,6 +66,7 @@ CASES = {
     "E131_answer": ("E131", 8, 78, None),      # answer_is: "index0" with no answer or options column
     "E131_template": ("E131", 7, 40, None),    # a template naming {passage}, which the builtin lacks
     "E109_load": ("E109", 8, 74, None),        # options: "yes" (one option) through a param
+    "E132": ("E132", 4, 18, None),             # hf("models/tiny-roberta"): an encoder-only checkpoint
     "W201": ("W201", 5, 7, None),
     "W202": ("W202", 7, 7, None),
     "W203": ("W203", 12, 8, None),

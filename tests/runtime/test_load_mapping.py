@@ -74,8 +74,9 @@ CASES = {"nli": nli_case, "boolq": boolq_case}
 class World:
     """What the fake models and the fake trainer saw."""
 
-    def __init__(self, questions: dict[str, str]):
+    def __init__(self, questions: dict[str, str], options: tuple[str, ...]):
         self.questions = questions  # mapped question -> gold answer text
+        self.options = options      # the fixed options, in order
         self.choices: list = []
         self.prompts: list[str] = []
         self.trained: list[list[dict]] = []
@@ -98,8 +99,11 @@ class FakeExecutor:
         for r in requests:
             self.world.prompts.append(r.prompt)
             gold = self.world.gold_in(r.prompt)
-            text = (f"The statement and the facts it gives decide the matter here. So the answer is {gold}."
-                    if gold else "9")
+            # the option's letter first (DKT asks its large model to start so), then a reason
+            # and the answer in the marker the other programs parse
+            letter = "abcdefghij"[self.world.options.index(gold)] if gold in self.world.options else "a"
+            text = (f"({letter}) {gold}\nThe statement and the facts it gives decide the matter here. "
+                    f"So the answer is {gold}." if gold else "9")
             out.append([Generation(text=text, token_logprobs=[-0.05] * 4, top2_margins=[0.9] * 4,
                                    completion_tokens=4) for _ in range(r.n)])
         return out
@@ -120,7 +124,7 @@ class FakeExecutor:
 
 def _run(name: str, case: str, tmp_path: Path, monkeypatch):
     rows, questions, options, sets = CASES[case]()
-    world = World(questions)
+    world = World(questions, tuple(options))
     monkeypatch.setattr(agents, "make_executor", lambda spec: FakeExecutor(world))
 
     def fake_train(objective, base, train_rows, out_dir, **kw):

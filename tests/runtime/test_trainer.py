@@ -336,3 +336,15 @@ def test_multitask_batches_hold_every_task_of_their_questions(tiny_model_dir, tm
     for h in [h for h in tiny.log_history if "loss" in h]:
         assert h["loss"] == pytest.approx(1.0 * h["loss_pred"] + 0.5 * h["loss_t5"] + 2.0 * h["loss_llama"],
                                           rel=1e-4, abs=1e-5), h
+
+
+def test_kd_row_without_a_teacher_answer_keeps_its_gold_term():
+    """DKT Eq. 3: a row whose teacher answer did not parse still trains the gold term."""
+    from runtime.trainer import _sft_groups
+
+    rows = [{"input": "q1", "gold": "a1", "teacher": "t1"}, {"input": "q2", "gold": "a2"}]
+    groups = {name: (w, pairs) for name, w, pairs in _sft_groups("kd", rows, 0.5, None)}
+    assert groups["gold"] == (0.5, [("q1", "a1", 0), ("q2", "a2", 1)])
+    assert groups["teacher"] == (0.5, [("q1", "t1", 0)])
+    with pytest.raises(ValueError, match="no examples for 'teacher'"):
+        _sft_groups("kd", [{"input": "q2", "gold": "a2"}], 0.5, None)
