@@ -21,8 +21,8 @@ MODEL_KINDS = ("generate", "sample", "score", "choose")
 TABLES = {
     "dkt": {("baselines", None): ["Small model", "Large model"],
             ("dkt", 1): ["DKT-small", "DKT-large"], ("dkt", 2): ["DKT-small", "DKT-large"]},
-    "cowest": {("results", None): ["Weak only", "Weak SFT", "Strong only", "Strong CoT",
-                                   "Collaboration w/o alignment", "CoWeSt"]},
+    "cowest": {("results", None): ["Weak only", "Weak SFT", "Weak Self-Refine", "Strong only", "Strong CoT",
+                                   "Strong Self-Refine", "Collaboration w/o alignment", "CoWeSt"]},
     "nesycd": {("results", None): ["Zero-shot", "Zero-shot-CoT", "Zero-shot-CoT w k", "Fine-tuning",
                                    "Std-CoT", "Std-CoT w k", "NesyCD"]},
     "tinyllm": {("results", None): ["Inference", "Fine-tuning", "Distill-step-by-step", "TinyLLM"]},
