@@ -8,7 +8,7 @@ from pathlib import Path
 
 from collabdsl import ast as A
 from collabdsl.analysis import analyze
-from collabdsl.checks import check_bound_values, run_checks
+from collabdsl.checks import check_bound_values, choice_problem, run_checks
 from collabdsl.diagnostics import Diagnostic, error
 from collabdsl.evaluate import EvalError, constant
 from collabdsl.linker import link
@@ -120,6 +120,10 @@ def bind_params(program: A.Program, sets: dict[str, str],
             values[name] = parse_value(raw, str(p.type))
         except ValueError as exc:
             diags.append(error("E120", mask(f"--set {name}={raw}: {exc}"), where))
+            continue
+        if choice_problem(p, values[name]):
+            diags.append(error("E120", mask(f"--set {name}={raw}: {choice_problem(p, values[name])} "
+                                            f"(declared at {p.span.path}:{p.span.line})"), where))
     return values, diags
 
 

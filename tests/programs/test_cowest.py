@@ -180,6 +180,13 @@ def test_generative_task_reads_the_context_and_scores_em_and_f1():
     assert "context" in loads["train"] and "options" not in loads["train"]
 
 
+@pytest.mark.parametrize("name, value", [("weak_format", "Direct"), ("task", "ifqa")])
+def test_an_unknown_format_or_task_is_an_error_not_the_default_branch(name, value):
+    res = compile_path(str(PROGRAM), {name: value})
+    assert res.graph is None and [d.code for d in res.errors] == ["E120"]
+    assert f'"{value}" is not one of the values of param \'{name}\'' in res.errors[0].message
+
+
 def test_a_ready_made_weak_sft_model_skips_sft():
     G = _compile({"weak_sft_ready": True}, {"weak_sft": "hf:ProbeMedicalYonseiMAILab/medllama3-v20"})
     assert not _nodes(G, kind="train", out="weak_sft")
