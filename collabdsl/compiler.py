@@ -234,7 +234,13 @@ def bind_models(program: A.Program, params: dict, overrides: dict[str, str]) -> 
     where = A.Span("--model", 0, 0, 0, 0)
     for role, ref in (overrides or {}).items():
         if role not in models:
-            diags.append(error("E120", f"--model {role}: no model '{role}' (models: {', '.join(models)})", where))
+            trained = next((t for t in taken_stmts(program.body, params)
+                            if isinstance(t, A.Training) and str(t.new_name or "") == role), None)
+            why = (f"'{role}' is the version trained from '{trained.model}' at {trained.span.path}:"
+                   f"{trained.span.line}, not a declared model; a program that can take a ready-made "
+                   f"one declares it (a param that skips the training)"
+                   if trained is not None else f"no model '{role}'")
+            diags.append(error("E120", f"--model {role}: {why} (models: {', '.join(models)})", where))
             continue
         try:
             spec = parse_model_ref(ref)

@@ -187,6 +187,15 @@ def test_an_unknown_format_or_task_is_an_error_not_the_default_branch(name, valu
     assert f'"{value}" is not one of the values of param \'{name}\'' in res.errors[0].message
 
 
+def test_binding_the_trained_version_without_weak_sft_ready_says_what_it_is():
+    """`--model weak_sft=...` alone cannot replace a training: the error names the training
+    (the program's weak_sft_ready declares the role instead)."""
+    res = compile_path(str(PROGRAM), None, {"weak_sft": "hf:ProbeMedicalYonseiMAILab/medllama3-v20"})
+    (d,) = res.errors
+    line = next(i for i, t in enumerate(PROGRAM.read_text().splitlines(), 1) if "model weak_sft = train" in t)
+    assert d.code == "E120" and f"the version trained from 'weak' at {PROGRAM}:{line}" in d.message
+
+
 def test_a_ready_made_weak_sft_model_skips_sft():
     G = _compile({"weak_sft_ready": True}, {"weak_sft": "hf:ProbeMedicalYonseiMAILab/medllama3-v20"})
     assert not _nodes(G, kind="train", out="weak_sft")
