@@ -337,3 +337,24 @@ def test_fake_run_a_ready_made_weak_sft_model_is_not_fine_tuned(fake_run, tmp_pa
     assert dpo["adapter"] is None and Path(dpo["base"]).resolve() == ready.resolve()
     drafts = [r for r in reqs if r.n > 1]
     assert drafts and {r.adapter for r in drafts} == {None}
+
+
+def test_fake_run_generative_task_scores_the_answer_field_by_em_and_f1(fake_run, tmp_path):
+    """task qa (IfQA): the query carries the context passage (Figure 6), the answer is the
+    first line of the "Answer:" field, scored by exact match and token F1."""
+    rows = {"train": [{"question": f"train question {i}?", "context": f"passage {i}", "answer": "Red Rum",
+                       "rationale": f"because {i}"} for i in range(2)],
+            "test": [{"question": f"test question {i}?", "context": f"test passage {i}", "answer": "C"}
+                     for i in range(2)]}
+    for name, rs in rows.items():
+        (tmp_path / f"qa_{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rs))
+    out, trained, reqs = fake_run({"task": "qa", "train_data": tmp_path / "qa_train.jsonl",
+                                   "test_data": tmp_path / "qa_test.jsonl"})
+    assert any(r.prompt.startswith("Given a context, answer the following question as briefly as possible.\n\n"
+                                   "Context:\ntest passage 0\n\nQuestion: \ntest question 0?") for r in reqs)
+    table = {r["system"]: r for r in out.results}
+    assert table["Strong CoT"]["exact_match"] == 1.0 and table["Strong CoT"]["token_f1"] == 1.0
+    assert table["CoWeSt"]["exact_match"] == 0.0  # the collaboration answers "B"
+    assert "accuracy" not in table["CoWeSt"]
+    sft = trained[0]
+    assert all(r["target"].endswith("\nAnswer: Red Rum") for r in sft["rows"])
