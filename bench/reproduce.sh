@@ -5,8 +5,8 @@
 #   bash bench/reproduce.sh [DATA] [N_TRAIN] [N_TEST] [SEED] [PROGRAM ...]
 #
 # DATA is the reference data folder (default ../shared/data), which the programs may read
-# (--allow-read DATA: it is outside their folder); PROGRAM is scicot, tinyllm or
-# nesycd (default: all three). Each run prints its wall time. Each run goes into its own
+# (--allow-read DATA: it is outside their folder); PROGRAM is scicot, tinyllm,
+# nesycd or cowest (default: the first three). Each run prints its wall time. Each run goes into its own
 # store under .collab/reproduce/ (a rerun reuses every finished operation: 0 model calls);
 # `collab show latest --store .collab/reproduce/NAME.db` prints a table again.
 set -euo pipefail
@@ -49,6 +49,16 @@ $COLLAB run programs/nesycd.collab "${common[@]}" --store "$OUT/nesycd.db" \
   --set options_column=choices --set "stored_rationales=$DATA/cqa/llm/train_CoT_*.json" \
   --set with_nesycd=false --set sp_epochs=1 --set task_name=commonsense \
   --set "task_description=Answer the multiple-choice commonsense question"
+}
+
+cowest() {
+# 4. CoWeSt vs its weak, strong and Self-Refine rows on CommonsenseQA, the ground truth's
+#    explanations from the stored PaLM CoTs; preference data from the embedded profile's
+#    n_pref queries (10).
+$COLLAB run programs/cowest.collab "${common[@]}" --store "$OUT/cowest.db" \
+  --set "train_data=$DATA/cqa/cqa_train.json" --set "test_data=$DATA/cqa/cqa_test.json" \
+  --set options_column=choices --set "stored_rationales=$DATA/cqa/llm/train_CoT_*.json" \
+  --set "instruction=Given a question, choose the right answer from five options."
 }
 
 for p in $PROGRAMS; do

@@ -252,6 +252,7 @@ class Param(Node):
     name: Ident
     type: Ident
     default: Expr
+    choices: Expr | None = None  # `in [...]`: the values it may take (a list literal)
 
 
 @dataclass

@@ -60,18 +60,26 @@ def _letters(n: int) -> str:
     return "abcdefghijklmnopqrstuvwxyz"[:n]
 
 
+OPTION_STYLES = ("(a)", "(A)", "A.", "(A):")
+
+
 def format_options(options, style: str = "(a)") -> str:
-    """``(a) first\\n(b) second``; style "A." gives ``A. first``."""
+    """``(a) first\\n(b) second``; style "(A)" gives ``(A) first`` lines, "A." ``A. first``
+    lines, and "(A):" one line ``(A): first (B): second`` (CoWeSt's Figure 6). Another style
+    is an error, not the default."""
+    if style not in OPTION_STYLES:
+        raise ValueError(f"format_options: style must be one of {', '.join(map(repr, OPTION_STYLES))}, "
+                         f"got {style!r}")
     out = []
     for i, opt in enumerate(_list(options, "options")):
         letter = _letters(26)[i]
-        if style == "(A)":
-            out.append(f"({letter.upper()}) {opt}")
+        if style in ("(A)", "(A):"):
+            out.append(f"({letter.upper()}){':' if style == '(A):' else ''} {opt}")
         elif style == "A.":
             out.append(f"{letter.upper()}. {opt}")
         else:
             out.append(f"({letter}) {opt}")
-    return "\n".join(out)
+    return (" " if style == "(A):" else "\n").join(out)
 
 
 _OPTION_LINE = re.compile(r"^\s*\(([A-Za-z]|[1-9])\)\s*(.*)$")

@@ -551,9 +551,40 @@ def check_loop_trains(f: Facts) -> list[Diagnostic]:
 
 
 # ---------------------------------------------------------------------- declarations
+def _of_type(v, typ_name: str) -> bool:
+    typ = PARAM_TYPES.get(typ_name)
+    return typ is not None and isinstance(v, typ) and (typ_name == "bool" or not isinstance(v, bool))
+
+
+def param_choices(p: A.Param) -> list | None:
+    """The values ``param NAME: T = D in [...]`` allows (None: any value of its type, or a
+    list the checker rejects)."""
+    if not isinstance(p.choices, A.ListLit):
+        return None
+    vals = [_lit(i) for i in p.choices.items]
+    return vals if vals and all(v is not None and _of_type(v, str(p.type)) for v in vals) else None
+
+
+def choice_problem(p: A.Param, value) -> str | None:
+    """Why ``value`` is not one of the values param ``p`` allows, or None."""
+    vals = param_choices(p)
+    if vals is None or value is None or value in vals:
+        return None
+    shown = ", ".join(f'"{v}"' if isinstance(v, str) else str(v) for v in vals)
+    got = f'"{value}"' if isinstance(value, str) else str(value)
+    return f"{got} is not one of the values of param '{p.name}': {shown}"
+
+
 def check_params(f: Facts) -> list[Diagnostic]:
     out = []
     for p in f.program.decls(A.Param):
+        if p.choices is not None and param_choices(p) is None:
+            out.append(error("E114", f"the values of param '{p.name}' (`in [...]`) must be a list of {p.type} "
+                             "literals", p.choices.span))
+        elif p.choices is not None and len(set(param_choices(p))) != len(param_choices(p)):
+            out.append(error("E114", f"the values of param '{p.name}' repeat a value", p.choices.span))
+        elif choice_problem(p, _lit(p.default)):
+            out.append(error("E114", f"the default {choice_problem(p, _lit(p.default))}", p.default.span))
         typ = PARAM_TYPES.get(str(p.type))
         if typ is None:
             out.append(error("E114", f"unknown param type '{p.type}'; types: {', '.join(PARAM_TYPES)}",
@@ -617,6 +648,8 @@ def check_profiles(f: Facts) -> list[Diagnostic]:
             elif isinstance(v, float) and not math.isfinite(v):
                 out.append(error("E123", f"profile '{pr.name}': the value of '{ps.name}' is not a finite "
                                  f"number ({v})", ps.value.span))
+            elif choice_problem(p, v):
+                out.append(error("E123", f"profile '{pr.name}': {choice_problem(p, v)}", ps.value.span))
     return out
 
 

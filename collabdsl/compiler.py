@@ -8,7 +8,7 @@ from pathlib import Path
 
 from collabdsl import ast as A
 from collabdsl.analysis import analyze
-from collabdsl.checks import check_bound_values, run_checks
+from collabdsl.checks import check_bound_values, choice_problem, run_checks
 from collabdsl.diagnostics import Diagnostic, error
 from collabdsl.evaluate import EvalError, constant
 from collabdsl.linker import link
@@ -120,6 +120,10 @@ def bind_params(program: A.Program, sets: dict[str, str],
             values[name] = parse_value(raw, str(p.type))
         except ValueError as exc:
             diags.append(error("E120", mask(f"--set {name}={raw}: {exc}"), where))
+            continue
+        if choice_problem(p, values[name]):
+            diags.append(error("E120", mask(f"--set {name}={raw}: {choice_problem(p, values[name])} "
+                                            f"(declared at {p.span.path}:{p.span.line})"), where))
     return values, diags
 
 
@@ -230,7 +234,13 @@ def bind_models(program: A.Program, params: dict, overrides: dict[str, str]) -> 
     where = A.Span("--model", 0, 0, 0, 0)
     for role, ref in (overrides or {}).items():
         if role not in models:
-            diags.append(error("E120", f"--model {role}: no model '{role}' (models: {', '.join(models)})", where))
+            trained = next((t for t in taken_stmts(program.body, params)
+                            if isinstance(t, A.Training) and str(t.new_name or "") == role), None)
+            why = (f"'{role}' is the version trained from '{trained.model}' at {trained.span.path}:"
+                   f"{trained.span.line}, not a declared model; a program that can take a ready-made "
+                   f"one declares it (a param that skips the training)"
+                   if trained is not None else f"no model '{role}'")
+            diags.append(error("E120", f"--model {role}: {why} (models: {', '.join(models)})", where))
             continue
         try:
             spec = parse_model_ref(ref)

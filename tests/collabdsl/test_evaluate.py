@@ -138,6 +138,14 @@ def test_format_options_styles():
     assert format_options([]) == "" and format_options(None) == ""
 
 
+def test_format_options_one_line_style_and_unknown_styles():
+    """CoWeSt's Figure 6 writes the options on one line: ``(A): x (B): y``. A style the
+    builtin does not know is an error, not the default ``(a)`` lines."""
+    assert format_options(["Vitamin C", "Vitamin B7"], style="(A):") == "(A): Vitamin C (B): Vitamin B7"
+    with pytest.raises(ValueError, match="style must be one of"):
+        format_options(["x", "y"], style="(A) ")
+
+
 def test_small_text_builtins():
     assert after("a #### 5", "####") == "5" and after("x", "y") is None
     assert before("a. So the answer is b", "So the answer is") == "a." and before(" abc ", "z") == "abc"

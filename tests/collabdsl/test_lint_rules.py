@@ -45,6 +45,7 @@ CASES = {
     "E112_metric": ("E112", 23, 46, None),     # `metrics accuracy, f1`
     "E113": ("E113", 17, 28, None),            # a prompt with 2 slots called with 1
     "E114": ("E114", 4, 19, None),             # `param p0: float = "0.6"`
+    "E114_choices": ("E114", 5, 24, None),     # a default that is not one of the param's `in [...]` values
     "E115": ("E115", 23, 4, None),             # `if count(test) > 0` at program level
     "E116": ("E116", 18, 5, None),             # `return` in a for block
     "E117": ("E117", 20, 12, None),            # `large.retrieve(...)`
@@ -54,6 +55,7 @@ CASES = {
     "E119": ("E119", 23, 1, None),             # eval without gold
     "E122": ("E122", 19, 10, None),            # a step calling itself
     "E123": ("E123", 9, 8, None),              # a profile giving a float param a string
+    "E123_choices": ("E123", 8, 12, None),     # a profile value that is not one of the param's values
     "E124": ("E124", 11, 9, None),             # two default profiles
     "E125": ("E125", 11, 14, None),            # a model call in a comprehension over x.options
     "E126": ("E126", 7, 18, None),             # load("/etc/passwd"): outside the readable folders

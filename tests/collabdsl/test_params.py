@@ -67,3 +67,28 @@ def test_values_set_from_outside_get_the_range_checks_of_defaults(build, sets, p
 def test_values_in_range_compile(build):
     assert build(THRESHOLD.replace("PROFILE", "profile big default { p0 = 0.9 }"),
                  sets={"k": "3", "lam": "1"}).graph is not None
+
+
+CHOICES = HEAD + '''param fmt: str = "cot" in ["cot", "direct"]
+if fmt == "direct" {
+  for x in train { x.a = large.generate(p(x.question)) }
+} else {
+  for x in train { x.a = large.generate(p(x.question), max_tokens: 9) }
+}
+'''
+
+
+def test_a_set_value_that_is_not_one_of_the_params_values_is_E120(build):
+    """`param fmt: str = "cot" in ["cot", "direct"]`: a --set value outside the list is an
+    error naming the values, not a run of the else branch (a typo used to run the default)."""
+    r = build(CHOICES, sets={"fmt": "Direct"})
+    (d,) = r.errors
+    assert d.code == "E120" and r.graph is None
+    assert '"Direct" is not one of the values of param \'fmt\': "cot", "direct"' in d.message
+    assert build(CHOICES, sets={"fmt": "direct"}).graph is not None
+
+
+@pytest.mark.parametrize("choices", ['[1, 2]', '["cot", x]', '"cot"', '["cot", "cot"]', '[]'])
+def test_a_params_values_are_a_list_of_distinct_literals_of_its_type(check, choices):
+    r = check(CHOICES.replace('["cot", "direct"]', choices))
+    assert [d.code for d in r.errors] == ["E114"], [d.message for d in r.errors]

@@ -14,6 +14,7 @@ mapped to the wrong option would score less).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -167,8 +168,12 @@ def _holds(row: dict, q: str) -> bool:
 
 
 def _answer_of(text: str, options) -> str | None:
-    """The option a target ends with (``... the answer is entailment.``, ``Answer:\nno``)."""
+    """The option a target ends with (``... the answer is entailment.``, ``Answer:\nno``, or
+    CoWeSt's ground truth ``Answer: B``, the option's capital letter)."""
     tail = text.strip().rstrip(".").strip()
+    m = re.search(r"(?:^|\n)Answer: ([A-Z])$", tail)
+    if m and ord(m.group(1)) - ord("A") < len(options):
+        return options[ord(m.group(1)) - ord("A")]
     for o in sorted(options, key=len, reverse=True):
         if tail == o or tail.endswith((" " + o, "\n" + o)):
             return o
@@ -259,7 +264,10 @@ def test_a_label_out_of_range_fails_the_run_with_the_file_and_row(tmp_path, monk
 def test_dkt_on_nli_data_with_the_embedded_model(tmp_path, monkeypatch):
     """The real thing, once: DKT's embedded profile on the SNLI-shaped file with the real
     SmolLM2 model and the real trainer (2 rows). The real model's choices are scored against
-    the mapped options, and its trainings learn the gold options' texts."""
+    the mapped options, and its trainings learn the gold options' texts. λ = 0 and no
+    baselines: the 135M "large" model rarely states an option in the asked form (a kd training
+    none of whose rows has a teacher answer is refused: its teacher term would be left out
+    without a word), and LLM-labeling learns the large model's labels, not the gold ones."""
     real_make, real_train = agents.make_executor, trainer.train
     choices, trained = [], []
 
@@ -283,7 +291,8 @@ def test_dkt_on_nli_data_with_the_embedded_model(tmp_path, monkeypatch):
     data = _write_nli(tmp_path / "data", SNLI[:2])
     prog = ROOT / "programs" / "dkt.collab"
     sets = {"train_data": str(data), "test_data": str(data), "question_template": NLI_TEMPLATE,
-            "fixed_options": "|".join(NLI_OPTIONS), "answer_column": "label", "answer_is": "index0"}
+            "fixed_options": "|".join(NLI_OPTIONS), "answer_column": "label", "answer_is": "index0", "lam": "0",
+            "with_baselines": "false"}
     res = compile_path(str(prog), sets, allow_read=[str(tmp_path)])
     assert res.graph is not None and res.profile == "embedded", [d.message for d in res.diagnostics]
     out = run_graph(res.graph, program_path=str(prog), sources=res.sources, store_path=str(tmp_path / "runs.db"),
@@ -296,4 +305,5 @@ def test_dkt_on_nli_data_with_the_embedded_model(tmp_path, monkeypatch):
                if q in str(r.get("input", ""))}
     assert targets and all(t == questions[q] for q, t in targets if t in NLI_OPTIONS), targets
     assert {q for q, _ in targets} == set(questions)
-    assert all(r["n"] == 2 and 0.0 <= r["accuracy"] <= 1.0 for r in out.results), out.results
+    scored = [r for r in out.results if r["table"] != "reflection_parsing"]
+    assert scored and all(r["n"] == 2 and 0.0 <= r["accuracy"] <= 1.0 for r in scored), out.results
