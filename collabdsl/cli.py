@@ -310,6 +310,11 @@ def run(
     seed: int = typer.Option(0, "--seed", help="Seed of sampling and training (same seed, same outputs)."),
     allow_read: list[str] = typer.Option([], "--allow-read", help=ALLOW_HELP, show_default=False),
     keys: list[str] = typer.Option([], "--key", help=KEY_HELP, show_default=False),
+    threads: int | None = typer.Option(None, "--threads", min=1,
+                                       help="Threads of local model work (torch's OpenMP team); default: "
+                                            "OMP_NUM_THREADS if set, else one per core. Idle threads sleep "
+                                            "(OMP_WAIT_POLICY=PASSIVE) unless OMP_WAIT_POLICY is set.",
+                                       show_default=False),
 ) -> None:
     """Compile and run a program.
 
@@ -331,12 +336,16 @@ def run(
     if not _has_module("runtime.run"):
         _fail(RUNTIME_MISSING)
     try:
+        from runtime.threads import configure  # type: ignore[import-not-found]
+
+        thread_settings = configure(threads)  # before anything imports torch
         from runtime.run import run_graph  # type: ignore[import-not-found]
     except ImportError as exc:
         _fail(f"{RUNTIME_MISSING} ({exc})")
     from rich.console import Console
 
     console = Console(stderr=True)
+    console.print(thread_settings.describe(), highlight=False)
     if result.profile is not None:
         applied = profile_values(result, set_values)
         console.print(f"profile [bold]{result.profile}[/bold]"

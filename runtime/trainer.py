@@ -193,91 +193,121 @@ def train(
         tokenizer.pad_token = tokenizer.eos_token
     if chat is None:
         chat = bool(getattr(tokenizer, "chat_template", None))
-    dtype = torch.bfloat16 if (configs.args.bf16 and lora is not None) else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=dtype)
-    if cuda:
-        model = model.to("cuda")
+    model = trainer = trained = ran = None
+    try:
+        dtype = torch.bfloat16 if (configs.args.bf16 and lora is not None) else torch.float32
+        model = AutoModelForCausalLM.from_pretrained(str(base), dtype=dtype)
+        if cuda:
+            model = model.to("cuda")
 
-    if adapter is not None:
+        if adapter is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+
+        if groups is None:
+            trainer, n_examples = _dpo_trainer(model, tokenizer, rows, configs.args, configs.peft_config, chat)
+        else:
+            trainer, n_examples = _sft_trainer(model, tokenizer, groups, configs.args, configs.peft_config, chat)
+
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # losses go to TrainResult.log_history, not stdout
+        out = trainer.train()
+        steps = int(trainer.state.global_step)
+        ran = getattr(trainer.optimizer, "optimizer", trainer.optimizer)  # accelerate wraps it
+        tokens = int(getattr(trainer, "_total_train_tokens", 0))
+        history = [dict(h) for h in trainer.state.log_history]
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        trained = trainer.model
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+        if isinstance(trained, PeftModel):
+            # DPO continuing an adapter adds a frozen "ref" copy: save only the trained one.
+            trained.save_pretrained(str(out_dir), selected_adapters=["default"])
+            adapter_path, model_path = out_dir, None
+            cfg = trained.peft_config["default"]
+            targets = cfg.target_modules
+            lora_used = {"r": cfg.r, "alpha": cfg.lora_alpha, "dropout": cfg.lora_dropout,
+                         "target_modules": targets if isinstance(targets, str) else sorted(targets)}
+        else:
+            trainer.save_model(str(out_dir))  # model + tokenizer
+            adapter_path, model_path, lora_used = None, out_dir, None
 
-    if groups is None:
-        trainer, n_examples = _dpo_trainer(model, tokenizer, rows, configs.args, configs.peft_config, chat)
-    else:
-        trainer, n_examples = _sft_trainer(model, tokenizer, groups, configs.args, configs.peft_config, chat)
+        losses = [h["loss"] for h in history if "loss" in h]
+        per_group: dict[str, list[float]] = {}
+        for h in history:
+            for k, v in h.items():
+                if k.startswith("loss_"):
+                    per_group.setdefault(k[len("loss_"):], []).append(float(v))
+        task_losses = {k: sum(v) / len(v) for k, v in per_group.items()}
 
-    from transformers.trainer_callback import PrinterCallback
+        result = TrainResult(
+            objective=objective,
+            path=out_dir,
+            adapter_path=adapter_path,
+            model_path=model_path,
+            steps=steps,
+            examples=n_examples,
+            seconds=time.perf_counter() - t0,
+            train_loss=float(out.training_loss),
+            tokens=tokens,
+            final_loss=losses[-1] if losses else None,
+            task_losses=task_losses,
+            log_history=history,
+            optimizer=None if ran is None else {
+                "class": type(ran).__name__,
+                "weight_decay": sorted({float(g.get("weight_decay", 0.0)) for g in ran.param_groups})},
+        )
+        meta = {
+            "objective": objective,
+            "base": str(base),
+            "parent_adapter": None if adapter is None else str(adapter),
+            "lora": lora_used,
+            "hyperparameters": {
+                "lr": configs.args.learning_rate, "epochs": epochs, "batch_size": batch_size,
+                "grad_accum": grad_accum, "max_length": max_length, "seed": seed, "max_steps": max_steps,
+                "chat": chat, "warmup": configs.args.warmup_steps,
+                "scheduler": getattr(configs.args.lr_scheduler_type, "value", configs.args.lr_scheduler_type),
+                "optimizer": getattr(configs.args.optim, "value", configs.args.optim),
+                "weight_decay": configs.args.weight_decay,
+                **({"beta": beta} if objective == "dpo" else {}),
+                **({"lam": lam} if objective == "kd" else {}),
+                **({"tasks": tasks} if objective == "multitask" else {}),
+            },
+            "result": {k: v for k, v in result.to_json().items() if k != "log_history"},
+        }
+        (out_dir / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+        return result
+    finally:
+        # what the training held (model, optimizer state, accelerate's references) is given
+        # back now, not when the run ends: a run trains several versions in one process
+        if trainer is not None:
+            trainer.accelerator.free_memory()
+        model = trainer = trained = ran = None  # noqa: F841 - drop the frame's references
+        release_memory()
 
-    trainer.remove_callback(PrinterCallback)  # losses go to TrainResult.log_history, not stdout
-    out = trainer.train()
-    steps = int(trainer.state.global_step)
-    ran = getattr(trainer.optimizer, "optimizer", trainer.optimizer)  # accelerate wraps it
-    tokens = int(getattr(trainer, "_total_train_tokens", 0))
-    history = [dict(h) for h in trainer.state.log_history]
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    trained = trainer.model
-    from peft import PeftModel
+def release_memory() -> None:
+    """Collect what is no longer referenced and give freed memory back: CUDA's cache, and on
+    glibc the heap pages malloc keeps (without it the resident size of a process that trained
+    once stays near its peak)."""
+    import gc
+    import sys
 
-    if isinstance(trained, PeftModel):
-        # DPO continuing an adapter adds a frozen "ref" copy: save only the trained one.
-        trained.save_pretrained(str(out_dir), selected_adapters=["default"])
-        adapter_path, model_path = out_dir, None
-        cfg = trained.peft_config["default"]
-        targets = cfg.target_modules
-        lora_used = {"r": cfg.r, "alpha": cfg.lora_alpha, "dropout": cfg.lora_dropout,
-                     "target_modules": targets if isinstance(targets, str) else sorted(targets)}
-    else:
-        trainer.save_model(str(out_dir))  # model + tokenizer
-        adapter_path, model_path, lora_used = None, out_dir, None
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import ctypes.util
 
-    losses = [h["loss"] for h in history if "loss" in h]
-    per_group: dict[str, list[float]] = {}
-    for h in history:
-        for k, v in h.items():
-            if k.startswith("loss_"):
-                per_group.setdefault(k[len("loss_"):], []).append(float(v))
-    task_losses = {k: sum(v) / len(v) for k, v in per_group.items()}
-
-    result = TrainResult(
-        objective=objective,
-        path=out_dir,
-        adapter_path=adapter_path,
-        model_path=model_path,
-        steps=steps,
-        examples=n_examples,
-        seconds=time.perf_counter() - t0,
-        train_loss=float(out.training_loss),
-        tokens=tokens,
-        final_loss=losses[-1] if losses else None,
-        task_losses=task_losses,
-        log_history=history,
-        optimizer=None if ran is None else {
-            "class": type(ran).__name__,
-            "weight_decay": sorted({float(g.get("weight_decay", 0.0)) for g in ran.param_groups})},
-    )
-    meta = {
-        "objective": objective,
-        "base": str(base),
-        "parent_adapter": None if adapter is None else str(adapter),
-        "lora": lora_used,
-        "hyperparameters": {
-            "lr": configs.args.learning_rate, "epochs": epochs, "batch_size": batch_size,
-            "grad_accum": grad_accum, "max_length": max_length, "seed": seed, "max_steps": max_steps,
-            "chat": chat, "warmup": configs.args.warmup_steps,
-            "scheduler": getattr(configs.args.lr_scheduler_type, "value", configs.args.lr_scheduler_type),
-            "optimizer": getattr(configs.args.optim, "value", configs.args.optim),
-            "weight_decay": configs.args.weight_decay,
-            **({"beta": beta} if objective == "dpo" else {}),
-            **({"lam": lam} if objective == "kd" else {}),
-            **({"tasks": tasks} if objective == "multitask" else {}),
-        },
-        "result": {k: v for k, v in result.to_json().items() if k != "log_history"},
-    }
-    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
-    return result
+        try:
+            ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (musl): nothing to trim
+            pass
 
 
 # ---------------------------------------------------------------------------------------------

@@ -348,3 +348,27 @@ def test_kd_row_without_a_teacher_answer_keeps_its_gold_term():
     assert groups["teacher"] == (0.5, [("q1", "t1", 0)])
     with pytest.raises(ValueError, match="no examples for 'teacher'"):
         _sft_groups("kd", [{"input": "q2", "gold": "a2"}], 0.5, None)
+
+
+def test_a_finished_training_leaves_no_model_or_trainer_alive(tiny_model_dir, tmp_path):
+    """A run trains several versions in one process: each training's model, trainer and
+    optimizer are given back when it returns, not when a later garbage collection happens
+    to run (before, the trainer's reference cycles kept them until then)."""
+    import gc
+
+    from transformers import PreTrainedModel, Trainer
+
+    def alive():
+        return sum(isinstance(o, (PreTrainedModel, Trainer, torch.optim.Optimizer)) for o in gc.get_objects())
+
+    gc.collect()
+    before = alive()
+    gc.disable()  # no collection may happen by chance while the training runs
+    try:
+        train("sft", tiny_model_dir, SFT_ROWS, tmp_path / "v1", **FAST)
+        train("dpo", tiny_model_dir, [{"prompt": q, "chosen": g, "rejected": "I do not know."} for q, g, _ in QA],
+              tmp_path / "v2", **FAST)
+        left = alive()
+    finally:
+        gc.enable()
+    assert left == before, f"{left - before} models, trainers or optimizers still alive"
