@@ -345,7 +345,6 @@ def run(
     from rich.console import Console
 
     console = Console(stderr=True)
-    console.print(thread_settings.describe(), highlight=False)
     if result.profile is not None:
         applied = profile_values(result, set_values)
         console.print(f"profile [bold]{result.profile}[/bold]"
@@ -361,6 +360,7 @@ def run(
     except Exception as exc:  # noqa: BLE001 - the store cannot be used, the run is busy: one line
         _fail(f"collab run: {_one_line(exc)}", 1)
     _print_outcome(outcome)
+    typer.echo(thread_settings.describe())
     if outcome.status == "interrupted":
         raise typer.Exit(130)
     if outcome.status != "finished":

@@ -88,13 +88,13 @@ def _cli(tmp_path, *args, env=None):
 def test_collab_run_threads_is_applied_and_printed(tmp_path):
     out = _cli(tmp_path, "--threads", "1")
     assert out.returncode == 0, out.stderr
-    assert "threads 1, OMP_WAIT_POLICY=PASSIVE (collab's default)" in out.stderr
+    assert "threads 1, OMP_WAIT_POLICY=PASSIVE (collab's default)" in out.stdout
 
 
 def test_collab_run_keeps_the_users_wait_policy(tmp_path):
     out = _cli(tmp_path, env={**CLEAN, "OMP_WAIT_POLICY": "ACTIVE"})
     assert out.returncode == 0, out.stderr
-    assert "OMP_WAIT_POLICY=ACTIVE (as set by the user)" in out.stderr
+    assert "OMP_WAIT_POLICY=ACTIVE (as set by the user)" in out.stdout
 
 
 def test_collab_run_refuses_zero_threads(tmp_path):
