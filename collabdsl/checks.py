@@ -578,22 +578,23 @@ def choice_problem(p: A.Param, value) -> str | None:
 def check_params(f: Facts) -> list[Diagnostic]:
     out = []
     for p in f.program.decls(A.Param):
-        if p.choices is not None and param_choices(p) is None:
-            out.append(error("E114", f"the values of param '{p.name}' (`in [...]`) must be a list of {p.type} "
-                             "literals", p.choices.span))
-        elif p.choices is not None and len(set(param_choices(p))) != len(param_choices(p)):
-            out.append(error("E114", f"the values of param '{p.name}' repeat a value", p.choices.span))
-        elif choice_problem(p, _lit(p.default)):
-            out.append(error("E114", f"the default {choice_problem(p, _lit(p.default))}", p.default.span))
-        typ = PARAM_TYPES.get(str(p.type))
-        if typ is None:
+        v = _lit(p.default)
+        if p.choices is not None:
+            vals, outside = param_choices(p), choice_problem(p, v)
+            if vals is None:
+                out.append(error("E114", f"the values of param '{p.name}' (`in [...]`) must be a list of "
+                                 f"{p.type} literals", p.choices.span))
+            elif len(set(vals)) != len(vals):
+                out.append(error("E114", f"the values of param '{p.name}' repeat a value", p.choices.span))
+            elif outside:
+                out.append(error("E114", f"the default {outside}", p.default.span))
+        if str(p.type) not in PARAM_TYPES:
             out.append(error("E114", f"unknown param type '{p.type}'; types: {', '.join(PARAM_TYPES)}",
                              p.type.span))
             continue
-        v = _lit(p.default)
         if v is None and not isinstance(p.default, A.NoneLit):
             out.append(error("E114", f"the default of param '{p.name}' must be a literal", p.default.span))
-        elif v is not None and (not isinstance(v, typ) or (str(p.type) != "bool" and isinstance(v, bool))):
+        elif v is not None and not _of_type(v, str(p.type)):
             out.append(error("E114", f"param '{p.name}' is {p.type} but its default is "
                              f"{type(v).__name__}", p.default.span))
         elif isinstance(v, float) and not math.isfinite(v):
