@@ -549,7 +549,9 @@ def show(
         lines.append("params: " + ", ".join(f"{k}={v}" for k, v in sorted(r["params"].items())))
     if r.get("settings"):
         lines.append("settings: " + ", ".join(f"--{k} {v}" for k, v in sorted(r["settings"].items())
-                                             if v is not None))
+                                             if v is not None and k != "precision"))
+        if r["settings"].get("precision"):
+            lines.append("precision: " + ", ".join(f"{k}={v}" for k, v in sorted(r["settings"]["precision"].items())))
     if r.get("bindings"):
         from collabdsl.plan import safe_ref
 

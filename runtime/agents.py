@@ -67,6 +67,7 @@ class AgentStats:
     loads: int = 0
     load_seconds: float = 0.0  # time spent loading the backend
     seconds: float = 0.0  # time in the backend, loads included
+    dtype: str = ""  # the precision the loaded executor computes in (transformers executors)
 
 
 def agent_key(spec: dict) -> str:
@@ -170,6 +171,9 @@ class Agent:
                 t = time.perf_counter()
                 self.executor = await self._call(_locked_make, self.spec)
                 self.stats.loads += 1
+                dtype = getattr(self.executor, "dtype", None)
+                if dtype is not None and not isinstance(dtype, str):
+                    self.stats.dtype = str(dtype).removeprefix("torch.")
                 self.stats.load_seconds += time.perf_counter() - t
                 self.stats.seconds += time.perf_counter() - t
         return self.executor
@@ -257,6 +261,21 @@ class Role:
     agent: Agent | None  # None for column() models
     adapter: str | None = None  # LoRA adapter of the current version (None: base weights)
     version_id: str = ""  # fingerprint of the current version
+
+    @property
+    def precision(self) -> str | None:
+        """The dtype the role computes in (runtime.precision; None: not a local model)."""
+        from runtime.precision import role_precision
+
+        return role_precision(self.spec)
+
+    @property
+    def call_version(self) -> str:
+        """The version part of the role's cache keys and node fingerprints: its weights'
+        version and its precision (a bf16 reply is never reused for an fp32 role)."""
+        from runtime.precision import call_version
+
+        return call_version(self.version_id, self.precision)
 
 
 class AgentPool:

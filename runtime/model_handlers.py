@@ -170,7 +170,7 @@ async def _generations(ctx, node, key, role, chunk, n=1, logprobs=False):
         seed = opts.get("seed", _seed(ctx, key, r["_rid"])) if temp > 0 else None
         req = gen_request(p, {**opts, "temperature": temp}, role, n=n, seed=seed, logprobs=logprobs)
         reqs.append(req)
-        keys.append(cache_key(role.version_id, p, {"t": req.temperature, "p": req.top_p, "m": req.max_tokens,
+        keys.append(cache_key(role.call_version, p, {"t": req.temperature, "p": req.top_p, "m": req.max_tokens,
                                                    "n": n, "seed": seed, "lp": logprobs, "chat": req.chat}, 0))
     results, stats = await _cached_calls(ctx, node, key, role, "generate", reqs, keys)
     for r, res in zip(chunk, results):
@@ -283,7 +283,7 @@ async def choose(ctx, node, key):
             return out, {}
         prompts = [str(ev(ctx, node, node["expr"]["prompt"], r)) for r in chunk]
         reqs = [choice_request(p, o, role) for p, o in zip(prompts, options)]
-        keys = [cache_key(role.version_id, p, {"choose": [str(x) for x in o], "chat": q.chat}, 0)
+        keys = [cache_key(role.call_version, p, {"choose": [str(x) for x in o], "chat": q.chat}, 0)
                 for p, o, q in zip(prompts, options, reqs)]
         results, stats = await _cached_calls(ctx, node, key, role, "choose", reqs, keys)
         out = []

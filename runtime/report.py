@@ -50,10 +50,12 @@ def totals_lines(outcome) -> list[str]:
     retries = sum(s.retries for s in st)
     fails = sum(s.parse_failures for s in st)
     loads = sum(a.get("loads", 0) for a in outcome.agents.values())
+    dtypes = sorted({a["dtype"] for a in outcome.agents.values() if a.get("dtype")})
     lines = [f"knowledge base {kb}: {n} entries written" for kb, n in outcome.kb_sizes.items()]
     lines += [f"retrieval {col}: {n} of {total} rows retrieved ({n / max(total, 1):.1%})"
               for col, (n, total) in outcome.retrievals.items()]
     lines += [training_line(t) for t in getattr(outcome, "trainings", [])]
     lines.append(f"model calls {calls}, cache hits {hits}, tokens {tin} in / {tout} out, cost ${cost:.4f}, "
-                 f"retries {retries}, parse failures {fails}, models loaded {loads}")
+                 f"retries {retries}, parse failures {fails}, models loaded {loads}"
+                 + (f" ({', '.join(dtypes)})" if dtypes else ""))
     return lines

@@ -260,7 +260,7 @@ def fingerprint(ctx: RunContext, nid: str) -> str:
     }
     if a["model"]:
         role = ctx.pool.roles[a["model"]]
-        parts["model"] = [role.version_id, role.spec.get("options")]
+        parts["model"] = [role.call_version, role.spec.get("options")]
         if a["kind"] == "train":  # the declared LoRA settings (None: full) shape the new version
             parts["model"].append(role.spec.get("lora"))
     if a["kind"] == "load":
@@ -494,8 +494,25 @@ def input_changes(prev: dict, params: dict, bindings: dict, settings: dict) -> l
                 out.append(f"{flag} {k}={_show(new.get(k))} (was {_show(old.get(k))})")
     old_settings = prev.get("settings") or {}
     for k in sorted(settings):
-        if k in old_settings and old_settings[k] != settings[k]:
+        if k == "precision":
+            old, new = old_settings.get(k) or {}, settings[k] or {}
+            out += [f"precision of {r}: {new.get(r)} (was {old.get(r)})" for r in sorted(set(old) | set(new))
+                    if k in old_settings and old.get(r) != new.get(r)]
+        elif k in old_settings and old_settings[k] != settings[k]:
             out.append(f"--{k} {settings[k]} (was {old_settings[k]})")
+    return out
+
+
+def precisions(models: dict) -> dict:
+    """role -> the dtype it computes in (runtime.precision), for the local model roles."""
+    from runtime.precision import role_precision
+
+    out = {}
+    for role, spec in sorted(models.items()):
+        if not spec.get("derived_from"):
+            p = role_precision(spec)
+            if p is not None:
+                out[role] = p
     return out
 
 
@@ -515,7 +532,7 @@ def run_graph(G: nx.DiGraph, *, program_path: str, sources: dict, store_path: st
         phash = program_hash(program_path, [p for p in sources
                                             if Path(p).resolve() != Path(program_path).resolve()])
         bindings = {r: binding(m) for r, m in G.graph["models"].items()}
-        settings = {"seed": seed, "limit": limit}
+        settings = {"seed": seed, "limit": limit, "precision": precisions(G.graph["models"])}
         run_id, changes = None, []
         if resume:
             prev = store.latest_run(program_path, ("running", "interrupted", "failed"))

@@ -172,6 +172,33 @@ def test_adapter_changes_output_and_base_is_unchanged(ex, greedy_batch, adapter_
     assert base_choice.logliks == pytest.approx(ex.choose([QUESTION])[0].logliks, abs=1e-4)
 
 
+def test_adapter_batches_run_merged_and_the_base_weights_come_back_bit_for_bit(ex, adapter_dir, monkeypatch):
+    """Issue 11: an adapter's batch runs on merged weights, with the texts of the unmerged
+    adapter; the base weights are restored exactly, whatever ran before."""
+    import torch
+
+    prompts = PROMPTS[:3]
+    base = [g[0].text for g in ex.generate([GenRequest(p, max_tokens=8) for p in prompts])]
+    before = {k: v.clone() for k, v in ex.model.state_dict().items() if "lora_" not in k}
+    merged = [g[0].text for g in ex.generate([GenRequest(p, max_tokens=8, adapter=adapter_dir)
+                                             for p in prompts])]
+    assert ex._merged is not None and ex._saved  # the weights hold W + BA now
+    ex.choose([ChoiceRequest(QUESTION.prompt, QUESTION.options, adapter=adapter_dir)])
+    for _ in range(3):  # swaps back and forth leave no drift
+        assert [g[0].text for g in ex.generate([GenRequest(p, max_tokens=8) for p in prompts])] == base
+        assert ex._merged is None
+        after = {k: v for k, v in ex.model.state_dict().items() if "lora_" not in k}
+        assert all(torch.equal(before[k], after[k]) for k in before)
+        again = [g[0].text for g in ex.generate([GenRequest(p, max_tokens=8, adapter=adapter_dir)
+                                                for p in prompts])]
+        assert again == merged
+    monkeypatch.setattr(ex, "_merge", lambda name: None)  # PEFT's unmerged forward
+    ex._restore()
+    unmerged = [g[0].text for g in ex.generate([GenRequest(p, max_tokens=8, adapter=adapter_dir)
+                                               for p in prompts])]
+    assert unmerged == merged and merged != base
+
+
 def test_max_tokens_past_the_context_window_is_refused(ex):
     """A huge max_tokens is an error naming the window, before anything is allocated (a
     sampled row used to allocate one random number per allowed token: 8 GB for 10**9)."""

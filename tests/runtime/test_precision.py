@@ -1,0 +1,102 @@
+"""A role's precision is decided before anything loads, keyed in its cache and recorded
+with the run: a bf16 reply is never reused for an fp32 role (issue 11). Real embedded
+model, real SQLite store."""
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runtime_testing import run_program, write_program
+
+from runtime import precision
+from runtime.precision import call_version, resolve, role_precision
+
+PROGRAM = """
+program prec "one generate node whose precision is a param"
+param p: str = "fp32"
+model m = embedded("smollm2-135m-instruct") max_tokens 4 dtype p
+data d = load("rows.jsonl", columns: {question: "question", answer: "answer"})
+for x in d { x.reply = m.generate(x.question) }
+eval res for x in d metrics exact_match { gold x.answer  "m" = x.reply }
+"""
+
+
+def _calls(outcome) -> tuple[int, int]:
+    st = outcome.stats.values()
+    return sum(s.calls for s in st), sum(s.cache_hits for s in st)
+
+
+def test_a_reply_computed_in_fp32_is_not_reused_for_a_bf16_role(tmp_path):
+    path = write_program(tmp_path, PROGRAM)
+    db = tmp_path / "runs.db"
+    first = run_program(path, db, sets={"p": "fp32"})
+    assert first.status == "finished", first.error
+    assert _calls(first) == (3, 0)
+    again = run_program(path, db, sets={"p": "fp32"})
+    assert _calls(again) == (0, 3)  # the same precision is reused
+    bf16 = run_program(path, db, sets={"p": "bf16"})
+    assert bf16.status == "finished", bf16.error
+    assert _calls(bf16) == (3, 0)  # another precision asks the model again
+    assert bf16.agents and {a["dtype"] for a in bf16.agents.values()} == {"bfloat16"}
+    con = sqlite3.connect(db)
+    recorded = [r[0] for r in con.execute("select settings from runs order by started")]
+    con.close()
+    assert '"precision": {"m": "float32"}' in recorded[0]
+    assert '"precision": {"m": "bfloat16"}' in recorded[-1]
+
+
+def test_resume_under_another_precision_says_so(tmp_path):
+    from runtime.run import input_changes
+
+    prev = {"params": {}, "bindings": {}, "settings": {"seed": 0, "precision": {"m": "float32"}}}
+    changes = input_changes(prev, {}, {}, {"seed": 0, "precision": {"m": "bfloat16"}})
+    assert changes == ["precision of m: bfloat16 (was float32)"]
+
+
+def test_names_resolve_to_torch_precisions(monkeypatch):
+    assert resolve(None, "cpu") == "float32"
+    assert resolve(None, "cuda") == "bfloat16"
+    assert resolve("bf16", "cpu") == "bfloat16"
+    assert resolve("half", "cpu") == "float16"
+    assert resolve("fp32", "cuda:1") == "float32"
+    with pytest.raises(ValueError, match="unknown dtype"):
+        resolve("int3", "cpu")
+
+
+@pytest.mark.parametrize("native, want", [(True, "bfloat16"), (False, "float32")])
+def test_auto_is_bf16_only_on_a_cpu_with_bf16_instructions(monkeypatch, native, want):
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+    resolve.cache_clear()
+    try:
+        assert resolve("auto", "cpu") == want
+    finally:
+        resolve.cache_clear()
+
+
+def test_the_cpu_flags_are_read(monkeypatch, tmp_path):
+    flags = tmp_path / "cpuinfo"
+    flags.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f amx_bf16 avx512_bf16\n")
+    real = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: real(flags if str(self) == "/proc/cpuinfo" else self, *a, **k))
+    precision.cpu_has_native_bf16.cache_clear()
+    try:
+        assert precision.cpu_has_native_bf16() is True
+        flags.write_text("processor\t: 0\nflags\t\t: fpu sse avx2\n")
+        precision.cpu_has_native_bf16.cache_clear()
+        assert precision.cpu_has_native_bf16() is False
+    finally:
+        precision.cpu_has_native_bf16.cache_clear()
+
+
+def test_the_precision_joins_the_key_unless_it_is_fp32():
+    assert call_version("v1", "float32") == "v1"  # keyed as before: earlier caches stay valid
+    assert call_version("v1", None) == "v1"
+    assert call_version("v1", "bfloat16") == "v1/bfloat16"
+    assert role_precision({"backend": "embedded", "options": {"dtype": "bfloat16"}}) == "bfloat16"
+    assert role_precision({"backend": "embedded", "options": {"device": "cpu"}}) == "float32"
+    assert role_precision({"backend": "vllm", "options": {"dtype": "auto"}}) == "auto"
+    assert role_precision({"backend": "server", "options": {}}) is None
