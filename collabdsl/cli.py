@@ -561,9 +561,10 @@ def show(
     typer.echo("\n".join(lines))
     if nodes:
         cols = ["node", "kind", "status", "seconds", "calls", "prompt_tokens", "completion_tokens", "cost",
-                "cache_hits", "retries", "parse_failures"]
+                "cache_hits", "retries", "parse_failures", "peak_mb"]
         typer.echo(_table(cols, [[n.get("node_id"), n.get("kind"), n.get("status")] +
-                                 [_fmt_num(n.get(c)) for c in cols[3:]] for n in nodes],
+                                 [_fmt_num(n.get(c)) if c != "peak_mb" or n.get(c) is None else f"{n[c]:.0f}"
+                                  for c in cols[3:]] for n in nodes],
                           title="operations"), nl=False)
     _echo_results(results, table_key="table_name")
     if trainings:

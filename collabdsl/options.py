@@ -156,7 +156,8 @@ def _model_options():
                "and trainer.train(chat=) (the same template in training)", GENERATING, check=_bool,
                default=True),
         Option("batch_size", "the agent's batch (requests sent to the backend at once) and the "
-               "executor's batch_size", GENERATING, kwarg="batch_size", check=_POS_INT, default=16),
+               "executor's batch_size", GENERATING, kwarg="batch_size", check=_POS_INT,
+               default="local: the executor's limit (by memory); API: 16"),
         Option("concurrency", "LiteLLMExecutor(concurrency=): requests in flight", LITELLM_BACKENDS,
                kwarg="concurrency", check=_POS_INT, default=16),
         Option("timeout", "LiteLLMExecutor(timeout=): seconds per request, litellm.acompletion(timeout=)",

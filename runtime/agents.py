@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from runtime import memory
 from runtime.executors.base import ChoiceRequest, GenRequest
 
 LOCAL = ("embedded", "hf", "gguf", "vllm")
@@ -41,14 +42,17 @@ HEAVY_LOCK = threading.Lock()
 _COMPUTE = None
 
 
-async def in_compute_thread(fn, *args, **kwargs):
+async def in_compute_thread(fn, *args, nodes=None, **kwargs):
+    """``fn(*args, **kwargs)`` on the compute thread; its peak resident memory is charged to
+    ``nodes`` (default: the node the calling coroutine works for; runtime.memory)."""
     global _COMPUTE
     if _COMPUTE is None:
         from concurrent.futures import ThreadPoolExecutor
 
         _COMPUTE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collab-compute")
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_COMPUTE, functools.partial(fn, *args, **kwargs))
+    nodes = [memory.NODE.get()] if nodes is None else nodes
+    return await loop.run_in_executor(_COMPUTE, memory.measured, functools.partial(fn, *args, **kwargs), nodes)
 
 
 def _batch_key(item) -> tuple:
@@ -145,7 +149,11 @@ class Agent:
     def __init__(self, key: str, spec: dict, pool: "AgentPool"):
         self.key, self.spec, self.pool = key, spec, pool
         self.executor = None
-        self.batch_size = int((spec.get("options") or {}).get("batch_size", 16))
+        given = (spec.get("options") or {}).get("batch_size")
+        # rows the agent sends to the backend at once: the option, else for a local backend
+        # the executor's own limit once loaded (by memory, see TransformersExecutor), else 16
+        self.fixed_batch = given is not None
+        self.batch_size = int(given) if given else (64 if spec["backend"] in LOCAL else 16)
         self.queue: asyncio.Queue | None = None
         self.worker: asyncio.Task | None = None
         self.stats = AgentStats()
@@ -154,23 +162,25 @@ class Agent:
         self.size = _weights_bytes(spec) if spec["backend"] in LOCAL else 0
         self.load_lock = asyncio.Lock()
 
-    async def _call(self, fn, *args):
+    async def _call(self, fn, *args, nodes=None):
         if self.spec["backend"] in LOCAL:
-            return await in_compute_thread(fn, *args)
+            return await in_compute_thread(fn, *args, nodes=nodes)
         return await asyncio.to_thread(fn, *args)
 
     @property
     def loaded(self) -> bool:
         return self.executor is not None
 
-    async def _ensure_loaded(self):
+    async def _ensure_loaded(self, nodes=None):
         async with self.load_lock:
             if self.executor is None:
                 if self.spec["backend"] in LOCAL:
                     await self.pool.make_room(self)
                 t = time.perf_counter()
-                self.executor = await self._call(_locked_make, self.spec)
+                self.executor = await self._call(_locked_make, self.spec, nodes=nodes)
                 self.stats.loads += 1
+                if not self.fixed_batch and self.spec["backend"] in LOCAL:
+                    self.batch_size = max(1, int(getattr(self.executor, "batch_size", self.batch_size)))
                 dtype = getattr(self.executor, "dtype", None)
                 if dtype is not None and not isinstance(dtype, str):
                     self.stats.dtype = str(dtype).removeprefix("torch.")
@@ -194,7 +204,7 @@ class Agent:
         futures = []
         for r in requests:
             fut = loop.create_future()
-            self.queue.put_nowait((kind, r, fut))
+            self.queue.put_nowait((kind, r, fut, memory.NODE.get()))
             futures.append(fut)
         return list(await asyncio.gather(*futures))
 
@@ -209,23 +219,50 @@ class Agent:
                 # one adapter per batch and prompts of like length together: the executor
                 # splits a batch by adapter, so mixed batches would run as several small ones
                 group = sorted((it for it in items if it[0] == kind), key=_batch_key)
-                for i in range(0, len(group), self.batch_size):
-                    await self._run_batch(kind, group[i:i + self.batch_size])
+                if group:
+                    await self._run_group(kind, group)
 
-    async def _run_batch(self, kind: str, batch: list) -> None:
+    async def _run_group(self, kind: str, group: list) -> None:
+        """Every request of ``group`` answered or failed, in batches of the agent's size (known
+        once the backend is loaded: a local executor's own limit may be smaller)."""
         self.busy += 1
         try:
-            executor = await self._ensure_loaded()
+            nodes = sorted({it[3] for it in group if it[3]})  # whose requests these are
+            try:
+                executor = await self._ensure_loaded(nodes)
+            except Exception as exc:  # noqa: BLE001 - every waiting node gets the error
+                self._fail(group, exc)
+                return
+            i = 0
+            while i < len(group):
+                batch = group[i:i + self.batch_size]
+                i += len(batch)
+                await self._run_batch(executor, kind, batch)
+        finally:
+            self.busy -= 1
+            self.last_used = time.monotonic()
+
+    @staticmethod
+    def _fail(batch: list, exc: BaseException) -> None:
+        for _, _, fut, _ in batch:
+            if not fut.done():
+                fut.set_exception(exc)
+
+    async def _run_batch(self, executor, kind: str, batch: list) -> None:
+        try:
+            nodes = sorted({it[3] for it in batch if it[3]})
             t = time.perf_counter()
-            reqs = [r for _, r, _ in batch]
+            reqs = [it[1] for it in batch]
             fn = executor.generate if kind == "generate" else executor.choose
-            results = await self._call(fn, reqs)
+            results = list(await self._call(fn, reqs, nodes=nodes))
+            if len(results) != len(reqs):  # no request may be left waiting for ever
+                raise RuntimeError(f"the backend returned {len(results)} results for {len(reqs)} requests")
             self.stats.seconds += time.perf_counter() - t
             self.stats.batches += 1
             self.stats.calls += len(reqs)
             if self.pool.on_batch is not None:
                 self.pool.on_batch(self, len(reqs))
-            for (_, _, fut), res in zip(batch, results):
+            for (_, _, fut, _), res in zip(batch, results):
                 if kind == "generate":
                     for g in res:
                         self.stats.prompt_tokens += g.prompt_tokens
@@ -235,12 +272,7 @@ class Agent:
                 if not fut.done():
                     fut.set_result(res)
         except Exception as exc:  # noqa: BLE001 - every waiting node gets the error
-            for _, _, fut in batch:
-                if not fut.done():
-                    fut.set_exception(exc)
-        finally:
-            self.busy -= 1
-            self.last_used = time.monotonic()
+            self._fail(batch, exc)
 
     async def close(self):
         if self.worker is not None:

@@ -19,6 +19,7 @@ from runtime.handlers import active_rows, apply_policy, ev, handler, parse_score
 from runtime.store import cache_key
 
 CHUNK = 64  # rows per committed batch for backends without a batch size (column models)
+COMMIT = 16  # most rows of one committed chunk of a model node (a resume loses at most these)
 
 
 def _seed(ctx, key: str, rid: str) -> int:
@@ -53,16 +54,42 @@ async def _run_model(ctx, node, key, make_value, kind: str):
         ctx.store.add_node_stats(ctx.run_id, key, cache_hits=len(rows) - len(todo))
     start = len(rows) - len(todo)
     ctx.progress_total(key, len(rows), start)
-    size = role.agent.batch_size if role.agent is not None else CHUNK
-    for i in range(0, len(todo), size):
-        chunk = todo[i:i + size]
-        values, stats = await make_value(ctx, node, key, role, chunk)
+    # Rows go out in chunks of at most COMMIT, each written to the store when its values are
+    # in (one transaction), with enough chunks in flight to fill the agent's next batch
+    # while one runs: the agent batches across the chunks of every waiting node.
+    if role.agent is None:
+        size, window = CHUNK, 1
+    else:
+        size = min(role.agent.batch_size, COMMIT)
+        window = -(-role.agent.batch_size // size) + 1
+    chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
+    index = start  # next row index of the store: chunks are written as they finish
+    gate = asyncio.Semaphore(window)
+
+    async def one(chunk):
+        nonlocal index
+        async with gate:
+            values, stats = await make_value(ctx, node, key, role, chunk)
         ctx.count(key, **stats)
         for r, v in zip(chunk, values):
             r[out] = v
-        ctx.store.write_rows(ctx.run_id, key, start + i, [{"rid": r["_rid"], "v": v}
-                                                          for r, v in zip(chunk, values)], stats=stats)
+        at, index = index, index + len(chunk)
+        ctx.store.write_rows(ctx.run_id, key, at, [{"rid": r["_rid"], "v": v}
+                                                   for r, v in zip(chunk, values)], stats=stats)
         ctx.progress_advance(key, len(chunk))
+
+    if len(chunks) <= 1 or window <= 1:
+        for chunk in chunks:
+            await one(chunk)
+        return rows
+    tasks = [asyncio.ensure_future(one(c)) for c in chunks]
+    try:
+        for t in asyncio.as_completed(tasks):
+            await t  # the first failure is the node's
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     return rows
 
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 def node_rows(stats: dict) -> tuple[list[str], list[list[str]]]:
     cols = ["node", "kind", "label", "seconds", "calls", "cache hits", "tokens in/out", "cost",
-            "retries", "parse fails"]
+            "retries", "parse fails", "peak MB"]
     rows = [[key, s.kind, s.label[:40], f"{s.seconds:.2f}", str(s.calls),
              str(s.cache_hits) + (" (reused)" if s.reused else ""), f"{s.prompt_tokens}/{s.completion_tokens}",
-             f"{s.cost:.4f}", str(s.retries), str(s.parse_failures)] for key, s in stats.items()]
+             f"{s.cost:.4f}", str(s.retries), str(s.parse_failures),
+             f"{s.peak_mb:,.0f}" if getattr(s, "peak_mb", None) else ""] for key, s in stats.items()]
     return cols, rows
 
 
@@ -28,6 +29,8 @@ def training_line(t: dict) -> str:
     line = f"{t['model']} {t['objective']}: {t['examples']} examples"
     line += f", {t['steps']} steps, loss {t['train_loss']:.4f}" if t.get("steps") is not None else \
         f" ({t.get('skipped') or 'not trained'})"
+    if t.get("micro_batch") and t.get("batch_size") and t["micro_batch"] < t["batch_size"]:
+        line += f" (batches of {t['batch_size']} in passes of {t['micro_batch']}: activations by memory)"
     tasks = t.get("tasks") or []
     if len(tasks) > 1 or any(x["dropped"] or x["weight"] <= 0 for x in tasks):
         line += "; " + "; ".join(describe_task(x) for x in tasks)

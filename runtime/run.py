@@ -39,6 +39,7 @@ from collabdsl.evaluate import EvalError
 from collabdsl.masking import mask
 from collabdsl.unparse import unparse
 from runtime import handlers as H
+from runtime import memory
 from runtime import model_handlers  # noqa: F401 - registers the model handlers
 from runtime import train_eval  # noqa: F401 - registers train, eval
 from runtime.agents import AgentPool
@@ -63,6 +64,7 @@ class NodeStat:
     retries: int = 0
     parse_failures: int = 0
     reused: bool = False
+    peak_mb: float | None = None  # process resident memory at its highest during the node's model work
 
 
 @dataclass
@@ -388,6 +390,7 @@ async def run_node(ctx: RunContext, nid: str) -> None:
             await run_loop(ctx, nid)
             return
         key = run_key(ctx, nid)
+        memory.NODE.set(key)  # this task's model work is charged to the node (runtime.memory)
         fp = fingerprint(ctx, nid)
         ctx.last_fp[nid] = ctx.fps[key] = fp
         ctx.stats[key] = NodeStat(a["kind"], a["label"])
@@ -401,7 +404,8 @@ async def run_node(ctx: RunContext, nid: str) -> None:
         extra = {"parse_failures": st.parse_failures}
         if a["kind"] in ("retrieve",):
             extra["calls"] = st.calls
-        ctx.store.node_done(ctx.run_id, key, stats=extra)
+        st.peak_mb = memory.take_peak(key)
+        ctx.store.node_done(ctx.run_id, key, stats=extra, peak_mb=st.peak_mb)
     except RunError:
         if key is not None:
             _node_failed(ctx, key, None)
@@ -419,7 +423,7 @@ async def run_node(ctx: RunContext, nid: str) -> None:
 def _node_failed(ctx: RunContext, key: str, error: str | None) -> None:
     with contextlib.suppress(Exception):  # the store itself may be what failed
         if ctx.store.get_node(ctx.run_id, key) is not None:
-            ctx.store.node_done(ctx.run_id, key, status="failed", error=error)
+            ctx.store.node_done(ctx.run_id, key, status="failed", error=error, peak_mb=memory.take_peak(key))
 
 
 async def run_loop(ctx: RunContext, nid: str) -> None:

@@ -17,7 +17,9 @@ nodes           pk (run_id -> runs, node_id); kind, status (pending|running|done
                 completion_tokens, cost (USD), cache_hits, retries, parse_failures (counters,
                 always added to), fingerprint (hash of node definition + inputs + model
                 versions; indexed, see ``find_finished_node``; a node started again with
-                another fingerprint starts afresh, see ``node_start``), error
+                another fingerprint starts afresh, see ``node_start``), error, peak_mb (the
+                highest resident memory of the process while the node's model work ran,
+                runtime.memory; null where not measured)
 rows            pk (run_id -> runs, node_id, row_index); data (JSON). A node's output rows,
                 one transaction per batch; resume from ``completed_row_count``.
 model_versions  id (pk), role, parent_id (-> model_versions), base_ref, adapter_path,
@@ -317,10 +319,12 @@ class RunStore:
             db["nodes"].create({"run_id": T, "node_id": T, "kind": T, "status": T,
                                 "started": T, "finished": T, "seconds": F,
                                 **{c: (F if c == "cost" else I) for c in COUNTERS},
-                                "fingerprint": T, "error": T},
+                                "fingerprint": T, "error": T, "peak_mb": F},
                                pk=("run_id", "node_id"), foreign_keys=runs,
                                defaults={c: 0 for c in COUNTERS}, not_null=["status"],
                                if_not_exists=True)
+            if "peak_mb" not in db["nodes"].columns_dict:  # a store made before peak_mb
+                db["nodes"].add_column("peak_mb", F)
             db["rows"].create({"run_id": T, "node_id": T, "row_index": I, "data": T},
                               pk=("run_id", "node_id", "row_index"), foreign_keys=runs,
                               if_not_exists=True)
@@ -463,9 +467,10 @@ class RunStore:
             self._add_stats(run_id, node_id, deltas)
 
     def node_done(self, run_id: str, node_id: str, status: str = "done",
-                  stats: Mapping[str, float] | None = None, error: str | None = None) -> None:
+                  stats: Mapping[str, float] | None = None, error: str | None = None,
+                  peak_mb: float | None = None) -> None:
         """Finish a node (done or failed): adds ``stats`` to its counters and the time since
-        ``node_start`` to ``seconds``."""
+        ``node_start`` to ``seconds``; ``peak_mb`` raises its memory peak (kept over resumes)."""
         if status not in NODE_STATUSES:
             raise ValueError(f"node status must be one of {NODE_STATUSES}, not {status!r}")
         with self.transaction():
@@ -477,6 +482,7 @@ class RunStore:
             self.db["nodes"].upsert({
                 "run_id": run_id, "node_id": node_id, "status": status, "finished": _now(),
                 "seconds": (node.get("seconds") or 0.0) + elapsed,
+                "peak_mb": max((p for p in (node.get("peak_mb"), peak_mb) if p is not None), default=None),
                 "error": _clean(redact(error)) if error else None}, pk=("run_id", "node_id"))
 
     def get_node(self, run_id: str, node_id: str) -> dict | None:

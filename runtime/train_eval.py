@@ -160,6 +160,15 @@ def _trainer_kwargs(node, spec: dict, run_seed) -> tuple[dict | None, dict]:
     return lora, kwargs
 
 
+def _default_batch_size() -> int | None:
+    import inspect
+
+    from runtime.trainer import train as run_trainer
+
+    p = inspect.signature(run_trainer).parameters.get("batch_size")
+    return None if p is None or p.default is inspect.Parameter.empty else p.default
+
+
 @handler("train")
 async def train(ctx, node, key):
     role = ctx.pool.roles[node["model"]]
@@ -203,7 +212,8 @@ async def train(ctx, node, key):
             raise RunError(node, f"training failed: {type(exc).__name__}: {exc}") from exc
         info = {"path": str(result.path), "adapter": str(result.adapter_path) if result.adapter_path else None,
                 "steps": result.steps, "examples": result.examples, "seconds": result.seconds,
-                "train_loss": result.train_loss, "tokens": result.tokens, "optimizer": result.optimizer}
+                "train_loss": result.train_loss, "tokens": result.tokens, "optimizer": result.optimizer,
+                "batch_size": kwargs.get("batch_size", _default_batch_size()), "micro_batch": result.micro_batch}
         _write_mark(mark, info)
         info = _read_mark(mark)
     if info["adapter"]:

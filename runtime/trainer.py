@@ -106,6 +106,9 @@ class TrainResult:
     log_history: list[dict] = field(default_factory=list)
     # the torch optimizer that ran: {"class": "RMSprop", "weight_decay": [values of its param groups]}
     optimizer: dict | None = None
+    # inputs per forward/backward pass: batch_size, or a divisor of it when the batch's
+    # activations would not fit (:func:`micro_batch`); the step accumulates the rest
+    micro_batch: int | None = None
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -139,6 +142,7 @@ def train(
     chat: bool | None = None,
     gradient_checkpointing: bool = False,
     logging_steps: int = 1,
+    micro_batch: int | None = None,
 ) -> TrainResult:
     """Train ``base`` (a model folder or hub id) on ``rows`` and save the result to ``out_dir``.
 
@@ -151,7 +155,10 @@ def train(
     linear warmup, in [0, 1); ``scheduler``: transformers' ``lr_scheduler_type`` (default
     "linear"); ``optimizer``: transformers' ``optim`` name (default: transformers');
     ``weight_decay``: the optimizer's weight decay (default 0). The TRL and PEFT configs are
-    built by :func:`build_configs`.
+    built by :func:`build_configs`. ``micro_batch``: inputs per forward/backward pass (a
+    divisor of ``batch_size``; default: the largest whose activations fit, :func:`micro_batch`);
+    the optimizer step still takes ``batch_size * grad_accum`` inputs and its loss is
+    normalised over all of them, so only float rounding (and dropout masks) differ.
     """
     t0 = time.perf_counter()
     if objective not in OBJECTIVES:
@@ -204,6 +211,12 @@ def train(
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+
+        micro = _fit_micro_batch(micro_batch, batch_size, model.config, lora, configs.args.bf16,
+                                 _longest(tokenizer, rows, groups), 2 if groups is None else len(groups),
+                                 gradient_checkpointing)
+        configs.args.per_device_train_batch_size = micro
+        configs.args.gradient_accumulation_steps = grad_accum * (batch_size // micro)
 
         if groups is None:
             trainer, n_examples = _dpo_trainer(model, tokenizer, rows, configs.args, configs.peft_config, chat)
@@ -259,6 +272,7 @@ def train(
             optimizer=None if ran is None else {
                 "class": type(ran).__name__,
                 "weight_decay": sorted({float(g.get("weight_decay", 0.0)) for g in ran.param_groups})},
+            micro_batch=micro,
         )
         meta = {
             "objective": objective,
@@ -267,7 +281,7 @@ def train(
             "lora": lora_used,
             "hyperparameters": {
                 "lr": configs.args.learning_rate, "epochs": epochs, "batch_size": batch_size,
-                "grad_accum": grad_accum, "max_length": max_length, "seed": seed, "max_steps": max_steps,
+                "grad_accum": grad_accum, "micro_batch": micro, "max_length": max_length, "seed": seed, "max_steps": max_steps,
                 "chat": chat, "warmup": configs.args.warmup_steps,
                 "scheduler": getattr(configs.args.lr_scheduler_type, "value", configs.args.lr_scheduler_type),
                 "optimizer": getattr(configs.args.optim, "value", configs.args.optim),
@@ -287,6 +301,75 @@ def train(
             trainer.accelerator.free_memory()
         model = trainer = trained = ran = None  # noqa: F841 - drop the frame's references
         release_memory()
+
+
+# Activations a training keeps for its backward pass, per token and layer, in values of the
+# compute dtype: measured on SmolLM2-135M (30 layers, hidden 576, MLP 1536, sdpa attention)
+# with bench/train_memory.py --activations: full fine-tuning 13.5k values per token and layer
+# (~ 16 hidden + 3 MLP), LoRA on every linear layer with dropout 26k (each adapted layer keeps
+# its dropped-out input: + 10 hidden + 4 MLP). Attention that materialises its scores adds
+# heads x length (twice: scores and probabilities). Gradient checkpointing keeps about one
+# hidden vector per token and layer and recomputes the rest.
+def activation_bytes(config, tokens: int, *, lora_dropout: float | None, bf16: bool,
+                     checkpointing: bool = False, length: int = 0) -> int:
+    """Estimated bytes of the activations of ``tokens`` tokens (of sequences ``length`` long)
+    kept for one backward pass."""
+    cfg = config.get_text_config() if hasattr(config, "get_text_config") else config
+    h = int(getattr(cfg, "hidden_size", 0) or getattr(cfg, "n_embd", 0) or 1024)
+    m = int(getattr(cfg, "intermediate_size", 0) or 4 * h)
+    layers = int(getattr(cfg, "num_hidden_layers", 0) or getattr(cfg, "n_layer", 0) or 12)
+    heads = int(getattr(cfg, "num_attention_heads", 0) or 8)
+    per = 16 * h + 3 * m
+    if lora_dropout:
+        per += 10 * h + 4 * m
+    if getattr(cfg, "_attn_implementation", "sdpa") == "eager":
+        per += 2 * heads * length
+    if checkpointing:
+        per = 2 * h
+    return int(tokens * layers * per * (2 if bf16 else 4))
+
+
+def train_memory() -> int:
+    """Bytes a training's micro-batch may take for its activations: ``COLLAB_BATCH_GB`` when
+    set, else a quarter of the memory available now (the generation batches' budget,
+    :func:`runtime.executors.transformers_exec.batch_memory`)."""
+    import torch
+
+    from runtime.executors.transformers_exec import batch_memory
+
+    return batch_memory(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def micro_batch(batch_size: int, per_input: int, budget: int) -> int:
+    """The largest divisor of ``batch_size`` whose inputs' activations (``per_input`` bytes
+    each) fit in ``budget``; 1 when even one input does not."""
+    fit = max(1, budget // max(1, per_input))
+    return max(d for d in range(1, batch_size + 1) if batch_size % d == 0 and d <= fit)
+
+
+def _longest(tokenizer, rows: list[dict], groups) -> int:
+    """Tokens of the longest training sequence (prompt + completion, + 64 for a chat
+    template's turns), from the texts."""
+    if groups is None:
+        texts = [r["prompt"] + max(r["chosen"], r["rejected"], key=len) for r in rows]
+    else:
+        texts = [p + c for _, _, pairs in groups for p, c, _ in pairs]
+    if not texts:
+        return 1
+    longest = max(texts, key=len)  # by characters: tokenizing every row would cost more
+    return len(tokenizer(longest, add_special_tokens=False)["input_ids"]) + 64
+
+
+def _fit_micro_batch(given: int | None, batch_size: int, config, lora, bf16: bool, longest: int,
+                     seqs_per_input: int, checkpointing: bool) -> int:
+    if given is not None:
+        if given < 1 or batch_size % given:
+            raise ValueError(f"micro_batch must divide batch_size ({batch_size}); got {given}")
+        return given
+    dropout = None if lora is None else float(_lora_settings(lora)["dropout"])
+    per_input = activation_bytes(config, seqs_per_input * longest, lora_dropout=dropout, bf16=bf16,
+                                 checkpointing=checkpointing, length=longest)
+    return micro_batch(batch_size, per_input, train_memory())
 
 
 def release_memory() -> None:

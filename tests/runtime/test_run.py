@@ -186,6 +186,98 @@ def test_agent_batches_requests_of_concurrent_nodes(monkeypatch):
     assert [g[0].text for g in a] == ["A0", "A1", "A2"] and [g[0].text for g in b] == ["B0", "B1", "B2", "B3"]
 
 
+WIDE = """
+program wide "one generate node over 40 rows"
+model m = embedded("smollm2-135m-instruct") max_tokens 4
+data d = load("rows.jsonl", columns: {question: "question", answer: "answer"})
+for x in d { x.reply = m.generate(x.question) }
+"""
+
+
+def test_a_node_fills_the_agents_batch_from_all_its_chunks(monkeypatch, tmp_path):
+    """Issue 11, logic test (fake executor): a node's 40 rows reach the backend as one batch
+    (the agent's size, 64 for a local model), not as chunks of 16 + 16 + 8; each chunk of
+    16 rows is still committed on its own, and every row gets its own reply."""
+    import sqlite3
+
+    from runtime.executors.base import Generation
+
+    batches = []
+
+    class Recorder(_Exec):
+        batch_size = 64
+
+        def generate(self, reqs):
+            batches.append(len(reqs))
+            return [[Generation(text=r.prompt.upper(), prompt_tokens=1, completion_tokens=1)] for r in reqs]
+
+    monkeypatch.setattr("runtime.agents._locked_make", lambda spec: Recorder(spec["ref"]))
+    rows = [{"question": f"q{i}", "answer": "a"} for i in range(40)]
+    db = tmp_path / "runs.db"
+    out = run_program(write_program(tmp_path, WIDE, rows), db)
+    assert out.status == "finished", out.error
+    assert batches == [40]
+    con = sqlite3.connect(db)
+    got = con.execute("select row_index, data from rows where run_id = ?", [out.run_id]).fetchall()
+    con.close()
+    assert sorted(i for i, _ in got) == list(range(40))  # dense indices, none written twice
+    import json
+
+    assert sorted(json.loads(d)["v"] for _, d in got) == sorted(f"Q{i}" for i in range(40))
+
+
+def _run_within(seconds, *args, **kw):
+    """run_program in a thread: a hang fails the test instead of the suite."""
+    import threading
+
+    box = {}
+    t = threading.Thread(target=lambda: box.setdefault("out", run_program(*args, **kw)), daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"the run hung for {seconds} s"
+    return box["out"]
+
+
+def test_an_executor_with_a_smaller_batch_gets_every_row(monkeypatch, tmp_path):
+    """Issue 11 regression (fake executor): the agent batches by 64 until the backend is
+    loaded, then by the executor's own limit (16). Rows were lost between the two sizes (the
+    batches were cut with one size and stepped with the other) and the run hung."""
+    from runtime.executors.base import Generation
+
+    batches = []
+
+    class Small(_Exec):
+        batch_size = 16
+
+        def generate(self, reqs):
+            batches.append(len(reqs))
+            return [[Generation(text=r.prompt.upper(), prompt_tokens=1, completion_tokens=1)] for r in reqs]
+
+    monkeypatch.setattr("runtime.agents._locked_make", lambda spec: Small(spec["ref"]))
+    rows = [{"question": f"q{i}", "answer": "a"} for i in range(40)]
+    out = _run_within(60, write_program(tmp_path, WIDE, rows), tmp_path / "runs.db")
+    assert out.status == "finished", out.error
+    assert sum(batches) == 40 and max(batches) <= 16, batches
+
+
+def test_a_backend_that_answers_fewer_requests_fails_the_node(monkeypatch, tmp_path):
+    """A backend returning fewer results than requests fails the node with that message
+    (no request is left waiting: the run used to hang)."""
+    from runtime.executors.base import Generation
+
+    class Short(_Exec):
+        batch_size = 64
+
+        def generate(self, reqs):
+            return [[Generation(text="x")] for r in reqs[:-1]]
+
+    monkeypatch.setattr("runtime.agents._locked_make", lambda spec: Short(spec["ref"]))
+    rows = [{"question": f"q{i}", "answer": "a"} for i in range(5)]
+    out = _run_within(60, write_program(tmp_path, WIDE, rows), tmp_path / "runs.db")
+    assert out.status == "failed"
+    assert "the backend returned 4 results for 5 requests" in out.error
+
+
 SAME_CALL = """
 program same "two nodes ask the same model the same thing"
 model m = api("openai/fake") max_tokens 4

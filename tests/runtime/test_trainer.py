@@ -372,3 +372,37 @@ def test_a_finished_training_leaves_no_model_or_trainer_alive(tiny_model_dir, tm
     finally:
         gc.enable()
     assert left == before, f"{left - before} models, trainers or optimizers still alive"
+
+
+def test_a_batch_whose_activations_do_not_fit_runs_in_micro_batches_with_the_same_loss(
+        tiny_model_dir, tmp_path, monkeypatch):
+    """Issue 11: the optimizer step keeps its batch of 8 inputs, but a batch whose estimated
+    activations pass the memory budget (COLLAB_BATCH_GB, tiny here) runs as accumulated
+    passes of fewer inputs: the loss is normalised over the whole step, so the loss and the
+    update are those of one pass (float noise aside) and the peak memory is lower."""
+    from runtime import memory
+
+    rows = [{"input": q, "targets": {"a": g, "r": t}} for q, g, t in QA]
+    kw = {"tasks": [{"name": "a", "prefix": "A: ", "weight": 1.0}, {"name": "r", "prefix": "R: ", "weight": 0.3}],
+          "lora": {"dropout": 0.0}, "lr": 1e-3, "max_length": 64, "max_steps": 2, "seed": 0, "batch_size": 8}
+    monkeypatch.setenv("COLLAB_BATCH_GB", "0.0001")
+    small = memory.measured(lambda: train("multitask", tiny_model_dir, rows, tmp_path / "small", **kw), ["small"])
+    monkeypatch.delenv("COLLAB_BATCH_GB")
+    big = memory.measured(lambda: train("multitask", tiny_model_dir, rows, tmp_path / "big", micro_batch=8, **kw),
+                          ["big"])
+    assert (small.micro_batch, big.micro_batch) == (1, 8)
+    assert small.steps == big.steps == 2
+    assert small.train_loss == pytest.approx(big.train_loss, rel=1e-5)
+    a, b = adapter_tensors(tmp_path / "small"), adapter_tensors(tmp_path / "big")
+    # Adam moves a weight by up to lr per step whatever its gradient's size, so a gradient
+    # near 0 that float noise flips moves it by 2 lr over 2 steps: the bound, not a fit
+    assert all(torch.allclose(a[k], b[k], atol=2 * kw["lr"]) for k in a)
+    losses = [[h["loss"] for h in r.log_history if "loss" in h] for r in (small, big)]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4)  # the second step starts from the update
+    meta = json.loads((tmp_path / "small" / "collab_train.json").read_text())
+    assert meta["hyperparameters"]["micro_batch"] == 1 and meta["hyperparameters"]["batch_size"] == 8
+    peak_small, peak_big = memory.take_peak("small"), memory.take_peak("big")
+    if peak_small is not None:  # Linux
+        assert peak_small < peak_big - 200, (peak_small, peak_big)
+    with pytest.raises(ValueError, match="micro_batch must divide batch_size"):
+        train("sft", tiny_model_dir, SFT_ROWS, tmp_path / "bad", micro_batch=3, **{**FAST, "batch_size": 4})

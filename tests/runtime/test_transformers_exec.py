@@ -199,6 +199,41 @@ def test_adapter_batches_run_merged_and_the_base_weights_come_back_bit_for_bit(e
     assert unmerged == merged and merged != base
 
 
+def test_finished_rows_leave_the_batch(ex):
+    """Issue 11: a row that finished stops costing. Two rows, one done after 2 tokens, one
+    allowed 40: after the first segment the model sees one row; both texts are the ones
+    each row gets alone."""
+    batch_sizes = []
+    hook = ex.model.register_forward_pre_hook(
+        lambda mod, args, kwargs: batch_sizes.append(kwargs["input_ids"].shape[0]), with_kwargs=True)
+    try:
+        reqs = [GenRequest(PROMPTS[0], max_tokens=2, logprobs=True),
+                GenRequest(PROMPTS[1], max_tokens=40, logprobs=True)]
+        short, long_ = (g[0] for g in ex.generate(reqs))
+    finally:
+        hook.remove()
+    assert batch_sizes[0] == 2 and 1 in batch_sizes  # the short row left after its segment
+    assert batch_sizes.count(2) <= 16  # at most one segment with both rows
+    assert short.completion_tokens == 2 and len(short.token_logprobs) == 2
+    assert long_.completion_tokens > 16 and len(long_.token_logprobs) == long_.completion_tokens
+    [[alone]] = ex.generate([reqs[1]])
+    assert long_.text == alone.text
+    assert long_.token_logprobs == pytest.approx(alone.token_logprobs, abs=1e-4)
+
+
+def test_batches_are_cut_by_their_estimated_memory(ex, monkeypatch):
+    """Rows that would pass the batch memory go into the next batch; a single row always goes."""
+    cost = ex._row_cost(100)
+    assert cost > 0 and ex._row_cost(200) > 2 * cost  # KV grows with length, scores with its square
+    items = [(None, n) for n in (100, 100, 100, 100, 100)]
+    monkeypatch.setattr(ex, "batch_memory", int(cost * 2.5))
+    assert [len(b) for _, b in ex._batches(list(items), key=lambda it: it[1])] == [2, 2, 1]
+    monkeypatch.setattr(ex, "batch_memory", 1)
+    assert [len(b) for _, b in ex._batches(list(items), key=lambda it: it[1])] == [1] * 5
+    monkeypatch.setattr(ex, "batch_memory", 10**15)
+    assert [len(b) for _, b in ex._batches(list(items) * 2, key=lambda it: it[1])] == [8, 2]  # batch_size 8
+
+
 def test_max_tokens_past_the_context_window_is_refused(ex):
     """A huge max_tokens is an error naming the window, before anything is allocated (a
     sampled row used to allocate one random number per allowed token: 8 GB for 10**9)."""
