@@ -315,6 +315,11 @@ def run(
                                             "OMP_NUM_THREADS if set, else one per core. Idle threads sleep "
                                             "(OMP_WAIT_POLICY=PASSIVE) unless OMP_WAIT_POLICY is set.",
                                        show_default=False),
+    dtype: str | None = typer.Option(None, "--dtype",
+                                     help="Precision of every transformers model role (embedded, hf, gguf) "
+                                          "that sets no dtype: auto (bf16 where the device computes it "
+                                          "natively, else fp32), bf16 or fp32. Recorded with the run; part "
+                                          "of the cache keys.", show_default=False),
 ) -> None:
     """Compile and run a program.
 
@@ -328,6 +333,8 @@ def run(
 
     from collabdsl.access import check_keys
 
+    if dtype is not None:
+        _default_dtype(result.graph.graph["models"], dtype)
     missing = check_keys(result.graph.graph["models"], os.environ)
     if missing:
         errors, _ = _print_diagnostics(missing, result.sources, err=True)
@@ -365,6 +372,19 @@ def run(
         raise typer.Exit(130)
     if outcome.status != "finished":
         raise typer.Exit(1)
+
+
+def _default_dtype(models: dict, dtype: str) -> None:
+    """``--dtype``: the dtype option of every transformers role that sets none."""
+    from collabdsl.options import DTYPES
+
+    name = DTYPES.get(dtype.lower())
+    if name is None:
+        _fail(f"--dtype {dtype!r}: expected one of {', '.join(sorted(DTYPES))}", 2)
+    for spec in models.values():
+        if spec.get("backend") in ("embedded", "hf", "gguf"):
+            options = spec.setdefault("options", {})
+            options.setdefault("dtype", name)
 
 
 def profile_values(result, sets: dict | None = None) -> str:

@@ -339,11 +339,15 @@ class AgentPool:
             self.agents[key] = agent
         return Role(name, spec, agent, None, stable_hash({k: spec.get(k) for k in ("backend", "ref", "kwargs")}))
 
-    async def make_room(self, new: Agent) -> None:
+    async def make_room(self, new: Agent | None, need: int | None = None) -> None:
+        """Unload idle local backends, least recently used first, until ``new``'s weights (or
+        ``need`` bytes: a training's model, gradients and optimizer state) fit beside the
+        loaded ones within the budget (``COLLAB_MAX_LOADED_GB``, else 60% of the memory)."""
+        need = new.size if need is None else need
         used = sum(a.size for a in self.agents.values() if a.loaded and a is not new)
         idle = sorted((a for a in self.agents.values() if a.loaded and a is not new and a.busy == 0
                        and a.spec["backend"] in LOCAL), key=lambda a: a.last_used)
-        while idle and used + new.size > self.budget:
+        while idle and used + need > self.budget:
             victim = idle.pop(0)
             await victim._call(victim.unload)
             used -= victim.size

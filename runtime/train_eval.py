@@ -200,7 +200,12 @@ async def train(ctx, node, key):
         spec = role.spec
         lora, kwargs = _trainer_kwargs(node, spec, ctx.seed)
         try:
-            from runtime.agents import in_compute_thread
+            from runtime.agents import _weights_bytes, in_compute_thread
+
+            # the training's weights, and when all are trained their gradients and optimizer
+            # state (Adam: 2 values per weight), must fit beside the loaded models: idle ones
+            # are unloaded first (AgentPool.make_room)
+            await ctx.pool.make_room(None, need=_weights_bytes(spec) * (4 if lora is None else 1))
 
             def job():  # on the compute thread: the base path of an embedded model may mean a
                 # first GGUF conversion, which imports transformers (not safe beside a model load)

@@ -303,13 +303,19 @@ def train(
         release_memory()
 
 
-# Activations a training keeps for its backward pass, per token and layer, in values of the
-# compute dtype: measured on SmolLM2-135M (30 layers, hidden 576, MLP 1536, sdpa attention)
-# with bench/train_memory.py --activations: full fine-tuning 13.5k values per token and layer
-# (~ 16 hidden + 3 MLP), LoRA on every linear layer with dropout 26k (each adapted layer keeps
-# its dropped-out input: + 10 hidden + 4 MLP). Attention that materialises its scores adds
-# heads x length (twice: scores and probabilities). Gradient checkpointing keeps about one
-# hidden vector per token and layer and recomputes the rest.
+# Activations a training keeps for its backward pass, per token. Measured on SmolLM2-135M
+# (30 layers, hidden 576, MLP 1536, vocabulary 49k, sdpa attention): a bare forward and
+# backward keeps 13.5k values per token and layer with all weights trainable (~ 16 hidden +
+# 3 MLP), 26k with LoRA on every linear layer and dropout (each adapted layer keeps its
+# dropped-out input: + 10 hidden + 4 MLP); a training under TRL keeps ~4.4 vocabulary-sized
+# fp32 vectors per token more (the peak of the passes of 1 and 4 inputs of a 3-task
+# multitask training, 211-token sequences: 2.45 MB per token fully trained, 3.98 MB with
+# LoRA; the bare figures plus that term give 2.50 and 4.00). Attention that materialises
+# its scores adds heads x length (twice: scores and probabilities). Gradient checkpointing
+# keeps about one hidden vector per token and layer and recomputes the rest.
+HEAD_VECTORS = 4.5
+
+
 def activation_bytes(config, tokens: int, *, lora_dropout: float | None, bf16: bool,
                      checkpointing: bool = False, length: int = 0) -> int:
     """Estimated bytes of the activations of ``tokens`` tokens (of sequences ``length`` long)
@@ -319,6 +325,7 @@ def activation_bytes(config, tokens: int, *, lora_dropout: float | None, bf16: b
     m = int(getattr(cfg, "intermediate_size", 0) or 4 * h)
     layers = int(getattr(cfg, "num_hidden_layers", 0) or getattr(cfg, "n_layer", 0) or 12)
     heads = int(getattr(cfg, "num_attention_heads", 0) or 8)
+    vocab = int(getattr(cfg, "vocab_size", 0) or 32000)
     per = 16 * h + 3 * m
     if lora_dropout:
         per += 10 * h + 4 * m
@@ -326,7 +333,7 @@ def activation_bytes(config, tokens: int, *, lora_dropout: float | None, bf16: b
         per += 2 * heads * length
     if checkpointing:
         per = 2 * h
-    return int(tokens * layers * per * (2 if bf16 else 4))
+    return int(tokens * (layers * per * (2 if bf16 else 4) + HEAD_VECTORS * vocab * 4))
 
 
 def train_memory() -> int:

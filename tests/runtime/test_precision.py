@@ -100,3 +100,32 @@ def test_the_precision_joins_the_key_unless_it_is_fp32():
     assert role_precision({"backend": "embedded", "options": {"device": "cpu"}}) == "float32"
     assert role_precision({"backend": "vllm", "options": {"dtype": "auto"}}) == "auto"
     assert role_precision({"backend": "server", "options": {}}) is None
+
+
+CLI_PROGRAM = """
+program prec_cli "one generate node; its role sets no dtype"
+model m = embedded("smollm2-135m-instruct") max_tokens 2
+model fixed = embedded("smollm2-135m-instruct") max_tokens 2 dtype "fp32"
+data d = load("rows.jsonl", columns: {question: "question", answer: "answer"})
+for x in d { x.reply = m.generate(x.question) }
+"""
+
+
+def test_run_dtype_sets_the_precision_of_roles_that_set_none(tmp_path, monkeypatch):
+    """`collab run --dtype bf16`: a role without a dtype computes in bf16 (recorded with the
+    run), a role that names its own keeps it; a bad name is a one-line usage error."""
+    from typer.testing import CliRunner
+
+    from collabdsl.cli import app
+
+    path = write_program(tmp_path, CLI_PROGRAM)
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(app, ["run", str(path), "--dtype", "bf16", "--store", str(tmp_path / "runs.db")])
+    assert r.exit_code == 0, r.output
+    con = sqlite3.connect(tmp_path / "runs.db")
+    (settings,) = con.execute("select settings from runs").fetchone()
+    con.close()
+    assert '"m": "bfloat16"' in settings and '"fixed": "float32"' in settings, settings
+    bad = CliRunner().invoke(app, ["run", str(path), "--dtype", "int3", "--store", str(tmp_path / "runs.db")])
+    assert bad.exit_code == 2 and "--dtype 'int3': expected one of" in bad.output
+    assert "Traceback" not in bad.output

@@ -139,6 +139,30 @@ def test_agents_unload_least_recently_used_idle_backend_to_fit(monkeypatch):
     assert isinstance(a, Agent)
 
 
+def test_a_training_unloads_idle_backends_its_weights_and_optimizer_need(monkeypatch):
+    """Policy unit test (fake executors): before a training, idle backends are unloaded,
+    least recently used first, until the training's need fits beside the rest."""
+    monkeypatch.setattr("runtime.agents._locked_make", lambda spec: _Exec(spec["ref"]))
+    specs = {r: {"backend": "hf", "ref": r, "kwargs": {}, "options": {}} for r in ("a", "b", "c")}
+    pool = AgentPool(specs)
+    pool.budget = 500
+    for agent in pool.agents.values():
+        agent.size = 100
+
+    async def go():
+        a, b, c = (pool.agents[f"hf:{r}"] for r in "abc")
+        for i, agent in enumerate((b, a, c)):
+            await agent._ensure_loaded()
+            agent.last_used = float(i)
+        await pool.make_room(None, need=250)  # 300 + 250 > 500: b (least recent) goes
+        first = (a.loaded, b.loaded, c.loaded)
+        await pool.make_room(None, need=100)  # 200 + 100 fits: nothing more goes
+        return first, (a.loaded, b.loaded, c.loaded)
+
+    first, second = asyncio.run(go())
+    assert first == (True, False, True) and second == first
+
+
 FULL = """
 program full "full fine-tuning makes a version that is then served"
 model m = embedded("smollm2-135m-instruct") trainable full max_tokens 4
