@@ -8,8 +8,8 @@ to the project root; a built-in list where that folder is absent), as multiple-c
 chain-of-thought prompts, chat-templated, greedy, ``--max-tokens`` new tokens.
 
 1. **Ceiling**: bare ``model.generate`` (the embedded model's transformers weights loaded
-   with ``AutoModelForCausalLM`` in each dtype; left padding, batches of each size of the
-   sweep, prompts in their given order). The best tokens/s of the sweep is the ceiling.
+   with ``AutoModelForCausalLM`` in each dtype; ``generate_throughput.handwritten``: left
+   padding, batches of each size of the sweep, prompts in their given order). The best tokens/s of the sweep is the ceiling.
 2. **Node**: the same prompts as one ``generate`` node of a collab program
    (``collab run`` in this process, role ``dtype "auto"`` and no batch option, so the
    runtime chooses both). Its tokens/s is completion tokens over the node's time less
@@ -31,8 +31,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for folder in (ROOT, ROOT / "bench"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 DATA = ROOT.parent / "shared" / "data" / "cqa"
 FALLBACK = ["Where would you put a plate after washing it?", "What do people use to cut paper?",
@@ -53,22 +54,15 @@ def questions(n: int) -> list[str]:
 
 
 def bare(model, tok, prompts, batch, max_tokens, eos, pad):
-    import torch
+    """(seconds, completion tokens, texts) of generate_throughput's hand-written loop of
+    batched ``model.generate`` on ``model``."""
+    from types import SimpleNamespace
 
-    tok.padding_side = "left"
-    texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-             for p in prompts]
-    outs, n_tok = [], 0
+    from generate_throughput import handwritten
+
     t = time.perf_counter()
-    for i in range(0, len(texts), batch):
-        enc = tok(texts[i:i + batch], return_tensors="pt", padding=True, add_special_tokens=False)
-        with torch.inference_mode():
-            seqs = model.generate(**enc, max_new_tokens=max_tokens, do_sample=False, eos_token_id=eos,
-                                  pad_token_id=pad)
-        for row in seqs[:, enc["input_ids"].shape[1]:].tolist():
-            n = next((k + 1 for k, x in enumerate(row) if x in eos), len(row))
-            n_tok += n
-            outs.append(tok.decode(row[:n], skip_special_tokens=True))
+    outs, n_tok = handwritten(SimpleNamespace(tokenizer=tok, model=model, device="cpu", eos_ids=eos, pad_id=pad),
+                              prompts, max_tokens, batch)
     return time.perf_counter() - t, n_tok, outs
 
 

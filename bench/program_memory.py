@@ -29,17 +29,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from runtime.memory import status_mb  # noqa: E402 - after the path
 PROGRAMS = ("dkt", "cowest", "nesycd", "tinyllm", "scicot")
-
-
-def _status(pid: int, field: str) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def _running(db: Path) -> list[tuple[str, str]]:
@@ -66,7 +60,7 @@ def measure(name: str, interval: float, extra: list[str]) -> dict:
         train_open: dict[str, int] = {}
         peak = 0.0
         while proc.poll() is None:
-            rss = _status(proc.pid, "VmRSS")
+            rss = status_mb("VmRSS", proc.pid)
             if rss is None:
                 break
             peak = max(peak, rss)  # VmHWM is reset by the run around each job (runtime.memory)

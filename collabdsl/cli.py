@@ -376,13 +376,13 @@ def run(
 
 def _default_dtype(models: dict, dtype: str) -> None:
     """``--dtype``: the dtype option of every transformers role that sets none."""
-    from collabdsl.options import DTYPES
+    from collabdsl.options import DTYPES, TRANSFORMERS_BACKENDS
 
     name = DTYPES.get(dtype.lower())
     if name is None:
         _fail(f"--dtype {dtype!r}: expected one of {', '.join(sorted(DTYPES))}", 2)
     for spec in models.values():
-        if spec.get("backend") in ("embedded", "hf", "gguf"):
+        if spec.get("backend") in TRANSFORMERS_BACKENDS:
             options = spec.setdefault("options", {})
             options.setdefault("dtype", name)
 
@@ -495,8 +495,8 @@ def _table(columns: list[str], rows: list[list[Any]], title: str | None = None) 
 def _fmt_num(v: Any) -> str:
     if v is None:
         return ""
-    if isinstance(v, float):
-        return f"{v:.4g}"
+    if isinstance(v, float):  # 12,345.6 MB or seconds: whole, never 1.235e+04
+        return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.4g}"
     return str(v)
 
 
@@ -583,8 +583,7 @@ def show(
         cols = ["node", "kind", "status", "seconds", "calls", "prompt_tokens", "completion_tokens", "cost",
                 "cache_hits", "retries", "parse_failures", "peak_mb"]
         typer.echo(_table(cols, [[n.get("node_id"), n.get("kind"), n.get("status")] +
-                                 [_fmt_num(n.get(c)) if c != "peak_mb" or n.get(c) is None else f"{n[c]:.0f}"
-                                  for c in cols[3:]] for n in nodes],
+                                 [_fmt_num(n.get(c)) for c in cols[3:]] for n in nodes],
                           title="operations"), nl=False)
     _echo_results(results, table_key="table_name")
     if trainings:

@@ -55,6 +55,11 @@ async def in_compute_thread(fn, *args, nodes=None, **kwargs):
     return await loop.run_in_executor(_COMPUTE, memory.measured, functools.partial(fn, *args, **kwargs), nodes)
 
 
+def _nodes(items) -> list[str]:
+    """The nodes whose requests ``items`` (queue entries) are: their memory is charged to them."""
+    return sorted({it[3] for it in items if it[3]})
+
+
 def _batch_key(item) -> tuple:
     r = item[1]
     return (str(getattr(r, "adapter", None) or ""), len(str(getattr(r, "prompt", ""))))
@@ -117,7 +122,7 @@ def _locked_make(spec: dict):
         return make_executor(spec)
 
 
-def _weights_bytes(spec: dict) -> int:
+def weights_bytes(spec: dict) -> int:
     """Size of a local backend's weights, from its files; 0 when unknown."""
     try:
         if spec["backend"] == "embedded":
@@ -159,7 +164,7 @@ class Agent:
         self.stats = AgentStats()
         self.busy = 0
         self.last_used = 0.0
-        self.size = _weights_bytes(spec) if spec["backend"] in LOCAL else 0
+        self.size = weights_bytes(spec) if spec["backend"] in LOCAL else 0
         self.load_lock = asyncio.Lock()
 
     async def _call(self, fn, *args, nodes=None):
@@ -227,9 +232,8 @@ class Agent:
         once the backend is loaded: a local executor's own limit may be smaller)."""
         self.busy += 1
         try:
-            nodes = sorted({it[3] for it in group if it[3]})  # whose requests these are
             try:
-                executor = await self._ensure_loaded(nodes)
+                executor = await self._ensure_loaded(_nodes(group))
             except Exception as exc:  # noqa: BLE001 - every waiting node gets the error
                 self._fail(group, exc)
                 return
@@ -250,11 +254,10 @@ class Agent:
 
     async def _run_batch(self, executor, kind: str, batch: list) -> None:
         try:
-            nodes = sorted({it[3] for it in batch if it[3]})
             t = time.perf_counter()
             reqs = [it[1] for it in batch]
             fn = executor.generate if kind == "generate" else executor.choose
-            results = list(await self._call(fn, reqs, nodes=nodes))
+            results = list(await self._call(fn, reqs, nodes=_nodes(batch)))
             if len(results) != len(reqs):  # no request may be left waiting for ever
                 raise RuntimeError(f"the backend returned {len(results)} results for {len(reqs)} requests")
             self.stats.seconds += time.perf_counter() - t

@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-TRANSFORMERS = ("embedded", "hf", "gguf")
+from collabdsl.options import TRANSFORMERS_BACKENDS as TRANSFORMERS
 CANONICAL = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
              "half": "float16", "fp32": "float32", "float32": "float32", "float": "float32",
              "auto": "auto"}

@@ -160,15 +160,6 @@ def _trainer_kwargs(node, spec: dict, run_seed) -> tuple[dict | None, dict]:
     return lora, kwargs
 
 
-def _default_batch_size() -> int | None:
-    import inspect
-
-    from runtime.trainer import train as run_trainer
-
-    p = inspect.signature(run_trainer).parameters.get("batch_size")
-    return None if p is None or p.default is inspect.Parameter.empty else p.default
-
-
 @handler("train")
 async def train(ctx, node, key):
     role = ctx.pool.roles[node["model"]]
@@ -200,12 +191,12 @@ async def train(ctx, node, key):
         spec = role.spec
         lora, kwargs = _trainer_kwargs(node, spec, ctx.seed)
         try:
-            from runtime.agents import _weights_bytes, in_compute_thread
+            from runtime.agents import in_compute_thread, weights_bytes
 
             # the training's weights, and when all are trained their gradients and optimizer
             # state (Adam: 2 values per weight), must fit beside the loaded models: idle ones
             # are unloaded first (AgentPool.make_room)
-            await ctx.pool.make_room(None, need=_weights_bytes(spec) * (4 if lora is None else 1))
+            await ctx.pool.make_room(None, need=weights_bytes(spec) * (4 if lora is None else 1))
 
             def job():  # on the compute thread: the base path of an embedded model may mean a
                 # first GGUF conversion, which imports transformers (not safe beside a model load)
@@ -218,7 +209,7 @@ async def train(ctx, node, key):
         info = {"path": str(result.path), "adapter": str(result.adapter_path) if result.adapter_path else None,
                 "steps": result.steps, "examples": result.examples, "seconds": result.seconds,
                 "train_loss": result.train_loss, "tokens": result.tokens, "optimizer": result.optimizer,
-                "batch_size": kwargs.get("batch_size", _default_batch_size()), "micro_batch": result.micro_batch}
+                "batch_size": result.batch_size, "micro_batch": result.micro_batch}
         _write_mark(mark, info)
         info = _read_mark(mark)
     if info["adapter"]:

@@ -109,6 +109,7 @@ class TrainResult:
     # inputs per forward/backward pass: batch_size, or a divisor of it when the batch's
     # activations would not fit (:func:`micro_batch`); the step accumulates the rest
     micro_batch: int | None = None
+    batch_size: int | None = None  # inputs per optimizer step (before grad_accum)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -273,6 +274,7 @@ def train(
                 "class": type(ran).__name__,
                 "weight_decay": sorted({float(g.get("weight_decay", 0.0)) for g in ran.param_groups})},
             micro_batch=micro,
+            batch_size=batch_size,
         )
         meta = {
             "objective": objective,
@@ -320,20 +322,17 @@ def activation_bytes(config, tokens: int, *, lora_dropout: float | None, bf16: b
                      checkpointing: bool = False, length: int = 0) -> int:
     """Estimated bytes of the activations of ``tokens`` tokens (of sequences ``length`` long)
     kept for one backward pass."""
-    cfg = config.get_text_config() if hasattr(config, "get_text_config") else config
-    h = int(getattr(cfg, "hidden_size", 0) or getattr(cfg, "n_embd", 0) or 1024)
-    m = int(getattr(cfg, "intermediate_size", 0) or 4 * h)
-    layers = int(getattr(cfg, "num_hidden_layers", 0) or getattr(cfg, "n_layer", 0) or 12)
-    heads = int(getattr(cfg, "num_attention_heads", 0) or 8)
-    vocab = int(getattr(cfg, "vocab_size", 0) or 32000)
-    per = 16 * h + 3 * m
+    from runtime.memory import model_dims
+
+    d = model_dims(config)
+    per = 16 * d.hidden + 3 * d.mlp
     if lora_dropout:
-        per += 10 * h + 4 * m
-    if getattr(cfg, "_attn_implementation", "sdpa") == "eager":
-        per += 2 * heads * length
+        per += 10 * d.hidden + 4 * d.mlp
+    if d.attn == "eager":
+        per += 2 * d.heads * length
     if checkpointing:
-        per = 2 * h
-    return int(tokens * (layers * per * (2 if bf16 else 4) + HEAD_VECTORS * vocab * 4))
+        per = 2 * d.hidden
+    return int(tokens * (d.layers * per * (2 if bf16 else 4) + HEAD_VECTORS * d.vocab * 4))
 
 
 def train_memory() -> int:

@@ -49,6 +49,8 @@ from transformers import (
     StoppingCriteriaList,
 )
 
+from transformers.generation.utils import GenerateDecoderOnlyOutput
+
 from runtime.executors.base import (
     ChoiceRequest,
     ChoiceResult,
@@ -61,9 +63,7 @@ KINDS = ("auto", "hf", "gguf", "embedded")
 SEGMENT = 16  # decode steps between two removals of finished rows (_generate_rows)
 # generate's KV cache keyword and output field: ``cache`` since transformers 5.x, before it
 # ``past_key_values`` (still accepted, with a deprecation warning)
-_CACHE = ("cache" if "cache" in getattr(__import__("transformers.generation.utils", fromlist=["x"])
-                                          .GenerateDecoderOnlyOutput, "__dataclass_fields__", {})
-          else "past_key_values")
+_CACHE = "cache" if "cache" in GenerateDecoderOnlyOutput.__dataclass_fields__ else "past_key_values"
 _KIND_ALIASES = {"hub": "hf", "local": "hf", "transformers": "hf", "huggingface": "hf"}
 _DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
            "float16": torch.float16, "half": torch.float16, "fp32": torch.float32,
@@ -140,18 +140,14 @@ def _row_cost(config, dtype: torch.dtype):
     layers x KV heads x head size per token), the prefill's activations (hidden and MLP
     sizes per token) and, for attention that materialises its scores, heads x length^2
     fp32 values."""
-    cfg = getattr(config, "text_config", None) or config
-    hidden = int(getattr(cfg, "hidden_size", 1024) or 1024)
-    heads = int(getattr(cfg, "num_attention_heads", 16) or 16)
-    kv_heads = int(getattr(cfg, "num_key_value_heads", None) or heads)
-    head_dim = int(getattr(cfg, "head_dim", None) or hidden // heads)
-    layers = int(getattr(cfg, "num_hidden_layers", 24) or 24)
-    inter = int(getattr(cfg, "intermediate_size", None) or 4 * hidden)
+    from runtime.memory import model_dims
+
+    d = model_dims(config)
     elem = torch.finfo(dtype).bits // 8
-    per_token = 2 * layers * kv_heads * head_dim * elem + (4 * hidden + 2 * inter) * elem
+    per_token = 2 * d.layers * d.kv_heads * d.head_dim * elem + (4 * d.hidden + 2 * d.mlp) * elem
 
     def cost(length: int) -> int:
-        return length * per_token + heads * length * length * 4
+        return length * per_token + d.heads * length * length * 4
 
     return cost
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from pathlib import Path
 
 import pytest
 from runtime_testing import run_program, write_program
@@ -17,10 +16,7 @@ MB = 2**20
 
 
 def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
+    return memory.status_mb("VmRSS")
 
 
 def _touch(n_mb: int) -> int:

@@ -218,24 +218,30 @@ for x in d { x.reply = m.generate(x.question) }
 """
 
 
+def _upper_executor(monkeypatch, batch_size: int) -> list[int]:
+    """A fake local executor (limit ``batch_size``) that answers each prompt in capitals;
+    the sizes of the batches it got are appended to the returned list."""
+    from runtime.executors.base import Generation
+
+    batches: list[int] = []
+
+    class Upper(_Exec):
+        def generate(self, reqs):
+            batches.append(len(reqs))
+            return [[Generation(text=r.prompt.upper(), prompt_tokens=1, completion_tokens=1)] for r in reqs]
+
+    Upper.batch_size = batch_size
+    monkeypatch.setattr("runtime.agents._locked_make", lambda spec: Upper(spec["ref"]))
+    return batches
+
+
 def test_a_node_fills_the_agents_batch_from_all_its_chunks(monkeypatch, tmp_path):
     """Issue 11, logic test (fake executor): a node's 40 rows reach the backend as one batch
     (the agent's size, 64 for a local model), not as chunks of 16 + 16 + 8; each chunk of
     16 rows is still committed on its own, and every row gets its own reply."""
     import sqlite3
 
-    from runtime.executors.base import Generation
-
-    batches = []
-
-    class Recorder(_Exec):
-        batch_size = 64
-
-        def generate(self, reqs):
-            batches.append(len(reqs))
-            return [[Generation(text=r.prompt.upper(), prompt_tokens=1, completion_tokens=1)] for r in reqs]
-
-    monkeypatch.setattr("runtime.agents._locked_make", lambda spec: Recorder(spec["ref"]))
+    batches = _upper_executor(monkeypatch, 64)
     rows = [{"question": f"q{i}", "answer": "a"} for i in range(40)]
     db = tmp_path / "runs.db"
     out = run_program(write_program(tmp_path, WIDE, rows), db)
@@ -266,18 +272,7 @@ def test_an_executor_with_a_smaller_batch_gets_every_row(monkeypatch, tmp_path):
     """Issue 11 regression (fake executor): the agent batches by 64 until the backend is
     loaded, then by the executor's own limit (16). Rows were lost between the two sizes (the
     batches were cut with one size and stepped with the other) and the run hung."""
-    from runtime.executors.base import Generation
-
-    batches = []
-
-    class Small(_Exec):
-        batch_size = 16
-
-        def generate(self, reqs):
-            batches.append(len(reqs))
-            return [[Generation(text=r.prompt.upper(), prompt_tokens=1, completion_tokens=1)] for r in reqs]
-
-    monkeypatch.setattr("runtime.agents._locked_make", lambda spec: Small(spec["ref"]))
+    batches = _upper_executor(monkeypatch, 16)
     rows = [{"question": f"q{i}", "answer": "a"} for i in range(40)]
     out = _run_within(60, write_program(tmp_path, WIDE, rows), tmp_path / "runs.db")
     assert out.status == "finished", out.error
