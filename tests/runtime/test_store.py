@@ -453,3 +453,27 @@ def test_warnings_and_trainings_are_stored_once(store, run):
                                    "steps": 4})
     (t,) = store.list_trainings(run)
     assert t["tasks"] == tasks and t["info"] == {"steps": 4} and t["examples"] == 3
+
+
+def test_a_store_made_before_peak_mb_gains_the_column_and_keeps_the_highest_peak(tmp_path):
+    """Issue 11: nodes.peak_mb is added to an existing store on open; a node's peak is the
+    highest over its resumes, and a finish without a measurement keeps it."""
+    path = tmp_path / "runs.db"
+    s = RunStore(path)
+    run_id = s.start_run("programs/demo.collab")
+    s.close()
+    con = sqlite3.connect(path)
+    con.execute("alter table nodes drop column peak_mb")  # the schema before issue 11
+    con.commit()
+    con.close()
+    s = RunStore(path)
+    try:
+        s.node_start(run_id, "gen", kind="generate")
+        s.node_done(run_id, "gen", peak_mb=900.0)
+        s.node_start(run_id, "gen", kind="generate")
+        s.node_done(run_id, "gen", peak_mb=700.0)
+        assert s.get_node(run_id, "gen")["peak_mb"] == 900.0
+        s.node_done(run_id, "gen")
+        assert s.get_node(run_id, "gen")["peak_mb"] == 900.0
+    finally:
+        s.close()
