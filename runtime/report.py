@@ -29,6 +29,8 @@ def training_line(t: dict) -> str:
     line = f"{t['model']} {t['objective']}: {t['examples']} examples"
     line += f", {t['steps']} steps, loss {t['train_loss']:.4f}" if t.get("steps") is not None else \
         f" ({t.get('skipped') or 'not trained'})"
+    if t.get("precision") not in (None, "float32"):  # fp32, what a CPU always trained in, goes unsaid
+        line += f", {t['precision']} autocast"
     if t.get("micro_batch") and t.get("batch_size") and t["micro_batch"] < t["batch_size"]:
         line += f" (batches of {t['batch_size']} in passes of {t['micro_batch']}: activations by memory)"
     tasks = t.get("tasks") or []

@@ -136,7 +136,8 @@ def _read_mark(mark) -> dict | None:
 def _trainer_kwargs(node, spec: dict, run_seed) -> tuple[dict | None, dict]:
     """(lora settings, keywords of runtime.trainer.train) of a train node: every training
     option given, passed as its ``kwarg`` in collabdsl.options.TRAIN_OPTIONS; the role's
-    ``chat`` model option, so training and inference use the same template."""
+    ``chat`` model option, so training and inference use the same template; the role's
+    precision (``runtime.precision.role_precision``)."""
     from collabdsl.options import TRAIN_OPTIONS
 
     o = node["options"]
@@ -157,6 +158,13 @@ def _trainer_kwargs(node, spec: dict, run_seed) -> tuple[dict | None, dict]:
     chat = (spec.get("options") or {}).get("chat")
     if chat is not None:
         kwargs["chat"] = bool(chat)
+    from runtime.precision import role_precision
+
+    # the role's dtype: a bf16 role trains under bf16 autocast (it is in the node's
+    # fingerprint through the role's call version, and recorded with the training)
+    precision = role_precision(spec)
+    if precision is not None:
+        kwargs["precision"] = precision
     return lora, kwargs
 
 
@@ -209,7 +217,8 @@ async def train(ctx, node, key):
         info = {"path": str(result.path), "adapter": str(result.adapter_path) if result.adapter_path else None,
                 "steps": result.steps, "examples": result.examples, "seconds": result.seconds,
                 "train_loss": result.train_loss, "tokens": result.tokens, "optimizer": result.optimizer,
-                "batch_size": result.batch_size, "micro_batch": result.micro_batch}
+                "batch_size": result.batch_size, "micro_batch": result.micro_batch,
+                "precision": result.precision}
         _write_mark(mark, info)
         info = _read_mark(mark)
     if info["adapter"]:

@@ -129,3 +129,32 @@ def test_run_dtype_sets_the_precision_of_roles_that_set_none(tmp_path, monkeypat
     bad = CliRunner().invoke(app, ["run", str(path), "--dtype", "int3", "--store", str(tmp_path / "runs.db")])
     assert bad.exit_code == 2 and "--dtype 'int3': expected one of" in bad.output
     assert "Traceback" not in bad.output
+
+
+TRAIN_PROGRAM = """
+program prec_train "a role trained in its precision"
+param p: str = "fp32"
+model m = embedded("smollm2-135m-instruct") trainable lora(r: 4, alpha: 8, dropout: 0.0) max_tokens 2 dtype p
+data d = load("rows.jsonl", columns: {question: "question", answer: "answer"})
+train m sft for x in d { input: x.question, target: x.answer, max_steps: 2, batch_size: 3 }
+"""
+
+
+@pytest.mark.slow
+def test_a_bf16_role_trains_in_bf16_into_its_own_version(tmp_path):
+    """Issue 11: the training of a bf16 role runs under bf16 autocast (recorded with the
+    training and said in its line); an fp32 role's training of the same data is another
+    version (its own folder), never the bf16 one reused."""
+    from runtime.report import training_line
+
+    path = write_program(tmp_path, TRAIN_PROGRAM)
+    db = tmp_path / "runs.db"
+    fp32 = run_program(path, db, sets={"p": "fp32"})
+    bf16 = run_program(path, db, sets={"p": "bf16"})
+    assert fp32.status == bf16.status == "finished", (fp32.error, bf16.error)
+    [t32], [t16] = fp32.trainings, bf16.trainings
+    assert (t32["precision"], t16["precision"]) == ("float32", "bfloat16")
+    assert t32["path"] != t16["path"] and t32["train_loss"] != t16["train_loss"]
+    assert "bfloat16 autocast" in training_line(t16) and "autocast" not in training_line(t32)
+    again = run_program(path, db, sets={"p": "bf16"})
+    assert again.trainings[0]["path"] == t16["path"]  # the same precision reuses its version

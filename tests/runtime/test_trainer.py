@@ -406,3 +406,23 @@ def test_a_batch_whose_activations_do_not_fit_runs_in_micro_batches_with_the_sam
         assert peak_small < peak_big - 200, (peak_small, peak_big)
     with pytest.raises(ValueError, match="micro_batch must divide batch_size"):
         train("sft", tiny_model_dir, SFT_ROWS, tmp_path / "bad", micro_batch=3, **{**FAST, "batch_size": 4})
+
+
+def test_a_bf16_role_trains_under_bf16_autocast_also_on_a_cpu(tiny_model_dir, tmp_path):
+    """Issue 11: ``precision="bf16"`` trains under bf16 autocast on the CPU too (TRL needs
+    bf16 with use_cpu there); the losses follow the fp32 ones closely but not bit for bit,
+    the precision is recorded, and fp16 on a CPU is refused before anything loads."""
+    kw = {**FAST, "lora": {"dropout": 0.0}}
+    fp32 = train("sft", tiny_model_dir, SFT_ROWS, tmp_path / "fp32", **kw)
+    bf16 = train("sft", tiny_model_dir, SFT_ROWS, tmp_path / "bf16", precision="bf16", **kw)
+    assert (fp32.precision, bf16.precision) == ("float32", "bfloat16")
+    meta = json.loads((tmp_path / "bf16" / "collab_train.json").read_text())
+    assert meta["hyperparameters"]["precision"] == "bfloat16"
+    lf, lb = ([h["loss"] for h in r.log_history if "loss" in h] for r in (fp32, bf16))
+    assert lb != lf  # the passes did run in another precision
+    assert lb == pytest.approx(lf, rel=0.15)
+    assert_trained_adapter(bf16, tmp_path / "bf16")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="float16 trains under fp16 autocast, which needs a CUDA device"):
+            train("sft", tiny_model_dir, SFT_ROWS, tmp_path / "fp16", precision="fp16", **kw)
+        assert not (tmp_path / "fp16").exists()
