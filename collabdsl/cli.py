@@ -346,6 +346,9 @@ def run(
         from runtime.threads import configure  # type: ignore[import-not-found]
 
         thread_settings = configure(threads)  # before anything imports torch
+        from runtime.allocator import configure as configure_malloc  # type: ignore[import-not-found]
+
+        malloc_settings = configure_malloc()  # before the compute thread's first allocation
         from runtime.run import run_graph  # type: ignore[import-not-found]
     except ImportError as exc:
         _fail(f"{RUNTIME_MISSING} ({exc})")
@@ -367,7 +370,7 @@ def run(
     except Exception as exc:  # noqa: BLE001 - the store cannot be used, the run is busy: one line
         _fail(f"collab run: {_one_line(exc)}", 1)
     _print_outcome(outcome)
-    typer.echo(thread_settings.describe())
+    typer.echo(f"{thread_settings.describe()}; {malloc_settings}")
     if outcome.status == "interrupted":
         raise typer.Exit(130)
     if outcome.status != "finished":

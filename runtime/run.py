@@ -570,6 +570,9 @@ def run_graph(G: nx.DiGraph, *, program_path: str, sources: dict, store_path: st
         raise
     t = time.perf_counter()
     status, error, ctx = "failed", None, None
+    from runtime import allocator
+
+    allocator.configure()  # before the compute thread allocates (collab run has done it already)
     try:
         work_dir = Path(store.path).resolve().parent
         policy = ReadPolicy.for_program(program_path, (G.graph.get("access") or {}).get("allow_read", ()))
@@ -611,6 +614,7 @@ def run_graph(G: nx.DiGraph, *, program_path: str, sources: dict, store_path: st
         finally:
             lock.release()
             store.close()
+            allocator.give_back(force=True)  # what the run kept for reuse goes back to the machine
     if ctx is None:
         return RunOutcome(run_id, status, [], {}, {}, time.perf_counter() - t, error, changes=changes)
     agents = {k: vars(a.stats) for k, a in ctx.pool.agents.items()}

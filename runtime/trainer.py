@@ -77,6 +77,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+# the estimate of a pass's activations lives with the other memory estimates (collab plan uses it too)
+from collabdsl.memsize import HEAD_VECTORS, activation_bytes  # noqa: F401
+
 OBJECTIVES = ("sft", "kd", "multitask", "dpo")
 
 LORA_DEFAULTS: Mapping[str, Any] = MappingProxyType(
@@ -313,36 +316,6 @@ def train(
         release_memory()
 
 
-# Activations a training keeps for its backward pass, per token. Measured on SmolLM2-135M
-# (30 layers, hidden 576, MLP 1536, vocabulary 49k, sdpa attention): a bare forward and
-# backward keeps 13.5k values per token and layer with all weights trainable (~ 16 hidden +
-# 3 MLP), 26k with LoRA on every linear layer and dropout (each adapted layer keeps its
-# dropped-out input: + 10 hidden + 4 MLP); a training under TRL keeps ~4.4 vocabulary-sized
-# fp32 vectors per token more (the peak of the passes of 1 and 4 inputs of a 3-task
-# multitask training, 211-token sequences: 2.45 MB per token fully trained, 3.98 MB with
-# LoRA; the bare figures plus that term give 2.50 and 4.00). Attention that materialises
-# its scores adds heads x length (twice: scores and probabilities). Gradient checkpointing
-# keeps about one hidden vector per token and layer and recomputes the rest.
-HEAD_VECTORS = 4.5
-
-
-def activation_bytes(config, tokens: int, *, lora_dropout: float | None, bf16: bool,
-                     checkpointing: bool = False, length: int = 0) -> int:
-    """Estimated bytes of the activations of ``tokens`` tokens (of sequences ``length`` long)
-    kept for one backward pass."""
-    from runtime.memory import model_dims
-
-    d = model_dims(config)
-    per = 16 * d.hidden + 3 * d.mlp
-    if lora_dropout:
-        per += 10 * d.hidden + 4 * d.mlp
-    if d.attn == "eager":
-        per += 2 * d.heads * length
-    if checkpointing:
-        per = 2 * d.hidden
-    return int(tokens * (d.layers * per * (2 if bf16 else 4) + HEAD_VECTORS * d.vocab * 4))
-
-
 def train_memory() -> int:
     """Bytes a training's micro-batch may take for its activations: ``COLLAB_BATCH_GB`` when
     set, else a quarter of the memory available now (the generation batches' budget,
@@ -387,9 +360,9 @@ def _fit_micro_batch(given: int | None, batch_size: int, config, lora, bf16: boo
 
 
 def release_memory() -> None:
-    """Collect what is no longer referenced and give freed memory back: CUDA's cache, and on
-    glibc the heap pages malloc keeps (without it the resident size of a process that trained
-    once stays near its peak)."""
+    """Collect what is no longer referenced and give freed memory back: CUDA's cache, and
+    the heap pages malloc keeps when the machine is short of memory or collab does not
+    manage the allocator (``runtime.allocator.give_back``)."""
     import gc
     import sys
 
@@ -397,14 +370,9 @@ def release_memory() -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import ctypes.util
+    from runtime.allocator import give_back
 
-        try:
-            ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc (musl): nothing to trim
-            pass
+    give_back()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -48,8 +48,9 @@ from transformers import (
     StoppingCriteria,
     StoppingCriteriaList,
 )
-
 from transformers.generation.utils import GenerateDecoderOnlyOutput
+
+from collabdsl.memsize import BATCH_CAP  # default most rows per batch: on a CPU, on CUDA
 
 from runtime.executors.base import (
     ChoiceRequest,
@@ -106,9 +107,6 @@ def _dtype_kwarg() -> str:
     return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
 
 
-BATCH_CAP = {False: 64, True: 256}  # default most rows per batch: on a CPU, on CUDA
-
-
 def batch_memory(device: torch.device) -> int:
     """Bytes one batch may take beyond the weights: ``COLLAB_BATCH_GB`` when set, else a
     quarter of the memory available now (CPU: MemAvailable; CUDA: the device's free memory),
@@ -136,18 +134,15 @@ def batch_memory(device: torch.device) -> int:
 
 
 def _row_cost(config, dtype: torch.dtype):
-    """Estimated bytes one row of ``length`` tokens takes in a batch: its KV cache (2 x
-    layers x KV heads x head size per token), the prefill's activations (hidden and MLP
-    sizes per token) and, for attention that materialises its scores, heads x length^2
-    fp32 values."""
-    from runtime.memory import model_dims
+    """Estimated bytes one row of ``length`` tokens takes in a batch
+    (``collabdsl.memsize.row_bytes``)."""
+    from collabdsl.memsize import model_dims, row_bytes
 
     d = model_dims(config)
     elem = torch.finfo(dtype).bits // 8
-    per_token = 2 * d.layers * d.kv_heads * d.head_dim * elem + (4 * d.hidden + 2 * d.mlp) * elem
 
     def cost(length: int) -> int:
-        return length * per_token + d.heads * length * length * 4
+        return row_bytes(d, length, elem)
 
     return cost
 
