@@ -541,12 +541,39 @@ def check_counts(f: Facts) -> list[Diagnostic]:
     return out
 
 
+def _loop_carries(r: A.Repeat, steps: dict) -> bool:
+    """Whether an iteration of ``r`` can differ from the one before: it trains, writes a
+    knowledge base, reads its iteration variable, or writes a row column or data set that
+    the loop (its body, the steps it calls, its ``until``) reads, so the next iteration
+    starts from it."""
+    nodes = [n for st in r.body for n in st.walk()] + ([n for n in r.until.walk()] if r.until else [])
+    seen: set[str] = set()
+    for n in nodes:  # grows while it is read: the bodies of the steps called, transitively
+        if isinstance(n, A.Call) and isinstance(n.func, A.Name) and str(n.func.id) in steps \
+                and str(n.func.id) not in seen:
+            seen.add(str(n.func.id))
+            nodes.extend(m for st in steps[str(n.func.id)].body for m in st.walk())
+    if any(isinstance(n, A.Training) for n in nodes):
+        return True
+    if any(isinstance(n, A.Call) and isinstance(n.func, A.Attr) and str(n.func.name) == "write" for n in nodes):
+        return True
+    names_read = {str(n.id) for n in nodes if isinstance(n, A.Name)}
+    if r.var is not None and str(r.var) in names_read:
+        return True
+    columns_read = {str(n.name) for n in nodes if isinstance(n, A.Attr)}
+    written = {str(n.name) for n in nodes if isinstance(n, A.Assign) and n.var is not None}
+    data_written = {str(name) for n in nodes if isinstance(n, A.Data) for name in n.names}
+    return bool(written & columns_read) or bool(data_written & names_read)
+
+
 def check_loop_trains(f: Facts) -> list[Diagnostic]:
     out = []
+    steps = {str(s.name): s for s in f.program.decls(A.Step)}
     for r in f.program.decls(A.Repeat):
-        if not any(isinstance(s, A.Training) for s in A.iter_stmts(r.body)):
-            out.append(warning("W206", "this loop trains nothing: every iteration would compute the same "
-                               "results", r.span))
+        if not _loop_carries(r, steps):
+            out.append(warning("W206", "this loop carries nothing between iterations (it trains nothing and "
+                               "reads none of the columns or data sets it writes): every iteration would "
+                               "compute the same results", r.span))
     return out
 
 

@@ -194,6 +194,11 @@ def evaluate(e: A.Expr, env: Env) -> Any:
     if isinstance(e, A.Compare):
         left, right = _unwrap(evaluate(e.left, env)), _unwrap(evaluate(e.right, env))
         if e.op in ("==", "!="):
+            if left is None and right is None and not isinstance(e.left, A.NoneLit) \
+                    and not isinstance(e.right, A.NoneLit):
+                # two values that are both missing (unparsed answers) do not agree: `none`
+                # equals only the literal none (`x.a == none` tests for a missing value)
+                return e.op == "!="
             return _CMP[e.op](left, right)
         if left is None or right is None:
             return False  # an unparsed value never passes a threshold

@@ -467,6 +467,14 @@ class Lowerer:
             return role
         return None
 
+    def _model_list(self, e, ctx: RowCtx) -> list[str] | None:
+        """The roles of a literal list of models (``[a, b, c]``, step params bound to models
+        included), or None when ``e`` is something else."""
+        if not isinstance(e, A.ListLit) or not e.items:
+            return None
+        roles = [ctx.models.get(str(i.id), str(i.id)) if isinstance(i, A.Name) else None for i in e.items]
+        return roles if all(r is not None and self.kinds.get(r) == "model" for r in roles) else None
+
     def model_op(self, call: A.Call, ctx: RowCtx, out: str | None = None) -> str:
         role = self._model_call(call, ctx)
         method = call.method[1]
@@ -535,10 +543,17 @@ class Lowerer:
         return _rebuild(e, lambda c: self.pure(c, ctx))
 
     def comprehension(self, e: A.ListComp, ctx: RowCtx):
-        """Unrolled into a list literal when the iterable is known from the params (so each
-        item's model calls become nodes); otherwise evaluated row by row, which allows no
+        """Unrolled into a list literal when the iterable is a literal list of models (each
+        item's calls go to its model) or is known from the params (so each item's model calls
+        become nodes); otherwise evaluated row by row, which allows no
         model call, retrieval or step in the element."""
         var = str(e.var)
+        roles = self._model_list(e.iterable, ctx)
+        if roles is not None:  # [m.generate(p) for m in [a, b, c]]: one call node per model
+            self.expanding.append(("this comprehension", e.span))
+            out = [self.pure(e.elem, dataclasses.replace(ctx, models={**ctx.models, var: role})) for role in roles]
+            self.expanding.pop()
+            return A.ListLit(e.span, out)
         try:
             items = comprehension_items(self.const(e.iterable), e.iterable)
         except EvalError:

@@ -42,7 +42,8 @@ def active_rows(ctx, node) -> list[dict]:
 def env_for(ctx, node, row) -> Env:
     var = (node["expr"] or {}).get("var")
     markers = ctx.marker_hits.setdefault(id(node), {})  # one node runs one execution at a time
-    return Env(params=ctx.params, prompts=ctx.prompts, var=var, row=row, markers=markers)
+    return Env(params=ctx.params, prompts=ctx.prompts, var=var, row=row, markers=markers,
+               names=dict(getattr(ctx, "loop_vars", None) or {}))  # `repeat ... as i` in the body
 
 
 def warn_unmatched_markers(ctx, node, key) -> None:

@@ -92,6 +92,7 @@ class RunContext:
     retrievals: dict = field(default_factory=dict)
     trainings: list = field(default_factory=list)
     iteration: tuple = ()  # of the node this context runs (each loop iteration has a copy)
+    loop_vars: dict = field(default_factory=dict)  # `repeat ... as i`: i -> iterations completed so far
     progress: object | None = None
     tasks: dict = field(default_factory=dict)
     inflight: dict = field(default_factory=dict)  # call-cache key -> future of a call on its way
@@ -445,6 +446,7 @@ async def run_loop(ctx: RunContext, nid: str) -> None:
             if i > 0:
                 names = {"count": lambda d: len(d) if isinstance(d, list) else 0}
                 names.update(ctx.datasets)
+                names.update(ctx.loop_vars)  # an enclosing loop's variable
                 if o.get("var"):
                     names[o["var"]] = i
                 try:
@@ -454,7 +456,8 @@ async def run_loop(ctx: RunContext, nid: str) -> None:
                                    exc.span) from None
                 if done:
                     break
-        await run_level(dataclasses.replace(ctx, iteration=ctx.iteration + (i + 1,)), body)
+        loop_vars = {**ctx.loop_vars, **({o["var"]: i} if o.get("var") else {})}  # the body reads i too
+        await run_level(dataclasses.replace(ctx, iteration=ctx.iteration + (i + 1,), loop_vars=loop_vars), body)
         i += 1
 
 

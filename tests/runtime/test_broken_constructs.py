@@ -1,0 +1,189 @@
+"""Issue 12, "broken today": constructs that lint clean must run and mean what they say.
+The runtime is the real one (scheduler, store, agents); the executor is a fake that
+records what each call asked for (a logic test: which calls, with which limits)."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from runtime_testing import run_program, write_program
+
+from collabdsl import plan as P
+from collabdsl.compiler import check_path, compile_path
+from runtime.executors.base import Generation
+
+ROWS = [{"question": "What color is the sky?", "answer": "blue"},
+        {"question": "What do bees make?", "answer": "honey"}]
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Every request the fake backend received, with the model it was made for."""
+    seen = []
+
+    class Exec:
+        batch_size = 64
+
+        def __init__(self, spec):
+            self.ref = spec.get("ref")
+
+        def generate(self, reqs):
+            seen.extend((self.ref, r) for r in reqs)
+            return [[Generation(text=f"{self.ref}: {r.prompt[-12:]}", prompt_tokens=1, completion_tokens=1)]
+                    for r in reqs]
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr("runtime.agents._locked_make", lambda spec: Exec(spec))
+    return seen
+
+
+def _values(path, db, run_id, column):
+    """The values the node that writes ``column`` stored, in row order."""
+    import json
+
+    G = compile_path(str(path)).graph
+    (nid,) = [n for n, a in G.nodes(data=True) if a.get("out") == column]
+    con = sqlite3.connect(db)
+    got = [json.loads(d)["v"] for (d,) in con.execute(
+        "select data from rows where run_id = ? and node_id = ? order by row_index", [run_id, nid])]
+    con.close()
+    return got
+
+
+ENSEMBLE = """
+program ensemble "three models answer each question"
+model a = embedded("smollm2-135m-instruct") max_tokens 4
+model b = hf("org/model-b") max_tokens 4
+model c = embedded("smollm2-135m-instruct") max_tokens 4 temperature 0.7
+data d = load("rows.jsonl", columns: {question: "question", answer: "answer"})
+for x in d { x.replies = [m.generate(x.question) for m in [a, b, c]] }
+"""
+
+
+def test_a_comprehension_over_a_literal_list_of_models_calls_each_model(tmp_path, calls):
+    path = write_program(tmp_path, ENSEMBLE, ROWS)
+    p = P.plan(compile_path(str(path)).graph)
+    assert sum(n.calls.value for n in p.nodes if n.calls) == 6  # 3 models x 2 rows (was 0: it ran per row)
+    out = run_program(path, tmp_path / "runs.db")
+    assert out.status == "finished", out.error
+    assert sorted(ref for ref, _ in calls) == ["org/model-b"] * 2 + ["smollm2-135m-instruct"] * 4
+    assert sorted({r.temperature for _, r in calls}) == [0.0, 0.7]  # each call is its own model's
+    assert out.stats and sum(s.calls for s in out.stats.values()) == 6
+
+
+def test_two_missing_values_do_not_agree_but_none_tests_still_work():
+    from collabdsl import ast as A
+    from collabdsl.evaluate import Env, evaluate
+
+    S = A.Span("t.collab", 1, 1, 1, 2)
+    env = Env(var="x", row={"small": None, "large": None, "gold": "b"})
+
+    def col(name):
+        return A.Attr(S, A.Name(S, A.Ident("x")), A.Ident(name))
+
+    def ev(op, left, right):
+        return evaluate(A.Compare(S, op, left, right), env)
+
+    none = A.NoneLit(S)
+    assert ev("==", col("small"), col("large")) is False  # two unparsed answers are no agreement
+    assert ev("!=", col("small"), col("large")) is True
+    assert ev("==", col("small"), none) is True and ev("==", none, col("small")) is True
+    assert ev("!=", col("small"), none) is False
+    assert ev("==", col("gold"), col("gold")) is True and ev("==", col("small"), col("gold")) is False
+
+
+VOTE = """
+program vote "two unparsed answers are no agreement"
+model small = hf("org/small") max_tokens 4
+model large = hf("org/large") max_tokens 4
+data d = load("rows.jsonl", columns: {question: "question", answer: "answer"})
+for x in d {
+  x.s = last_number(small.generate(x.question))
+  x.l = last_number(large.generate(x.question))
+  if x.s == x.l { x.agreed = small.generate("agreed: " + x.question) }
+}
+"""
+
+
+def test_unparsed_answers_do_not_agree_in_a_run(tmp_path, calls):
+    path = write_program(tmp_path, VOTE, ROWS)
+    out = run_program(path, tmp_path / "runs.db")
+    assert out.status == "finished", out.error
+    assert not any(any(c.isdigit() for c in r.prompt) for _, r in calls)  # no reply holds a number
+    assert [r.prompt for _, r in calls if r.prompt.startswith("agreed")] == []  # was both rows
+
+
+COT = """
+program cot "the stdlib chain of thought keeps the role's limit"
+from stdlib.qa import answer_cot, answer_cot_number
+model m = embedded("smollm2-135m-instruct") max_tokens 8
+model k = hf("org/other") max_tokens 12
+data d = load("rows.jsonl", columns: {question: "question", answer: "answer"})
+for x in d {
+  x.a = answer_cot(m, x)
+  x.n = answer_cot_number(k, x)
+}
+"""
+
+
+def test_the_stdlib_chain_of_thought_keeps_the_roles_max_tokens(tmp_path, calls):
+    out = run_program(write_program(tmp_path, COT, ROWS), tmp_path / "runs.db")
+    assert out.status == "finished", out.error
+    assert len(calls) == 4
+    assert {(ref, r.max_tokens) for ref, r in calls} == {("smollm2-135m-instruct", 8), ("org/other", 12)}  # was 256
+
+
+REFINE = """
+program refine "iterative refinement: each round revises the answer of the last"
+model m = embedded("smollm2-135m-instruct") max_tokens 4
+data d = load("rows.jsonl", columns: {question: "question", answer: "answer"})
+prompt revise(q, a) = "Q: {q}\\nPrevious answer: {a}\\nBetter answer:"
+step improve(m, x) {
+  return m.generate(revise(x.question, x.draft))
+}
+for x in d { x.draft = m.generate(x.question) }
+repeat 2 {
+  for x in d { x.draft = improve(m, x) }
+}
+"""
+
+
+def test_a_loop_that_updates_a_column_it_reads_is_no_w206(tmp_path, calls):
+    path = write_program(tmp_path, REFINE, ROWS)
+    r = check_path(str(path))
+    assert [d.code for d in r.diagnostics] == []  # it was W206, failing lint --strict
+    same = write_program(tmp_path / "same", REFINE.replace("x.draft = improve(m, x)", "x.other = improve(m, x)"), ROWS)
+    assert [d.code for d in check_path(str(same)).diagnostics] == ["W206"]  # reads nothing it writes
+    out = run_program(path, tmp_path / "runs.db")
+    assert out.status == "finished", out.error
+    prompts = [r.prompt for _, r in calls]
+    assert len(prompts) == 6
+    # round 2 revises round 1's answer: the column carried
+    assert sum("Previous answer: smollm2-135m-instruct: tter answer:" in p for p in prompts) == 2, prompts
+
+
+UNTIL = """
+program until "repeat until no row is left (docs §14)"
+model m = embedded("smollm2-135m-instruct") max_tokens 4
+data d = load("rows.jsonl", columns: {question: "question", answer: "answer"})
+repeat until count(rejected) == 0 max 3 as i {
+  for x in d { x.reply = m.generate(x.question) }
+  data rejected = for x in d where i < 1
+}
+"""
+
+
+def test_repeat_until_count_of_a_data_set_runs_and_its_body_reads_the_loop_variable(tmp_path, calls):
+    """`repeat until count(D) == 0` (docs §14) and the loop variable in the body (a filter
+    reading `i` linted clean, then stopped the run: 'i' has no value here)."""
+    path = write_program(tmp_path, UNTIL, ROWS)
+    assert [d.code for d in check_path(str(path)).diagnostics] == []
+    out = run_program(path, tmp_path / "runs.db")
+    assert out.status == "finished", out.error
+    # iteration 1 keeps every row (i = 0), iteration 2 none: the loop stops after 2 (the
+    # second asks the same prompts: answered from the cache)
+    ran = sorted(k for k in out.stats if k.startswith("n") and "@" in k)
+    assert [k.split("@")[1] for k in ran if out.stats[k].calls + out.stats[k].cache_hits] == ["1", "2"], ran
+    assert len(calls) == 2
