@@ -8,8 +8,8 @@ fresh process with a fresh store. The run measures each node's peak itself (the 
 high-water mark around each model job, stored as `nodes.peak_mb`; runtime/memory.py); this
 script also samples the process's resident set size (VmRSS) every `--interval` seconds
 and reads from the store which trainings are running. Prints per program: wall time, the
-highest sampled RSS, the nodes with the highest stored peaks (with their labels from
-`collab plan`), the RSS at the start of each training and after it, and the growth per
+highest sampled RSS, the nodes with the highest stored peaks (with their labels and
+memory estimates from `collab plan`), the RSS at the start of each training and after it, and the growth per
 training (least-squares slope of the RSS after each training against its number).
 
 Peaks of different programs are comparable; peaks of one program across commits are the
@@ -82,19 +82,21 @@ def measure(name: str, interval: float, extra: list[str]) -> dict:
             con = sqlite3.connect(db)
             stored = {n: p for n, p in con.execute("select node_id, peak_mb from nodes where peak_mb is not null")}
             con.close()
-    labels = {}
+    labels, planned = {}, {}
     plan = subprocess.run([sys.executable, "-m", "collabdsl", "plan", str(ROOT / "programs" / f"{name}.collab"),
                            "--format", "json", *extra], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     if plan.returncode == 0:
-        labels = {n["id"]: n["label"] for n in json.loads(plan.stdout)["nodes"]}
+        nodes = json.loads(plan.stdout)["nodes"]
+        labels = {n["id"]: n["label"] for n in nodes}
+        planned = {n["id"]: n["memory"] / 2**20 for n in nodes if n.get("memory")}
     after = [b for _, b in trainings]
     slope = None
     if len(after) >= 2:
         n = len(after)
         mx, my = (n - 1) / 2, sum(after) / n
         slope = sum((i - mx) * (y - my) for i, y in enumerate(after)) / sum((i - mx) ** 2 for i in range(n))
-    top = [(f"{n} {labels.get(n.split('@')[0], '')[:40]}", v)
+    top = [(f"{n} {labels.get(n.split('@')[0], '')[:40]}", v, planned.get(n.split('@')[0].split('#')[0]))
            for n, v in sorted(stored.items(), key=lambda kv: -kv[1])[:4]]
     return {"program": name, "rc": proc.returncode, "wall": wall, "peak": peak, "top": top,
             "trainings": trainings, "slope": slope, "err": err.strip().splitlines()[-1:] if proc.returncode else []}
@@ -111,7 +113,8 @@ def main() -> int:
         gb = lambda mb: f"{mb / 1024:.2f} GB"  # noqa: E731
         print(f"{name}: rc {r['rc']}, {r['wall']:.0f} s, highest sampled RSS {gb(r['peak'])}"
               + (f"  ERROR {r['err']}" if r["err"] else ""))
-        print("  highest node peaks (stored): " + "; ".join(f"{n}: {gb(v)}" for n, v in r["top"]))
+        print("  highest node peaks (stored; collab plan's estimate): " + "; ".join(
+            f"{n}: {gb(v)}" + (f" (plan ~{gb(e)})" if e else "") for n, v, e in r["top"]))
         if r["trainings"]:
             print("  trainings (RSS at start -> after): "
                   + ", ".join(f"{gb(a)} -> {gb(b)}" for a, b in r["trainings"]))

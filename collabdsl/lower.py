@@ -361,7 +361,12 @@ class Lowerer:
             opts["until"] = st.until
             opts["max"] = self.const(st.max)
             label = f"repeat until ... (max {opts['max']})"
-        nid = self.node("loop", label, st.span, options=opts)
+        # the data sets `until` counts that exist before the loop: it waits for them (the
+        # ones the body rebinds are the body's own, computed before the condition is tested)
+        known = {d for d, _ in self.writers}
+        counted = sorted({str(n.id) for n in st.until.walk() if isinstance(n, A.Name)} & known) \
+            if st.until is not None else []
+        nid = self.node("loop", label, st.span, options=opts, sources=counted)
         self.parents.append(nid)
         self.block(st.body)
         self.parents.pop()

@@ -87,7 +87,7 @@ def generation(spec: dict, config: dict, *, rows: float, prompt_tokens: float, c
     """Peak bytes of a generation node: the runtime, the weights, one batch of up to
     ``rows`` rows of ``prompt_tokens + completion`` tokens."""
     d = memsize.model_dims(config)
-    length = int(math.ceil(prompt_tokens + completion))
+    length = math.ceil(prompt_tokens + completion)
     return RUNTIME_BYTES + memsize.generation_bytes(d, rows=int(max(rows, 1)), length=max(length, 1),
                                                     precision=precision_of(spec))
 

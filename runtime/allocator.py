@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 USER_VARS = ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
@@ -82,7 +83,7 @@ def configure(environ: Mapping[str, str] | None = None) -> str:
 def _short_of_memory() -> bool:
     """Less than :data:`SHORT` of the machine's memory is available (Linux ``/proc/meminfo``)."""
     try:
-        info = dict(line.split(":", 1) for line in open("/proc/meminfo").read().splitlines() if ":" in line)
+        info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
         total, available = (int(info[k].split()[0]) for k in ("MemTotal", "MemAvailable"))
     except (OSError, KeyError, ValueError):
         return True

@@ -55,7 +55,7 @@ def test_local_steps_get_a_peak_and_remote_ones_none(tmp_path):
     text = P.render_text(p)
     assert "memory" in text and f"~{full.memory / GB:.1f} GB" in text
     bigger = _plan(tmp_path, sets={"batch": "16"})
-    assert [n.memory for n in bigger.nodes if n.kind == "train"][0] > lora.memory  # a param moves it
+    assert next(n.memory for n in bigger.nodes if n.kind == "train") > lora.memory  # a param moves it
 
 
 def test_an_hf_model_is_sized_from_its_config_and_unknown_ones_are_left_blank(tmp_path):
@@ -67,11 +67,11 @@ def test_an_hf_model_is_sized_from_its_config_and_unknown_ones_are_left_blank(tm
     text = PROGRAM.replace('embedded("smollm2-135m-instruct") trainable max_tokens 32\n',
                            f'hf("{folder}") trainable max_tokens 32\n', 1)
     p = _plan(tmp_path, text)
-    gen = [n for n in p.nodes if n.kind == "generate"][0]
+    gen = next(n for n in p.nodes if n.kind == "generate")
     assert planmem.RUNTIME_BYTES < gen.memory < planmem.RUNTIME_BYTES + 50 * 2**20
     hub = PROGRAM.replace('embedded("smollm2-135m-instruct") trainable max_tokens 32\n',
                           'hf("no-such-org/no-such-model") trainable max_tokens 32\n', 1)
-    gen = [n for n in _plan(tmp_path, hub).nodes if n.kind == "generate"][0]
+    gen = next(n for n in _plan(tmp_path, hub).nodes if n.kind == "generate")
     assert gen.memory is None  # not in the cache: never downloaded to be sized
 
 

@@ -187,3 +187,26 @@ def test_repeat_until_count_of_a_data_set_runs_and_its_body_reads_the_loop_varia
     ran = sorted(k for k in out.stats if k.startswith("n") and "@" in k)
     assert [k.split("@")[1] for k in ran if out.stats[k].calls + out.stats[k].cache_hits] == ["1", "2"], ran
     assert len(calls) == 2
+
+
+UNTIL_OUTSIDE = """
+program until_outside "the condition counts a data set made before the loop"
+model m = embedded("smollm2-135m-instruct") max_tokens 4
+data d = load("rows.jsonl", columns: {question: "question", answer: "answer"})
+data rejected = for x in d where x.answer == "honey"
+repeat until count(rejected) > 0 max 3 {
+}
+for x in d { x.reply = m.generate(x.question) }
+"""
+
+
+def test_repeat_until_waits_for_the_data_set_it_counts(tmp_path, calls):
+    """The loop read `rejected` before its filter had run ('rejected' has no value here):
+    the condition's data sets made before the loop are now inputs of the loop."""
+    path = write_program(tmp_path, UNTIL_OUTSIDE, ROWS)
+    G = compile_path(str(path)).graph
+    (loop,) = [n for n, a in G.nodes(data=True) if a["kind"] == "loop"]
+    (filt,) = [n for n, a in G.nodes(data=True) if a["kind"] == "filter"]
+    assert G.has_edge(filt, loop)
+    out = run_program(path, tmp_path / "runs.db")
+    assert out.status == "finished", out.error
