@@ -139,6 +139,9 @@ class PlanNode:
                 approx.append("cost_usd")
         else:
             out["cost_usd"] = 0.0 if self.calls is not None else None
+        out["memory"] = None if self.memory is None else int(self.memory)  # bytes, an estimate
+        if self.memory is not None:
+            approx.append("memory")
         out["estimated"] = approx
         out["notes"] = list(self.notes)
         return out

@@ -54,6 +54,7 @@ def test_local_steps_get_a_peak_and_remote_ones_none(tmp_path):
     assert half.memory < full.memory  # bf16 autocast halves the activations (the fp32 state stays)
     text = P.render_text(p)
     assert "memory" in text and f"~{full.memory / GB:.1f} GB" in text
+    assert json.loads(p.to_json())["nodes"][[n.id for n in p.nodes].index(full.id)]["memory"] == int(full.memory)
     bigger = _plan(tmp_path, sets={"batch": "16"})
     assert next(n.memory for n in bigger.nodes if n.kind == "train") > lora.memory  # a param moves it
 
