@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from runtime import memory
+from runtime import allocator, memory
 from runtime.executors.base import ChoiceRequest, GenRequest
 
 LOCAL = ("embedded", "hf", "gguf", "vllm")
@@ -52,7 +52,16 @@ async def in_compute_thread(fn, *args, nodes=None, **kwargs):
         _COMPUTE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collab-compute")
     loop = asyncio.get_running_loop()
     nodes = [memory.NODE.get()] if nodes is None else nodes
-    return await loop.run_in_executor(_COMPUTE, memory.measured, functools.partial(fn, *args, **kwargs), nodes)
+    return await loop.run_in_executor(_COMPUTE, _job, functools.partial(fn, *args, **kwargs), nodes)
+
+
+def _job(fn, nodes):
+    """One job of the compute thread: measured, and followed by giving the freed memory the
+    process keeps back to the machine when it runs short (runtime.allocator.give_back)."""
+    try:
+        return memory.measured(fn, nodes)
+    finally:
+        allocator.give_back()
 
 
 def _nodes(items) -> list[str]:

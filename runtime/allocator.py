@@ -15,9 +15,12 @@ limit), no mmap for large blocks (``M_MMAP_THRESHOLD`` at its maximum) and no au
 trimming of the heap's top (``M_TRIM_THRESHOLD``). The same training then took 0.93
 million faults and 7.6 s of system time, 23.9 s in all on the compute thread (26.8 s
 before); the peak resident size stayed the same (3.84 vs 3.79 GB). What is freed is not
-lost to the machine: :func:`give_back` (after each training, and when a run ends) returns
-the heap's free pages (``malloc_trim``) whenever the machine is short of memory, and always
-when collab does not manage the allocator. Trimming after every training cost the next one
+lost to the machine: :func:`give_back`, after every job of the compute thread, returns the
+heap's free pages (``malloc_trim``) whenever less than a quarter of the machine's memory is
+available, and a run gives everything back when it ends. So the resident size of a run
+stays near its largest step's peak while the machine has room (it does not grow with the
+number of steps: the kept blocks are reused), and falls when the machine needs the memory.
+``COLLAB_MALLOC=default`` keeps glibc's behaviour (the heap trimmed after each training). Trimming after every training cost the next one
 its page faults again (Sci-CoT: 5.1 million faults, 50 s of system time in a 138 s run).
 
 Only on Linux with glibc, and never over the user's own choice: with any of
@@ -90,12 +93,21 @@ def _short_of_memory() -> bool:
     return available < SHORT * total
 
 
+def keeping() -> bool:
+    """Whether collab's settings are in effect: freed blocks stay in the process."""
+    return _keeps
+
+
 def give_back(force: bool = False) -> bool:
-    """Return the heap's free pages to the machine (glibc ``malloc_trim``) when ``force``,
-    when collab's allocator settings are not in effect (glibc then trims its own way, and
-    a trim is what a process that trained once needs to fall back), or when the machine
-    is short of memory; otherwise keep them for the next step. True when it trimmed."""
-    if not sys.platform.startswith("linux") or (_keeps and not force and not _short_of_memory()):
+    """Return the heap's free pages to the machine (glibc ``malloc_trim``) when ``force``, or
+    when collab keeps freed blocks and the machine is short of memory; otherwise leave them
+    for the next step. True when it trimmed. Called after every compute-thread job (cheap:
+    one read of ``/proc/meminfo``), after each training (forced unless collab keeps blocks:
+    then glibc's own trimming is in effect, and a process that trained once needs a trim to
+    fall back) and when a run ends (forced)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    if not force and not (_keeps and _short_of_memory()):
         return False
     try:
         _libc().malloc_trim(0)

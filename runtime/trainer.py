@@ -370,9 +370,9 @@ def release_memory() -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
-    from runtime.allocator import give_back
+    from runtime import allocator
 
-    give_back()
+    allocator.give_back(force=not allocator.keeping())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -74,5 +74,17 @@ def test_kept_memory_goes_back_when_the_machine_is_short(monkeypatch):
     monkeypatch.setattr(allocator, "_short_of_memory", lambda: True)
     assert allocator.give_back() is True
     monkeypatch.setattr(allocator, "_keeps", False)
-    monkeypatch.setattr(allocator, "_short_of_memory", lambda: False)
-    assert allocator.give_back() is True  # not collab's settings: trimmed as before
+    assert allocator.give_back() is False  # glibc's own settings: it trims its own way
+    assert allocator.give_back(force=True) is True
+
+
+def test_a_finished_training_trims_unless_blocks_are_kept(monkeypatch):
+    from runtime import trainer
+
+    trims = []
+    monkeypatch.setattr(allocator, "give_back", lambda force=False: trims.append(force))
+    monkeypatch.setattr(allocator, "_keeps", False)
+    trainer.release_memory()
+    monkeypatch.setattr(allocator, "_keeps", True)
+    trainer.release_memory()
+    assert trims == [True, False]  # forced as before; kept blocks go back only when short
