@@ -509,7 +509,8 @@ class Analyzer:
                     return _step_type(sym.node)
                 self.f.calls.append(CallFact(e, "unknown", sym))
                 return "any"
-            if n in ROW_BUILTINS:
+            # count(D) counts a data set's rows, count(list, value) a row's list: by arity
+            if n in ROW_BUILTINS and not (n in DATA_BUILTINS and len(e.args) < ROW_BUILTINS[n].min_args):
                 self.f.calls.append(CallFact(e, "builtin", None, n))
                 return ROW_BUILTINS[n].returns
             if n in DATA_BUILTINS:

@@ -486,6 +486,8 @@ def _join(values, sep="\n"):
     return str(sep).join(_text(v) for v in _list(values, "join()'s values"))
 
 
+from collabdsl import listops  # noqa: E402 - it uses _list and _text above
+
 ROW_BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin("extract_answer", "row", 1, 1, ("options", "markers", "on_parse_error"), "text",
             "final answer after the last 'So/Therefore/Thus, the answer is'", extract_answer,
@@ -521,8 +523,29 @@ ROW_BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin("int", "row", 1, 1, (), "number", "as integer", lambda v: int(float(v))),
     Builtin("float", "row", 1, 1, (), "number", "as number", lambda v: float(v)),
     Builtin("round", "row", 1, 2, (), "number", "round", lambda v, n=0: round(float(v), int(n))),
-    Builtin("min", "row", 1, 9, (), "number", "minimum", lambda *a: min(a[0]) if len(a) == 1 else min(a)),
-    Builtin("max", "row", 1, 9, (), "number", "maximum", lambda *a: max(a[0]) if len(a) == 1 else max(a)),
+    Builtin("min", "row", 1, 9, (), "number", "the smallest of a list or of the arguments (none skipped)",
+            listops.min_),
+    Builtin("max", "row", 1, 9, (), "number", "the largest of a list or of the arguments (none skipped)",
+            listops.max_),
+    Builtin("sum", "row", 1, 1, (), "number", "the sum of a list's numbers (none skipped)", listops.sum_),
+    Builtin("mean", "row", 1, 1, (), "number", "the mean of a list's numbers (none skipped; none if none)",
+            listops.mean),
+    Builtin("argmin", "row", 1, 1, (), "number", "the position of the smallest number (first on ties)",
+            listops.argmin),
+    Builtin("argmax", "row", 1, 1, (), "number", "the position of the largest number (first on ties)",
+            listops.argmax),
+    Builtin("count", "row", 2, 2, (), "number", "how many items of a list equal a value (none never does)",
+            listops.count),
+    Builtin("mode", "row", 1, 1, (), "any", "the value most items hold (the first on ties; none skipped)",
+            listops.mode),
+    Builtin("majority", "row", 1, 1, (), "any", "the value more than half the items hold, else none",
+            listops.majority),
+    Builtin("zip", "row", 2, 9, (), "list", "the items of lists side by side: [[a0, b0], [a1, b1], ...]",
+            listops.zip_),
+    Builtin("enumerate", "row", 1, 1, (), "list", "each item with its position: [[0, a], [1, b], ...]",
+            listops.enumerate_),
+    Builtin("sorted", "row", 1, 1, ("key", "reverse"), "list",
+            "the items in order; key: a list of the keys they are ordered by", listops.sorted_),
     Builtin("letter", "row", 1, 1, (), "text", "option letter of an index: 0 -> a (none -> none)",
             lambda i: None if i is None else _letters(26)[int(i)]),
     Builtin("index_of", "row", 2, 2, (), "number", "position of a value in a list (texts compared "

@@ -3,8 +3,6 @@ The runtime is the real one (scheduler, store, agents); the executor is a fake t
 records what each call asked for (a logic test: which calls, with which limits)."""
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 from runtime_testing import run_program, write_program
 
@@ -37,19 +35,6 @@ def calls(monkeypatch):
 
     monkeypatch.setattr("runtime.agents._locked_make", lambda spec: Exec(spec))
     return seen
-
-
-def _values(path, db, run_id, column):
-    """The values the node that writes ``column`` stored, in row order."""
-    import json
-
-    G = compile_path(str(path)).graph
-    (nid,) = [n for n, a in G.nodes(data=True) if a.get("out") == column]
-    con = sqlite3.connect(db)
-    got = [json.loads(d)["v"] for (d,) in con.execute(
-        "select data from rows where run_id = ? and node_id = ? order by row_index", [run_id, nid])]
-    con.close()
-    return got
 
 
 ENSEMBLE = """
@@ -210,3 +195,47 @@ def test_repeat_until_waits_for_the_data_set_it_counts(tmp_path, calls):
     assert G.has_edge(filt, loop)
     out = run_program(path, tmp_path / "runs.db")
     assert out.status == "finished", out.error
+
+
+SELF_CONSISTENCY = """
+program sc "self-consistency: a vote over k sampled chains of thought"
+param k: int = 3
+model m = embedded("smollm2-135m-instruct") max_tokens 16 temperature 0.7
+data d = load("rows.jsonl", columns: {question: "question", answer: "answer"})
+for x in d {
+  x.samples = m.sample(x.question, k: k)
+  x.votes = [extract_answer(s) for s in x.samples]
+  x.vote = mode(x.votes)
+  x.agree = count(x.votes, x.vote)
+}
+eval res for x in d metrics mean {
+  "voted blue" = x.vote == "blue"
+  "agreeing samples" = x.agree
+}
+"""
+
+
+def test_a_vote_over_k_samples_follows_set_k(tmp_path, monkeypatch):
+    """Issue 12: the vote is written once and follows `--set k=...` with no edit; unparsed
+    samples (no answer marker) are no votes."""
+    from runtime.executors.base import Generation
+
+    answers = ["blue", None, "blue", "honey", "honey", "honey", None]  # sample i's answer
+
+    class Exec:
+        batch_size = 64
+
+        def generate(self, reqs):
+            return [[Generation(text=f"So the answer is {answers[i]}." if answers[i] else "I do not know",
+                                prompt_tokens=1, completion_tokens=1) for i in range(r.n)] for r in reqs]
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr("runtime.agents._locked_make", lambda spec: Exec())
+    path = write_program(tmp_path, SELF_CONSISTENCY, ROWS)
+    for k, vote, agree in ((3, "blue", 2), (7, "honey", 3)):
+        out = run_program(path, tmp_path / f"runs{k}.db", sets={"k": str(k)})
+        assert out.status == "finished", out.error
+        got = {r["system"]: r["mean"] for r in out.results}
+        assert got == {"voted blue": float(vote == "blue"), "agreeing samples": agree}, got
