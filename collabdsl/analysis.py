@@ -59,6 +59,7 @@ class Facts:
     loop_vars: set[str] = field(default_factory=set)  # `repeat ... as i` variables
     schemas: dict[str, frozenset | None] = field(default_factory=dict)  # final schema per data set
     types: dict[int, str] = field(default_factory=dict)  # id(expr) -> type tag
+    filtered_model_lists: list[A.Expr] = field(default_factory=list)  # the `if` of [.. for m in [a, b] if ..]
     row_comprehension_calls: list[CallFact] = field(default_factory=list)  # model/kb/step calls in a
     #   comprehension whose iterable reads row values
     bound: dict | None = None  # after binding: the params' values (the value checks run again)
@@ -409,11 +410,18 @@ class Analyzer:
             self.expr(e.iterable, env)
             first = len(self.f.calls)
             var = str(e.var)
-            self.expr(e.elem, dataclasses.replace(env, locals={**env.locals, var: "any"},
-                                                  comp_vars=env.comp_vars | {var}))
-            if _reads_row(e.iterable, env):
+            inner = dataclasses.replace(env, locals={**env.locals, var: "any"}, comp_vars=env.comp_vars | {var})
+            self.expr(e.elem, inner)
+            if e.cond is not None:
+                self.expr(e.cond, inner)
+            # over row values, or kept by a condition on row values: evaluated row by row
+            if _reads_row(e.iterable, env) or (e.cond is not None and _reads_row(e.cond, inner)):
                 self.f.row_comprehension_calls += [c for c in self.f.calls[first:]
                                                    if c.kind in ("model_method", "kb_method", "step")]
+            if e.cond is not None and isinstance(e.iterable, A.ListLit) and e.iterable.items and all(
+                    isinstance(i, A.Name) and (self.f.symbol(str(i.id)) is not None
+                                               and self.f.symbol(str(i.id)).kind == "model") for i in e.iterable.items):
+                self.f.filtered_model_lists.append(e.cond)
             return "list"
         if isinstance(e, A.DictLit):
             for v in e.values:

@@ -187,6 +187,7 @@ class ListComp(Expr):
     elem: Expr
     var: Ident
     iterable: Expr
+    cond: Expr | None = None  # ``[ELEM for NAME in ITERABLE if COND]``: the items where COND holds
 
 
 @dataclass

@@ -823,7 +823,9 @@ def check_comprehensions(f: Facts) -> list[Diagnostic]:
     """A comprehension over row values is evaluated row by row, outside the graph: its element
     cannot call a model, a knowledge base or a step (each of those is a graph node)."""
     return [error("E125", f"'{unparse(c.call)}' {ROW_COMPREHENSION_CALL}", c.call.span)
-            for c in f.row_comprehension_calls]
+            for c in f.row_comprehension_calls] + \
+        [error("E125", "a comprehension over a list of models takes no `if`: list the models it calls", cond.span)
+         for cond in f.filtered_model_lists]
 
 
 # ---------------------------------------------------------------------- size

@@ -222,8 +222,10 @@ def evaluate(e: A.Expr, env: Env) -> Any:
         return [evaluate(i, env) for i in e.items]
     if isinstance(e, A.ListComp):
         items = comprehension_items(evaluate(e.iterable, env), e.iterable)
-        return [evaluate(e.elem, dataclasses.replace(env, names={**env.names, str(e.var): v}))
-                for v in items]
+        envs = [dataclasses.replace(env, names={**env.names, str(e.var): v}) for v in items]
+        if e.cond is not None:
+            envs = [en for en in envs if evaluate(e.cond, en)]
+        return [evaluate(e.elem, en) for en in envs]
     if isinstance(e, A.DictLit):
         return {str(k): evaluate(v, env) for k, v in zip(e.keys, e.values)}
     if isinstance(e, A.Range):

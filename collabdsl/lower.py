@@ -555,6 +555,9 @@ class Lowerer:
         var = str(e.var)
         roles = self._model_list(e.iterable, ctx)
         if roles is not None:  # [m.generate(p) for m in [a, b, c]]: one call node per model
+            if e.cond is not None:
+                raise EvalError("a comprehension over a list of models takes no `if`: list the models it "
+                                "calls", e.cond.span, "E125")
             self.expanding.append(("this comprehension", e.span))
             out = [self.pure(e.elem, dataclasses.replace(ctx, models={**ctx.models, var: role})) for role in roles]
             self.expanding.pop()
@@ -563,14 +566,21 @@ class Lowerer:
             items = comprehension_items(self.const(e.iterable), e.iterable)
         except EvalError:
             items = None
+        if items is not None and e.cond is not None:
+            kept = self._static_filter(e, items)
+            if kept is None:  # the condition reads row values: the comprehension runs per row
+                items = None
+            else:
+                items = kept
         if items is None:
-            for c in e.elem.walk():
+            for c in [*e.elem.walk(), *(e.cond.walk() if e.cond is not None else ())]:
                 if isinstance(c, A.Call) and (self._model_call(c, ctx) or c.fname in self.steps or (
                         c.method is not None and self.kinds.get(ctx.models.get(c.method[0], c.method[0])) == "kb")):
                     raise EvalError(f"'{unparse(c)}' {ROW_COMPREHENSION_CALL}", c.span, "E125")
             inner = dataclasses.replace(ctx, locals={k: v for k, v in ctx.locals.items() if k != var},
                                         subst={k: v for k, v in ctx.subst.items() if k != var})
-            return A.ListComp(e.span, self.pure(e.elem, inner), e.var, self.pure(e.iterable, ctx))
+            return A.ListComp(e.span, self.pure(e.elem, inner), e.var, self.pure(e.iterable, ctx),
+                              None if e.cond is None else self.pure(e.cond, inner))
         out = []
         self.expanding.append(("this comprehension", e.span))
         for v in items:
@@ -578,6 +588,20 @@ class Lowerer:
             out.append(self.pure(e.elem, inner))
         self.expanding.pop()
         return A.ListLit(e.span, out)
+
+    def _static_filter(self, e: A.ListComp, items: list) -> list | None:
+        """The items whose ``if`` holds when it reads only params and the item; None when it
+        reads row values."""
+        from collabdsl.evaluate import Env, evaluate
+
+        kept = []
+        for v in items:
+            try:
+                if evaluate(e.cond, Env(params=self.params, names={str(e.var): v})):
+                    kept.append(v)
+            except EvalError:
+                return None
+        return kept
 
     def kb_call(self, e: A.Call, ctx: RowCtx, statement: bool):
         kb, meth = e.method

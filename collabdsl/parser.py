@@ -323,7 +323,7 @@ class _Build(Transformer):
         return A.Name(self._s(meta), self._id(items[0]))
 
     def list_comp(self, meta, items):
-        return A.ListComp(self._s(meta), items[0], self._id(items[1]), items[2])
+        return A.ListComp(self._s(meta), items[0], self._id(items[1]), items[2], items[3] if len(items) > 3 else None)
 
     def list(self, meta, items):
         return A.ListLit(self._s(meta), [i for i in items if i is not None])

@@ -71,7 +71,8 @@ def _expr(e: Any, ctx: int) -> str:
     if isinstance(e, A.ListLit):
         return "[" + ", ".join(_expr(i, 0) for i in e.items) + "]"
     if isinstance(e, A.ListComp):
-        return f"[{_expr(e.elem, 0)} for {e.var} in {_expr(e.iterable, 0)}]"
+        cond = f" if {_expr(e.cond, 0)}" if e.cond is not None else ""
+        return f"[{_expr(e.elem, 0)} for {e.var} in {_expr(e.iterable, 0)}{cond}]"
     if isinstance(e, A.DictLit):
         return "{" + ", ".join(f"{k}: {_expr(v, 0)}" for k, v in zip(e.keys, e.values)) + "}"
     if isinstance(e, A.Range):

@@ -74,3 +74,52 @@ repeat until count(d) > 0 max 2 {
     r = check_path(str(tmp_path / "bad.collab"))
     assert [(d.code, d.message) for d in r.diagnostics if d.severity == "error"] == [
         ("E113", "count() takes 2 argument(s), called with 3")]
+
+
+FILTERS = '''program cf "comprehension filters"
+param k: int = 4
+model a = embedded("smollm2-135m-instruct") max_tokens 4
+data d = load("rows.jsonl", columns: {question: "question", answer: "answer"})
+for x in d {
+  x.opts = ["a", "bb", "ccc"]
+  x.long = [o for o in x.opts if len(o) > 1]
+  x.evens = [a.generate(x.question + str(i)) for i in 0..k - 1 if i % 2 == 0]
+}
+'''
+
+
+def test_a_comprehension_filters_its_items(tmp_path):
+    """`[e for v in L if cond]`: over row values it runs per row; over params it is
+    unrolled with the condition decided at compile time (one node per kept item); a
+    condition on row values beside model calls, or on a list of models, is E125 at lint."""
+    from collabdsl import ast as A
+    from collabdsl.compiler import check_path, compile_path
+    from collabdsl.unparse import unparse
+
+    (tmp_path / "rows.jsonl").write_text('{"question": "q", "answer": "a"}\n')
+    good = tmp_path / "good.collab"
+    good.write_text(FILTERS)
+    assert [d.code for d in check_path(str(good)).diagnostics] == []
+    for k, nodes in (("4", 2), ("5", 3)):  # i in 0..k-1 with i even
+        G = compile_path(str(good), {"k": k}).graph
+        assert sum(a["kind"] == "generate" for _, a in G.nodes(data=True)) == nodes
+    comp = next(n for n in check_path(str(good)).program.walk() if isinstance(n, A.ListComp) and n.cond is not None)
+    assert unparse(comp) == "[o for o in x.opts if len(o) > 1]"
+    row_cond = tmp_path / "row.collab"
+    row_cond.write_text(FILTERS.replace("if i % 2 == 0]", 'if x.question != "q"]'))
+    assert [(d.code, d.span.line) for d in check_path(str(row_cond)).diagnostics] == [("E125", 8)]
+    models = tmp_path / "models.collab"
+    models.write_text(FILTERS.replace("x.long = [o for o in x.opts if len(o) > 1]",
+                                      "x.long = [m.generate(x.question) for m in [a, a] if 1 > 0]"))
+    assert [(d.code, d.span.line) for d in check_path(str(models)).diagnostics] == [("E125", 7)]
+
+
+def test_a_row_filter_keeps_the_items_where_it_holds():
+    from collabdsl import ast as A
+    from collabdsl.evaluate import Env, evaluate
+
+    S = A.Span("t.collab", 1, 1, 1, 2)
+    o = A.Name(S, A.Ident("o"))
+    comp = A.ListComp(S, o, A.Ident("o"), A.Attr(S, A.Name(S, A.Ident("x")), A.Ident("xs")),
+                      A.Compare(S, ">", o, A.Num(S, 1)))
+    assert evaluate(comp, Env(var="x", row={"xs": [0, 2, None, 3]})) == [2, 3]  # none passes no threshold
