@@ -189,7 +189,24 @@ async def fewshot(ctx, node, key):
 @handler("filter")
 async def filter(ctx, node, key):  # noqa: A001 - the IR kind
     cond = node["expr"]["cond"]
-    ctx.datasets[node["out"]] = [dict(r) for r in active_rows(ctx, node) if ev(ctx, node, cond, r)]
+    rows = active_rows(ctx, node)
+    ctx.datasets[node["out"]] = kept = [dict(r) for r in rows if ev(ctx, node, cond, r)]
+    if rows and not kept and not _counted_by_until(ctx, node):
+        ctx.warn(key, node, f"the filter keeps none of the {len(rows)} rows of '{node['data']}': "
+                 f"'{node['out']}' is empty, and what reads it runs on no row")
+
+
+def _counted_by_until(ctx, node) -> bool:
+    """Whether ``node``'s output is a data set an enclosing `repeat until` counts (emptying it
+    is how such a loop ends, not a mistake)."""
+    parent = node.get("parent")
+    while parent is not None:
+        loop = ctx.G.nodes[parent]
+        until = (loop.get("options") or {}).get("until")
+        if until is not None and any(isinstance(n, A.Name) and str(n.id) == node["out"] for n in until.walk()):
+            return True
+        parent = loop.get("parent")
+    return False
 
 
 @handler("expand")

@@ -168,6 +168,10 @@ def _trainer_kwargs(node, spec: dict, run_seed) -> tuple[dict | None, dict]:
     return lora, kwargs
 
 
+# fewer training examples than this is warned about: a handful, the least a scheme means to train on
+FEW_EXAMPLES = 5
+
+
 @handler("train")
 async def train(ctx, node, key):
     role = ctx.pool.roles[node["model"]]
@@ -187,6 +191,10 @@ async def train(ctx, node, key):
         ctx.store.add_training(ctx.run_id, key, record)
         return
     _check_tasks(ctx, key, node, report)
+    if len(rows) < FEW_EXAMPLES:
+        ctx.warn(key, node, f"'{node['out']}' trains on {len(rows)} example{'s' if len(rows) != 1 else ''} "
+                 f"({o['objective']}): too few to learn from; the version will hardly differ from "
+                 f"'{node['model']}' (a filter upstream may keep fewer rows than meant)")
     out_dir = ctx.work_dir / "versions" / fp[:24]  # work_dir: the store's folder, absolute
     mark = out_dir / DONE_MARK
     info = _read_mark(mark)

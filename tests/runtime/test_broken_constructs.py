@@ -239,3 +239,46 @@ def test_a_vote_over_k_samples_follows_set_k(tmp_path, monkeypatch):
         assert out.status == "finished", out.error
         got = {r["system"]: r["mean"] for r in out.results}
         assert got == {"voted blue": float(vote == "blue"), "agreeing samples": agree}, got
+
+
+SAVING = """
+program saving "a filter that keeps nothing feeds a training"
+model m = embedded("smollm2-135m-instruct") trainable lora(r: 4, alpha: 8) max_tokens 4
+data d = load("rows.jsonl", columns: {question: "question", answer: "answer"})
+data wrong = for x in d where x.answer == "nothing is this"
+data few = for x in d where x.answer == "blue"
+train m sft for x in few { input: x.question, target: x.answer, max_steps: 1 }
+for x in wrong { x.r = m.generate(x.question) }
+repeat until count(pending) == 0 max 2 {
+  data pending = for x in d where x.answer == "nothing is this"
+}
+"""
+
+
+def test_warnings_that_save_a_run(tmp_path, calls, monkeypatch):
+    """Issue 12: a filter that keeps no row (not the one a `repeat until` counts down) and a
+    training on fewer than a handful of examples are warned about, located, and stored."""
+    import json
+    import sqlite3
+    from pathlib import Path
+
+    from runtime import trainer
+
+    def fake_train(objective, base, rows, out_dir, **kw):
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
+        return trainer.TrainResult(objective, out, out, None, 1, len(rows), 0.1, 1.0, 10)
+
+    monkeypatch.setattr(trainer, "train", fake_train)
+    monkeypatch.setattr("runtime.train_eval._base_path", lambda spec: "base")
+    path = write_program(tmp_path, SAVING, ROWS)
+    out = run_program(path, tmp_path / "runs.db")
+    assert out.status == "finished", out.error
+    got = sorted((w["where"].split(":")[-2], w["message"].split(":")[0]) for w in out.warnings)
+    assert got == [("5", "the filter keeps none of the 2 rows of 'd'"),
+                   ("7", "'m' trains on 1 example (sft)")], out.warnings
+    con = sqlite3.connect(tmp_path / "runs.db")
+    stored = [m for (m,) in con.execute("select message from warnings where run_id = ?", [out.run_id])]
+    con.close()
+    assert len(stored) == 2
