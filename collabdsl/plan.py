@@ -120,6 +120,7 @@ class PlanNode:
     train_examples: Est | None = None
     train_steps: Est | None = None  # over all iterations
     memory: float | None = None  # bytes the process holds at this step's peak (an estimate; collabdsl.planmem)
+    full: bool = False  # a training of all weights (its version is a model of its own)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -554,6 +555,9 @@ def plan(G) -> Plan:
         nodes.append(pn)
 
     totals = _totals(nodes)
+    from collabdsl import planmem
+
+    totals["memory"] = planmem.program_peak(nodes, models, base)
     table, price_path = _price_table()
     assumptions = {"default_rows": DEFAULT_ROWS, "default_expand": DEFAULT_EXPAND,
                    "chars_per_token": CHARS_PER_TOKEN, "default_slot_chars": DEFAULT_SLOT_CHARS,
@@ -701,6 +705,7 @@ def _train_memory(pn: PlanNode, a: dict, models: dict, prompts: dict, base: Path
     max_length = _num(opts.get("max_length"), params) or 512
     length = int(min(max_length, math.ceil(chars / CHARS_PER_TOKEN) + planmem.CHAT_TOKENS))
     batch = int(_num(opts.get("batch_size"), params) or TRAIN_DEFAULTS["batch_size"])
+    pn.full = full
     pn.memory = planmem.training(spec, config, objective=objective, full=full, lora_dropout=dropout,
                                  batch_size=batch, seqs_per_input=seqs, length=length)
 
@@ -835,6 +840,12 @@ def render_text(p: Plan, width: int | None = None, color: bool | None = None, al
     console.print(f"[bold]total[/bold]: {_te(tot['calls'])} model calls, {_te(tot['prompt_tokens'])} prompt + "
                   f"{_te(tot['completion_tokens'])} completion tokens, API cost {cost_text}; "
                   f"training {_te(tot['train_examples'])} examples, {_te(tot['train_steps'])} steps")
+    peak = tot.get("memory")
+    if peak:
+        console.print(f"[bold]memory[/bold]: peak ~{peak['bytes'] / 2**30:.1f} GB (the largest step, "
+                      f"{peak['largest_step']}, ~{peak['step_bytes'] / 2**30:.1f} GB"
+                      + (f", and {peak['other_models']} other local model(s) kept loaded beside it, "
+                         f"~{peak['other_bytes'] / 2**30:.1f} GB" if peak["other_models"] else "") + ")")
     for role, m in tot["by_model"].items():
         c = m["cost_usd"]
         ctext = "n/a" if c is None else (("~" + _usd(c)) if c else "$0")
@@ -845,8 +856,9 @@ def render_text(p: Plan, width: int | None = None, color: bool | None = None, al
     notes = [f"~ = estimate: completion tokens count max_tokens (default {a['default_max_tokens']}); "
              f"prompt tokens = chars/{a['chars_per_token']} with {a['default_slot_chars']} chars per filled value"]
     if any(n.memory is not None for n in p.nodes):
-        notes.append("memory: the process at the step's peak (runtime, the step's model and its batch or training); "
-                     "other loaded models add to it; collab show prints what each node took (peak_mb)")
+        notes.append("memory column: the process at the step's peak (runtime, the step's model and one batch or "
+                     "training pass, an upper estimate: the run cuts batches and passes to fit); other loaded "
+                     "models add to it; collab show prints what each node took (peak_mb)")
     if a["default_rows_used"]:
         notes.append(f"data sets of unknown size assumed {a['default_rows']} rows (use limit: or take to fix)")
     if not p.price_source:

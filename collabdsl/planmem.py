@@ -104,3 +104,28 @@ def training(spec: dict, config: dict, *, objective: str, full: bool, lora_dropo
     acts = memsize.activation_bytes(d, batch_size * seqs_per_input * length, lora_dropout=None if full else lora_dropout,
                                     bf16=bf16, length=length)
     return RUNTIME_BYTES + state + acts
+
+
+def program_peak(nodes, models: dict, base: Path | None = None) -> dict | None:
+    """The run's peak, estimated: its largest step (a node's figure) plus the weights of the
+    other local models the run keeps loaded beside it (roles bound to the same model share
+    one; every fully fine-tuned version is a model of its own). ``COLLAB_MAX_LOADED_GB``
+    bounds what stays loaded, so this is an upper estimate. None without local steps."""
+    steps = [n for n in nodes if getattr(n, "memory", None)]
+    if not steps:
+        return None
+    largest = max(steps, key=lambda n: n.memory)
+    loaded: dict[tuple, int] = {}
+    for role, spec in models.items():
+        config = model_config(spec, base)
+        if config is None or spec.get("derived_from"):
+            continue
+        precision = precision_of(spec)
+        key = (spec.get("backend"), spec.get("ref"), precision)
+        loaded[key] = memsize.parameters(memsize.model_dims(config)) * memsize.ELEMENT_BYTES.get(precision, 4)
+    full = [n for n in nodes if n.kind == "train" and n.memory and getattr(n, "full", False)]
+    weights = sorted(loaded.values(), reverse=True) + [max(loaded.values(), default=0)] * \
+        sum(int(n.iterations.value) for n in full)
+    others = sum(weights) - (weights[0] if weights else 0)  # the largest step holds its own
+    return {"bytes": int(largest.memory + others), "largest_step": largest.id, "step_bytes": int(largest.memory),
+            "other_models": max(len(weights) - 1, 0), "other_bytes": int(others)}

@@ -93,3 +93,16 @@ def test_plan_with_memory_never_imports_torch(tmp_path):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "4 []"
+
+
+def test_the_programs_peak_adds_the_other_loaded_models(tmp_path):
+    """The total: the largest step plus the weights of the other local models kept loaded
+    (roles bound to one model share it; each fully fine-tuned version is its own)."""
+    p = _plan(tmp_path)
+    peak = p.totals["memory"]
+    biggest = max((n for n in p.nodes if n.memory), key=lambda n: n.memory)
+    assert peak["largest_step"] == biggest.id and peak["step_bytes"] == int(biggest.memory)
+    # m, fu (fp32, one binding) and half (bf16: another load) + two full-FT versions (fu, half)
+    assert peak["other_models"] == 3
+    assert peak["bytes"] == peak["step_bytes"] + peak["other_bytes"]
+    assert f"memory: peak ~{peak['bytes'] / GB:.1f} GB" in P.render_text(p)
