@@ -223,6 +223,13 @@ class Analyzer:
                 if s.when is not None:
                     self.f.static_conds.append(s.when)
                     self.expr(s.when, RowEnv(None, None))
+            for d in st.derived:  # table level: system("label") and params (checks.check_eval)
+                for n in d.expr.walk():
+                    if isinstance(n, A.Name) and self.f.symbol(str(n.id)) is not None:
+                        self.use(str(n.id))
+                if d.when is not None:
+                    self.f.static_conds.append(d.when)
+                    self.expr(d.when, RowEnv(None, None))
 
     def step(self, st: A.Step) -> None:
         env = RowEnv(None, None, in_step=True)

@@ -376,6 +376,16 @@ class System(Node):
 
 
 @dataclass
+class Derived(Node):
+    """``derived "label" = EXPR``: a row of an eval's table computed, metric by metric, from
+    other rows (``system("label")`` is that system's value of the metric) and params."""
+
+    label: str
+    expr: Expr
+    when: Expr | None
+
+
+@dataclass
 class Eval(Node):
     name: Ident
     var: Ident
@@ -383,6 +393,7 @@ class Eval(Node):
     metrics: list[Ident]
     gold: Expr | None
     systems: list[System]
+    derived: list[Derived] = field(default_factory=list)
 
 
 Stmt = Union[Import, Param, Profile, Model, Training, Data, Prompt, KB, Step, ForEach, Repeat,

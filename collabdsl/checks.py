@@ -816,6 +816,34 @@ def check_eval(f: Facts) -> list[Diagnostic]:
             if s.label in seen:
                 out.append(error("E102", f"system '{s.label}' appears twice in eval '{e.name}'", s.span))
             seen.add(s.label)
+        for d in e.derived:
+            if d.label in seen:
+                out.append(error("E102", f"system '{d.label}' appears twice in eval '{e.name}'", d.span))
+            out += _derived_problems(f, e, d, seen)
+            seen.add(d.label)
+    return out
+
+
+def _derived_problems(f: Facts, e: A.Eval, d: A.Derived, systems: set) -> list[Diagnostic]:
+    """A derived row reads other rows of its table (``system("label")``, a label defined
+    above it), params and numbers; nothing of a row."""
+    out = []
+    for n in d.expr.walk():
+        if isinstance(n, A.Call):
+            if n.fname != "system" or len(n.args) != 1 or n.kwargs or not isinstance(n.args[0], A.Str):
+                out.append(error("E113", "a derived row computes with system(\"label\") (one label), params and "
+                                 "numbers", n.span))
+            elif n.args[0].value not in systems:
+                out.append(error("E101", f"no system '{n.args[0].value}' above this line in eval '{e.name}'",
+                                 n.args[0].span))
+        elif isinstance(n, A.Attr):
+            out.append(error("E113", "a derived row reads no row value: it computes with system(\"label\"), params "
+                             "and numbers", n.span))
+            break
+        elif isinstance(n, A.Name) and not isinstance(n, A.Call):
+            sym = f.symbol(str(n.id))
+            if str(n.id) != "system" and (sym is None or sym.kind != "param"):
+                out.append(error("E101", f"undefined name '{n.id}' (a derived row reads params only)", n.span))
     return out
 
 

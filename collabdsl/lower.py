@@ -404,9 +404,11 @@ class Lowerer:
         for s in systems:  # gated retrievals feeding a system: it reports their rate
             s["retrievals"] = self.retrievals_feeding(data, s["column"])
         reads = [s["column"] for s in systems] + ([gold_col] if gold_col else [])
+        derived = [{"label": d.label, "expr": d.expr, "span": str(d.span)} for d in st.derived
+                   if d.when is None or self.const(d.when)]
         self.node("eval", f"eval {st.name}", st.span, data=data, reads=reads, out=str(st.name),
                   options={"name": str(st.name), "metrics": [str(m) for m in st.metrics],
-                           "systems": systems, "gold": gold_col})
+                           "systems": systems, "gold": gold_col, "derived": derived})
 
     def retrievals_feeding(self, data: str, column: str) -> list[list[str]]:
         """[column, kb] of the retrieve nodes on ``data`` that ``column`` depends on."""

@@ -226,19 +226,24 @@ class _Build(Transformer):
     def eval_stmt(self, meta, items):
         name, var, source, *rest = items
         metrics = [self._id(t) for t in rest if isinstance(t, Token)]
-        gold, systems = None, []
+        gold, systems, derived = None, [], []
         for it in rest:
             if isinstance(it, tuple):
                 gold = it[1]
             elif isinstance(it, A.System):
                 systems.append(it)
-        return A.Eval(self._s(meta), self._id(name), self._id(var), source, metrics, gold, systems)
+            elif isinstance(it, A.Derived):
+                derived.append(it)
+        return A.Eval(self._s(meta), self._id(name), self._id(var), source, metrics, gold, systems, derived)
 
     def eval_gold(self, meta, items):
         return ("gold", items[0])
 
     def eval_system(self, meta, items):
         return A.System(self._s(meta), _string(items[0]), items[1], items[2])
+
+    def eval_derived(self, meta, items):
+        return A.Derived(self._s(meta), _string(items[0]), items[1], items[2])
 
     # ------------------------------------------------------------ rows
     def row_block(self, meta, items):

@@ -278,6 +278,38 @@ async def eval_(ctx, node, key):
             metrics += [{"system": s["label"], "metric": m, "value": row[m], "n": len(rows)}
                         for m in ("retrieval_rate", "kb_entries")]
         ctx.results.append(row)
+    values = {r["system"]: r for r in ctx.results if r["table"] == o["name"] and r["iteration"] == iteration}
+    for d in o.get("derived") or []:
+        row = {"table": o["name"], "iteration": iteration, "system": d["label"], "n": len(rows)}
+        for m in o["metrics"]:
+            row[m] = derived_value(ctx, key, node, d, m, values)
+            metrics.append({"system": d["label"], "metric": m, "value": row[m], "n": len(rows)})
+        values[d["label"]] = row
+        ctx.results.append(row)
     ctx.store.add_metrics(ctx.run_id, key, metrics, table_name=o["name"], iteration=iteration)
+
+
+def derived_value(ctx, key, node, d: dict, metric: str, values: dict):
+    """A derived row's value of ``metric``: its expression with ``system("label")`` that
+    row's value. None, with a located warning, when a denominator is not positive (a gap
+    that does not exist: PGR with the strong model no better than the weak one), and None
+    when a row it reads has no value."""
+    from collabdsl import ast as A
+    from collabdsl.evaluate import Env, EvalError, evaluate
+    from collabdsl.unparse import unparse
+
+    env = Env(params=ctx.params, names={"system": lambda label: (values.get(label) or {}).get(metric)})
+    try:
+        for n in d["expr"].walk():
+            if isinstance(n, A.BinOp) and n.op == "/":
+                den = evaluate(n.right, env)
+                if den is not None and den <= 0:
+                    ctx.warn(key, node, f"derived '{d['label']}' ({metric}): the denominator "
+                             f"{unparse(n.right)} is {den:g}, not positive: no value", span=d["span"])
+                    return None
+        v = evaluate(d["expr"], env)
+    except (EvalError, TypeError):  # a row it reads has no value (none in arithmetic)
+        return None
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
 
 
