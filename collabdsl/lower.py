@@ -499,9 +499,9 @@ class Lowerer:
                 v = kw.value
                 opts[name] = str(v.id) if isinstance(v, A.Name) and str(v.id) in ("drop", "keep", "fail") \
                     else {"value": self.const(v)}
-            elif name == "options":
-                exprs["options"] = self.pure(kw.value, ctx)
-                reads.update(reads_of(exprs["options"], ctx.var))
+            elif name in ("options", "history"):  # row expressions, evaluated per row
+                exprs[name] = self.pure(kw.value, ctx)
+                reads.update(reads_of(exprs[name], ctx.var))
             else:
                 opts[name] = self.const(kw.value)
         if spec.get("backend") == "column":  # a column() model answers with that column of the row

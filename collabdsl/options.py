@@ -152,6 +152,9 @@ def _model_options():
                check=_number(1, MAX_TOKENS, integer=True), default=128),
         Option("seed", "GenRequest.seed of sampled calls (temperature > 0); otherwise one derived "
                "from the run seed, the operation and the row", GENERATING, check=_number(integer=True)),
+        Option("system", "GenRequest.turns and ChoiceRequest.turns: the system message every call of "
+               "the role starts with (the chat template's system turn; a plain paragraph before the "
+               "prompt without one)", GENERATING, check=_text),
         Option("chat", "GenRequest.chat and ChoiceRequest.chat (the chat template at inference), "
                "and trainer.train(chat=) (the same template in training)", GENERATING, check=_bool,
                default=True),
@@ -216,6 +219,11 @@ def _method_options():
         Option("on_parse_error", "what a reply that does not parse becomes: drop, keep (none), fail, "
                "or a default value", ("score",)),
         Option("options", "ChoiceRequest.options: the options scored", ("choose",), required=("choose",)),
+        Option("system", "GenRequest.turns and ChoiceRequest.turns: this call's system message; "
+               "overrides the model's", _GEN_METHODS + ("choose",), check=_text),
+        Option("history", "GenRequest.turns and ChoiceRequest.turns: the conversation before the "
+               "prompt, a list of texts from the user's first turn, user and assistant taking turns "
+               "(a row expression, evaluated per row)", _GEN_METHODS + ("choose",)),
         Option("confidence", "generate: GenRequest.logprobs and the estimator of the result's "
                ".confidence (mean_token_prob, top2_margin); choose: option_prob, the chosen option's "
                "probability", ("generate", "choose")),

@@ -369,16 +369,25 @@ class AgentPool:
             await a.close()
 
 
+def chat_turns(system: str | None, history=None) -> tuple[tuple[str, str], ...]:
+    """The turns before a prompt: the system message, then ``history`` (texts from the user's
+    first turn, user and assistant taking turns)."""
+    turns = [("system", str(system))] if system else []
+    turns += [("user" if i % 2 == 0 else "assistant", str(t)) for i, t in enumerate(history or [])]
+    return tuple(turns)
+
+
 def gen_request(prompt: str, options: dict, role: Role, n: int = 1, seed: Any = None,
-                logprobs: bool = False) -> GenRequest:
+                logprobs: bool = False, history=None) -> GenRequest:
     o = {**(role.spec.get("options") or {}), **{k: v for k, v in options.items() if v is not None}}
     return GenRequest(prompt=prompt, temperature=float(o.get("temperature", 0.0)),
                       top_p=float(o.get("top_p", 1.0)), max_tokens=int(o.get("max_tokens", 128)),
                       n=n, seed=seed, logprobs=logprobs, adapter=role.adapter,
-                      chat=bool(o.get("chat", True)))
+                      chat=bool(o.get("chat", True)), turns=chat_turns(o.get("system"), history))
 
 
-def choice_request(prompt: str, options: list, role: Role) -> ChoiceRequest:
-    o = role.spec.get("options") or {}
+def choice_request(prompt: str, options: list, role: Role, call_options: dict | None = None,
+                   history=None) -> ChoiceRequest:
+    o = {**(role.spec.get("options") or {}), **{k: v for k, v in (call_options or {}).items() if v is not None}}
     return ChoiceRequest(prompt=prompt, options=tuple(str(x) for x in options), adapter=role.adapter,
-                         chat=bool(o.get("chat", True)))
+                         chat=bool(o.get("chat", True)), turns=chat_turns(o.get("system"), history))

@@ -195,10 +195,14 @@ async def _generations(ctx, node, key, role, chunk, n=1, logprobs=False):
     reqs, keys = [], []
     for r, p in zip(chunk, prompts):
         seed = opts.get("seed", _seed(ctx, key, r["_rid"])) if temp > 0 else None
-        req = gen_request(p, {**opts, "temperature": temp}, role, n=n, seed=seed, logprobs=logprobs)
+        req = gen_request(p, {**opts, "temperature": temp}, role, n=n, seed=seed, logprobs=logprobs,
+                          history=call_history(ctx, node, r))
         reqs.append(req)
-        keys.append(cache_key(role.call_version, p, {"t": req.temperature, "p": req.top_p, "m": req.max_tokens,
-                                                   "n": n, "seed": seed, "lp": logprobs, "chat": req.chat}, 0))
+        params = {"t": req.temperature, "p": req.top_p, "m": req.max_tokens, "n": n, "seed": seed, "lp": logprobs,
+                  "chat": req.chat}
+        if req.turns:  # keyed only when there are turns: the keys of earlier runs stay valid
+            params["turns"] = [list(t) for t in req.turns]
+        keys.append(cache_key(role.call_version, p, params, 0))
     results, stats = await _cached_calls(ctx, node, key, role, "generate", reqs, keys)
     for r, res in zip(chunk, results):
         if any(g["text"] is None for g in res):
@@ -267,6 +271,23 @@ async def score(ctx, node, key):
                  total=len(rows))
 
 
+def call_history(ctx, node, r) -> list[str] | None:
+    """The ``history:`` of a model call for row ``r``: the texts of the turns before the
+    prompt (none: no turns). Anything but a list fails the row, as for every list."""
+    e = (node.get("expr") or {}).get("history")
+    if e is None:
+        return None
+    v = ev(ctx, node, e, r)
+    if v is None:
+        return None
+    if isinstance(v, tuple):
+        v = list(v)
+    if not isinstance(v, list):
+        raise RunError(node, f"row {r.get('_rid')}: history: must be a list of texts (the turns before the "
+                       f"prompt), got a {type(v).__name__} ({str(v)[:40]!r})")
+    return ["" if t is None else (t.get("text") if isinstance(t, dict) and "text" in t else str(t)) for t in v]
+
+
 def choice_options(ctx, node, r) -> list[str]:
     """The options of a choose() call for row ``r``: a list of at least two texts. Anything
     else fails the row (a text is not its characters, a dict not its keys)."""
@@ -309,8 +330,10 @@ async def choose(ctx, node, key):
                 out.append({"answer": o[idx], "index": idx, "confidence": 1.0, "probs": probs})
             return out, {}
         prompts = [str(ev(ctx, node, node["expr"]["prompt"], r)) for r in chunk]
-        reqs = [choice_request(p, o, role) for p, o in zip(prompts, options)]
-        keys = [cache_key(role.call_version, p, {"choose": [str(x) for x in o], "chat": q.chat}, 0)
+        opts = _options(node, role)
+        reqs = [choice_request(p, o, role, opts, call_history(ctx, node, r)) for p, o, r in zip(prompts, options, chunk)]
+        keys = [cache_key(role.call_version, p, {"choose": [str(x) for x in o], "chat": q.chat,
+                                                 **({"turns": [list(t) for t in q.turns]} if q.turns else {})}, 0)
                 for p, o, q in zip(prompts, options, reqs)]
         results, stats = await _cached_calls(ctx, node, key, role, "choose", reqs, keys)
         out = []

@@ -24,6 +24,7 @@ class GenRequest:
     logprobs: bool = False  # fill token_logprobs and top2_margins
     adapter: str | None = None  # path of a PEFT LoRA adapter (a trained model version)
     chat: bool = True
+    turns: tuple[tuple[str, str], ...] = ()  # (role, text) before the prompt: system, earlier turns
 
 
 @dataclass
@@ -45,6 +46,7 @@ class ChoiceRequest:
     options: tuple[str, ...]
     adapter: str | None = None
     chat: bool = True
+    turns: tuple[tuple[str, str], ...] = ()  # (role, text) before the prompt, as GenRequest.turns
 
 
 @dataclass
@@ -97,15 +99,29 @@ def confidence(estimator: str, gen: Generation | None = None, choice: ChoiceResu
     raise ValueError(f"unknown confidence estimator {estimator!r}; known: {', '.join(ESTIMATORS)}")
 
 
-def encode_prompt(tokenizer, prompt: str, chat: bool, empty_id: int | None) -> tuple[str, list[int], bool]:
-    """(text, ids, add_special_tokens) of a prompt: the chat template is applied when asked
-    for and the tokenizer has one; an empty raw prompt is conditioned on ``empty_id``."""
+def chat_messages(prompt: str, turns=()) -> list[dict]:
+    """The chat turns of a request: its ``turns`` (a system message, earlier user and
+    assistant turns), then the prompt as the user's turn."""
+    return [{"role": r, "content": t} for r, t in turns] + [{"role": "user", "content": prompt}]
+
+
+def plain_text(prompt: str, turns=()) -> str:
+    """A request's turns as one text, for a model without a chat template (``chat false``, or
+    a base model): each earlier turn on its own paragraph, the prompt last."""
+    return "\n\n".join([t for _, t in turns] + [prompt]) if turns else prompt
+
+
+def encode_prompt(tokenizer, prompt: str, chat: bool, empty_id: int | None,
+                  turns=()) -> tuple[str, list[int], bool]:
+    """(text, ids, add_special_tokens) of a prompt: the chat template is applied to its turns
+    when asked for and the tokenizer has one; an empty raw prompt is conditioned on
+    ``empty_id``."""
     if chat and getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
-                                             tokenize=False, add_generation_prompt=True)
+        text = tokenizer.apply_chat_template(chat_messages(prompt, turns), tokenize=False,
+                                             add_generation_prompt=True)
         special = False
     else:
-        text, special = prompt, True
+        text, special = plain_text(prompt, turns), True
     ids = list(tokenizer(text, add_special_tokens=special)["input_ids"])
     if not ids:
         ids = [empty_id]

@@ -56,7 +56,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from runtime.executors.base import ChoiceRequest, ChoiceResult, Generation, GenRequest
+from runtime.executors.base import ChoiceRequest, ChoiceResult, Generation, GenRequest, chat_messages, plain_text
 
 _RETRY_STATUS = {408, 409, 429}
 _LOOP: asyncio.AbstractEventLoop | None = None
@@ -238,7 +238,7 @@ class LiteLLMExecutor:
                                "await agenerate()/achoose() instead")
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
-    async def _call(self, chat: bool, prompt: str, params: dict) -> tuple[Any, int]:
+    async def _call(self, chat: bool, prompt: str, params: dict, turns=()) -> tuple[Any, int]:
         """One completion call with retries; returns (response, retries)."""
         from tenacity import (
             AsyncRetrying,
@@ -260,9 +260,9 @@ class LiteLLMExecutor:
         elif key is not None:
             kwargs["api_key"] = key
         if chat:
-            fn, kwargs["messages"] = litellm.acompletion, [{"role": "user", "content": prompt}]
+            fn, kwargs["messages"] = litellm.acompletion, chat_messages(prompt, turns)
         else:
-            fn, kwargs["prompt"] = litellm.atext_completion, prompt
+            fn, kwargs["prompt"] = litellm.atext_completion, plain_text(prompt, turns)
         attempts = 0
         try:
             async for attempt in AsyncRetrying(
@@ -321,7 +321,7 @@ class LiteLLMExecutor:
                 params["seed"] = r.seed + len(gens)
             if r.logprobs:
                 params.update({"logprobs": True, "top_logprobs": 2} if r.chat else {"logprobs": 2})
-            resp, retries = await self._call(r.chat, r.prompt, params)
+            resp, retries = await self._call(r.chat, r.prompt, params, r.turns)
             gens.extend(self._parse(resp, r, retries))
             if greedy or len(gens) >= n:
                 break
@@ -392,7 +392,7 @@ class LiteLLMExecutor:
         if self.choose_mode != "parse":
             params.update({"logprobs": True, "top_logprobs": self.choose_top_logprobs} if r.chat
                           else {"logprobs": min(self.choose_top_logprobs, 5)})
-        resp, _ = await self._call(r.chat, self.choice_prompt(r), params)
+        resp, _ = await self._call(r.chat, self.choice_prompt(r), params, r.turns)
         choice = (_get(resp, "choices") or [None])[0]
         steps = _steps(choice, r.chat) if self.choose_mode != "parse" else None
         if steps:

@@ -386,11 +386,11 @@ class TransformersExecutor:
         return self._adapters[key]
 
     # ------------------------------------------------------------------ tokens
-    def _encode(self, prompt: str, chat: bool) -> tuple[str, list[int], bool]:
+    def _encode(self, prompt: str, chat: bool, turns=()) -> tuple[str, list[int], bool]:
         """(text, ids, add_special_tokens) of a prompt, chat template applied when asked
         for and the tokenizer has one."""
         return encode_prompt(self.tokenizer, prompt, chat,
-                             self.bos_id if self.bos_id is not None else self.pad_id)
+                             self.bos_id if self.bos_id is not None else self.pad_id, turns)
 
     def _continuation(self, text: str, ids: list[int], special: bool, option: str) -> list[int]:
         """Token ids of ``option`` as it would be tokenised right after ``text``."""
@@ -443,7 +443,7 @@ class TransformersExecutor:
         for i, r in enumerate(requests):
             if r.n <= 0:
                 continue
-            _, ids, _ = self._encode(r.prompt, r.chat)
+            _, ids, _ = self._encode(r.prompt, r.chat, r.turns)
             if self.context is not None and len(ids) + r.max_tokens > self.context:
                 raise ValueError(f"max_tokens {r.max_tokens:,} does not fit the model's context window: "
                                  f"{self.context:,} tokens, of which the prompt takes {len(ids):,}")
@@ -555,7 +555,7 @@ class TransformersExecutor:
         logliks: list[list[float]] = [[0.0] * len(r.options) for r in requests]
         items = []  # (adapter, req, option, context ids, continuation ids)
         for i, r in enumerate(requests):
-            text, ids, special = self._encode(r.prompt, r.chat)
+            text, ids, special = self._encode(r.prompt, r.chat, r.turns)
             for j, option in enumerate(r.options):
                 cont = self._continuation(text, ids, special, option)
                 if cont:  # an empty option scores log 1 = 0

@@ -125,11 +125,11 @@ class VLLMExecutor:
         lid = self._lora_ids[path]
         return LoRARequest(lora_name=f"adapter-{lid}", lora_int_id=lid, lora_path=path)
 
-    def _encode(self, prompt: str, chat: bool) -> tuple[str, list[int], bool]:
+    def _encode(self, prompt: str, chat: bool, turns=()) -> tuple[str, list[int], bool]:
         """(text, ids, add_special_tokens) of a prompt, chat template applied when asked."""
         tok = self.tokenizer
         return encode_prompt(tok, prompt, chat,
-                             tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id)
+                             tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id, turns)
 
     def _continuation(self, text: str, ids: list[int], special: bool, option: str) -> list[int]:
         """Token ids of ``option`` as tokenised right after ``text``."""
@@ -146,7 +146,7 @@ class VLLMExecutor:
         out: list[list[Generation]] = [[] for _ in requests]
         prompts, params, loras, which = [], [], [], []
         for i, r in enumerate(requests):
-            _, ids, _ = self._encode(r.prompt, r.chat)
+            _, ids, _ = self._encode(r.prompt, r.chat, r.turns)
             greedy = r.temperature <= 0
             n = 1 if greedy else max(1, r.n)
             if r.max_tokens <= 0:
@@ -198,7 +198,7 @@ class VLLMExecutor:
         prompts, params, loras, where = [], [], [], []
         scored = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
         for i, r in enumerate(requests):
-            text, ids, special = self._encode(r.prompt, r.chat)
+            text, ids, special = self._encode(r.prompt, r.chat, r.turns)
             lora = self.lora_request(r.adapter)
             for j, option in enumerate(r.options):
                 cont = self._continuation(text, ids, special, option)  # empty: log 1 = 0

@@ -88,7 +88,8 @@ HEAD = 'program c "contract"\ndata d = load("rows.jsonl", columns: {q: "question
 
 # ---------------------------------------------------------------------- model options
 MODEL_VALUES = {"temperature": 0.4, "top_p": 0.8, "max_tokens": 9, "seed": 13, "chat": False, "batch_size": 3,
-                "concurrency": 2, "timeout": 7, "max_retries": 1, "device": "meta", "dtype": "fp16"}
+                "concurrency": 2, "timeout": 7, "max_retries": 1, "device": "meta", "dtype": "fp16",
+                "system": "You are terse."}
 
 
 def _opts(names) -> str:
@@ -116,6 +117,7 @@ def _ctor(key, value=None):
 LOCAL_LANDINGS = {
     "temperature": _req("temperature"), "top_p": _req("top_p"), "max_tokens": _req("max_tokens"),
     "seed": _req("seed"), "chat": _req("chat"),
+    "system": lambda ex, v: all(r.turns == (("system", v),) for r in ex.requests),
     "batch_size": lambda ex, v: ex.kwargs["batch_size"] == v and ex.batches == [3, 3, 1],  # and the agent's
     "device": _ctor("device"), "dtype": _ctor("dtype", "float16"),
 }
@@ -198,6 +200,8 @@ LITELLM_LANDINGS = {
     "max_tokens": lambda kw, srv, out, v: kw["max_tokens"] == v,
     "seed": lambda kw, srv, out, v: kw["seed"] == v,
     "chat": lambda kw, srv, out, v: ("messages" in kw) == v,  # false: a text completion
+    # chat false: the system message is the first paragraph of the text completion's prompt
+    "system": lambda kw, srv, out, v: kw["prompt"].startswith(v + "\n\n"),
     "timeout": lambda kw, srv, out, v: kw["timeout"] == v,
     "concurrency": lambda kw, srv, out, v: srv.max_in_flight == v,
     "batch_size": lambda kw, srv, out, v: next(iter(out.agents.values()))["batches"] == 3,  # 7 rows by 3
@@ -253,6 +257,8 @@ def test_call_options_land_in_the_requests(tmp_path, recorders):
                '  x.lo = m.score(x.q, range: 1..2, on_parse_error: 2)\n'
                '  x.hi = m.score(x.q, range: 1..5)\n'
                '  x.c = m.choose(x.q, options: ["p", "q"], confidence: option_prob)\n'
+               '  x.t = m.generate("again?", system: "Be brief.", history: [x.q, x.a])\n'
+               '  x.u = m.choose("which?", options: ["p", "q"], system: "Pick.", history: [x.q])\n'
                '}\n'
                'eval res for x in d metrics mean { "conf" = x.g.confidence  "k" = len(x.s)  '
                '"lo" = x.lo  "hi" = x.hi  "choice" = x.c.confidence }\n')
@@ -273,6 +279,13 @@ def test_call_options_land_in_the_requests(tmp_path, recorders):
               "confidence": first.logprobs and means["conf"] == 0.5 and means["choice"] == 0.75,
               "k": {r.n for r in gens} == {1, 3} and means["k"] == 3, "range": means["hi"] == 3,
               "on_parse_error": means["lo"] == 2, "options": all(r.options == ("p", "q") for r in choices)}
+    again = [r for r in gens if r.prompt == "again?"]
+    which = [r for r in choices if r.prompt == "which?"]
+    landed["system"] = bool(again and which) and all(r.turns[0] == ("system", "Be brief.") for r in again) \
+        and all(r.turns[0] == ("system", "Pick.") for r in which)
+    landed["history"] = sorted(r.turns[1:] for r in again) == sorted(
+        (("user", f"q{i}"), ("assistant", f"a{i}")) for i in range(len(ROWS))) \
+        and all(len(r.turns) == 2 and r.turns[1][0] == "user" for r in which)
     assert set(landed) == set(O.METHOD_OPTIONS) and all(landed.values()), landed
 
 
