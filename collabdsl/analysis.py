@@ -88,6 +88,8 @@ def collect_symbols(facts: Facts, body: list, seen: set) -> None:
             _define(facts, st.name, "param", st, seen, getattr(st, "imported", False))
         elif isinstance(st, A.Model):
             _define(facts, st.name, "model", st, seen)
+        elif isinstance(st, A.Ensemble):
+            _define(facts, st.name, "ensemble", st, seen)
         elif isinstance(st, A.Training) and st.new_name is not None:
             _define(facts, st.new_name, "model", st, seen)
         elif isinstance(st, A.Data):
@@ -181,6 +183,12 @@ class Analyzer:
                 self.expr(e, env)
             for kw in list(st.kwargs) + list(st.options) + list(st.lora or []):
                 self.expr(kw.value, env)
+        elif isinstance(st, A.Ensemble):  # its members are models (checks.check_ensembles)
+            for m in st.members:
+                if self.f.symbol(str(m)) is None:
+                    self.f.undefined.append(A.Name(m.span, m))
+                else:
+                    self.use(str(m))
         elif isinstance(st, A.Training):
             self.training(st)
         elif isinstance(st, A.Data):

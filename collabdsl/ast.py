@@ -284,6 +284,15 @@ class Model(Node):
 
 
 @dataclass
+class Ensemble(Node):
+    """``model team = [a, b, c]``: models declared one by one (each bindable with --model),
+    named together so a comprehension calls each: ``[m.generate(p) for m in team]``."""
+
+    name: Ident
+    members: list[Ident]
+
+
+@dataclass
 class Training(Node):
     """``train MODEL OBJECTIVE for x in DATA { entries }``: a new model version."""
 
@@ -396,7 +405,7 @@ class Eval(Node):
     derived: list[Derived] = field(default_factory=list)
 
 
-Stmt = Union[Import, Param, Profile, Model, Training, Data, Prompt, KB, Step, ForEach, Repeat,
+Stmt = Union[Import, Param, Profile, Model, Ensemble, Training, Data, Prompt, KB, Step, ForEach, Repeat,
              StaticIf, Eval]
 
 

@@ -800,6 +800,22 @@ def check_returns(f: Facts) -> list[Diagnostic]:
     return out
 
 
+def check_ensembles(f: Facts) -> list[Diagnostic]:
+    """An ensemble lists models, each once."""
+    out = []
+    for e in f.program.decls(A.Ensemble):
+        seen = set()
+        for m in e.members:
+            sym = f.symbol(str(m))
+            if sym is not None and sym.kind != "model":
+                out.append(error("E117", f"'{m}' is a {sym.kind}, not a model: model {e.name} = [...] lists models",
+                                 m.span))
+            if str(m) in seen:
+                out.append(error("E102", f"'{m}' appears twice in model {e.name}", m.span))
+            seen.add(str(m))
+    return out
+
+
 def check_eval(f: Facts) -> list[Diagnostic]:
     out = []
     for e in f.program.decls(A.Eval):
@@ -944,7 +960,7 @@ RULES: list[tuple[str, Callable[[Facts], list[Diagnostic]]]] = [  # every code e
     ("E107", check_dpo_pairs),
     ("E109", check_lambda), ("E110", check_counts), ("W206", check_loop_trains),
     ("E114", check_params), ("E112/E113/E106", check_models), ("E115", check_static_ifs),
-    ("E116/W208", check_returns), ("E119/W209/E112/E102", check_eval), ("E117/E101", check_data_refs),
+    ("E116/W208", check_returns), ("E119/W209/E112/E102", check_eval), ("E117/E102", check_ensembles), ("E117/E101", check_data_refs),
     ("E122", check_step_recursion), ("E123/E124", check_profiles), ("E125", check_comprehensions),
     ("E129", check_expansion), ("E109/E131", check_load_mapping),
 ]

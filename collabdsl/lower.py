@@ -101,6 +101,7 @@ class Lowerer:
         self.kinds = {str(m.name): "model" for m in program.decls(A.Model)}
         self.kinds.update({str(t.new_name): "model" for t in program.decls(A.Training) if t.new_name})
         self.kinds.update({str(k.name): "kb" for k in program.decls(A.KB)})
+        self.ensembles = {str(e.name): [str(m) for m in e.members] for e in live if isinstance(e, A.Ensemble)}
         self.G.graph.update(name=str(program.header.name) if program.header else "",
                             description=program.header.description if program.header else "",
                             path=program.path, params=params, models=models, prompts=self.prompts,
@@ -477,6 +478,8 @@ class Lowerer:
     def _model_list(self, e, ctx: RowCtx) -> list[str] | None:
         """The roles of a literal list of models (``[a, b, c]``, step params bound to models
         included), or None when ``e`` is something else."""
+        if isinstance(e, A.Name) and str(e.id) in self.ensembles:  # model team = [a, b, c]
+            e = A.ListLit(e.span, [A.Name(e.span, A.Ident(m)) for m in self.ensembles[str(e.id)]])
         if not isinstance(e, A.ListLit) or not e.items:
             return None
         roles = [ctx.models.get(str(i.id), str(i.id)) if isinstance(i, A.Name) else None for i in e.items]

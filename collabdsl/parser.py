@@ -145,6 +145,10 @@ class _Build(Transformer):
                 options.append(value)
         return A.Model(self._s(meta), self._id(name), self._id(backend), pos, kws, options, trainable, lora)
 
+    def ensemble_decl(self, meta, items):
+        name, *members = [i for i in items if i is not None]
+        return A.Ensemble(self._s(meta), self._id(name), [self._id(m) for m in members])
+
     def opt_trainable(self, meta, items):
         spec = items[0]
         # `trainable` alone: LoRA with defaults; `trainable full`: full fine-tuning.

@@ -282,3 +282,35 @@ def test_warnings_that_save_a_run(tmp_path, calls, monkeypatch):
     stored = [m for (m,) in con.execute("select message from warnings where run_id = ?", [out.run_id])]
     con.close()
     assert len(stored) == 2
+
+
+TEAM = """
+program team "an ensemble declared once, called in a comprehension, voted"
+model a = embedded("smollm2-135m-instruct") max_tokens 4
+model b = hf("org/model-b") max_tokens 4
+model c = embedded("smollm2-135m-instruct") max_tokens 4 temperature 0.7
+model team = [a, b, c]
+data d = load("rows.jsonl", columns: {question: "question", answer: "answer"})
+for x in d {
+  x.answers = [m.generate(x.question) for m in team]
+  x.vote = mode(x.answers)
+}
+"""
+
+
+def test_an_ensemble_calls_each_member_and_each_member_is_bindable(tmp_path, calls):
+    path = write_program(tmp_path, TEAM, ROWS)
+    assert [d.code for d in check_path(str(path)).diagnostics] == []
+    out = run_program(path, tmp_path / "runs.db", models={"b": "hf:org/other-b"})
+    assert out.status == "finished", out.error
+    assert sorted(ref for ref, _ in calls) == ["org/other-b"] * 2 + ["smollm2-135m-instruct"] * 4
+    # a and c share the embedded model's agent: their calls went in the same batches
+    agents = {k: v for k, v in out.agents.items() if "smollm2" in k}
+    assert len(agents) == 1 and next(iter(agents.values()))["calls"] == 4
+
+
+def test_an_ensemble_lists_models_once(tmp_path):
+    bad = TEAM.replace("model team = [a, b, c]", "model team = [a, d, a, zz]")
+    got = sorted((d.code, d.span.col) for d in check_path(str(write_program(tmp_path, bad, ROWS))).diagnostics
+                 if d.severity == "error")
+    assert got == [("E101", 24), ("E102", 21), ("E117", 18)], got
