@@ -366,6 +366,7 @@ class Repeat(Node):
     max: Expr | None
     var: Ident | None
     body: list["Stmt"]
+    rows_left: str | None = None  # a per-row loop (`repeat for x in D until ...`): its rows still active
 
 
 @dataclass

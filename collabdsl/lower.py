@@ -362,6 +362,10 @@ class Lowerer:
             opts["until"] = st.until
             opts["max"] = self.const(st.max)
             label = f"repeat until ... (max {opts['max']})"
+            if st.rows_left:  # a per-row loop: the runtime reports its rows still active per round
+                opts["rows_left"] = st.rows_left
+                work = st.body[0]
+                label = f"repeat for {work.var} in {unparse(work.source)} until ... (max {opts['max']})"
         # the data sets `until` counts that exist before the loop: it waits for them (the
         # ones the body rebinds are the body's own, computed before the condition is tested)
         known = {d for d, _ in self.writers}

@@ -218,6 +218,38 @@ class _Build(Transformer):
     def repeat_until(self, meta, items):
         return A.Repeat(self._s(meta), None, items[0], items[1], self._id(items[2]) if items[2] else None, items[3])
 
+    def repeat_rows(self, meta, items):
+        """``repeat for x in D until COND max N { ROW STATEMENTS }``: rounds over the rows of
+        D, each row leaving once its own COND holds after a round, at most N rounds, the
+        whole loop ending when no row is left. Written out as what it means:
+
+            for x in D { x._active = true }
+            repeat until count(_left) == 0 max N {
+              for x in D { if x._active { ROW STATEMENTS } }
+              for x in D { if x._active { x._active = not COND } }
+              data _left = for x in D where x._active
+            }
+
+        so a row's columns carry from round to round, and every call of a round is batched
+        across the rows still active. (The two top-level statements travel in an `if true`,
+        a static if the lowering decides at once.)"""
+        var, source, cond, mx, body = items
+        s = self._s(meta)
+        tag = f"L{s.line}C{s.col}"
+        active, left = A.Ident(f"_active_{tag}", s), A.Ident(f"_left_{tag}", s)
+        v = self._id(var)
+
+        def is_active():
+            return A.Attr(s, A.Name(s, v), active)
+
+        start = A.ForEach(s, v, source, [A.Assign(s, v, active, A.Bool(s, True))])
+        work = A.ForEach(s, v, source, [A.Gate(s, is_active(), body, [])])
+        leave = A.ForEach(s, v, source, [A.Gate(s, is_active(), [A.Assign(s, v, active, A.Not(s, cond))], [])])
+        left_rows = A.Data(s, [left], A.Filter(s, v, source, is_active()))
+        until = A.Compare(s, "==", A.Call(s, A.Name(s, A.Ident("count", s)), [A.Name(s, left)], []), A.Num(s, 0))
+        loop = A.Repeat(s, None, until, mx, None, [work, leave, left_rows], rows_left=str(left))
+        return A.StaticIf(s, A.Bool(s, True), [start, loop], [])
+
     def static_if(self, meta, items):
         cond, then, orelse = items
         if isinstance(orelse, A.StaticIf):

@@ -184,6 +184,8 @@ def loop_title(attrs: dict) -> str:
     suffix = f" as {var}" if var else ""
     if opts.get("count") is not None:
         return f"repeat {_fmt_value(opts['count'])} ×{suffix}"
+    if opts.get("rows_left"):  # repeat for x in D until ...: each row leaves when its condition holds
+        return str(attrs.get("label") or "repeat for rows")
     if opts.get("until") is not None:
         mx = opts.get("max")
         cap = f" (max {_fmt_value(mx)})" if mx is not None else ""

@@ -435,7 +435,7 @@ async def run_loop(ctx: RunContext, nid: str) -> None:
     a = ctx.G.nodes[nid]
     o = a["options"]
     body = a["body"]
-    i = 0
+    i, left = 0, []
     while True:
         if "count" in o:
             if i >= int(o["count"]):
@@ -459,6 +459,12 @@ async def run_loop(ctx: RunContext, nid: str) -> None:
         loop_vars = {**ctx.loop_vars, **({o["var"]: i} if o.get("var") else {})}  # the body reads i too
         await run_level(dataclasses.replace(ctx, iteration=ctx.iteration + (i + 1,), loop_vars=loop_vars), body)
         i += 1
+        if o.get("rows_left"):
+            left.append(len(ctx.datasets.get(o["rows_left"]) or []))
+    if o.get("rows_left") and left:  # repeat for x in D until ...: how the rows left, round by round
+        ctx.warn(run_key(ctx, nid), a, "rows still active after each round: " + ", ".join(map(str, left))
+                 + (f" (the last {left[-1]} stopped at max {int(o['max'])} rounds)" if left[-1] else ""),
+                 level="note")
 
 
 # ---------------------------------------------------------------------- entry point

@@ -314,3 +314,61 @@ def test_an_ensemble_lists_models_once(tmp_path):
     got = sorted((d.code, d.span.col) for d in check_path(str(write_program(tmp_path, bad, ROWS))).diagnostics
                  if d.severity == "error")
     assert got == [("E101", 24), ("E102", 21), ("E117", 18)], got
+
+
+REFINE_ROWS = """
+program refine_rows "self-refine until the critic accepts, row by row"
+model m = embedded("smollm2-135m-instruct") max_tokens 8
+model critic = hf("org/critic") max_tokens 4
+data d = load("rows.jsonl", columns: {question: "question", answer: "answer"})
+prompt revise(q, a) = "Q: {q}\\nDraft: {a}\\nImprove the draft:"
+prompt judge(q, a) = "Q: {q}\\nA: {a}\\nIs this answer final?"
+for x in d { x.draft = m.generate(x.question) }
+repeat for x in d until x.verdict == "yes" max 5 {
+  x.draft = m.generate(revise(x.question, x.draft))
+  x.verdict = critic.generate(judge(x.question, x.draft))
+}
+"""
+
+
+def test_rows_leave_a_per_row_loop_when_their_own_condition_holds(tmp_path, monkeypatch):
+    """Issue 12: `repeat for x in D until COND max N`: each row's draft carries from round to
+    round, a row leaves once the critic accepts it, the loop ends when none is left, and the
+    run notes how many rows were still active after each round."""
+    from runtime.executors.base import Generation
+
+    seen = []
+
+    class Exec:
+        batch_size = 64
+
+        def __init__(self, spec):
+            self.ref = spec.get("ref")
+
+        def generate(self, reqs):
+            out = []
+            for r in reqs:
+                seen.append((self.ref, r.prompt))
+                if self.ref == "org/critic":
+                    text = "yes" if ("bees" in r.prompt or "A: third" in r.prompt) else "no"
+                else:
+                    text = "third" if "Draft: second" in r.prompt else "second" if "Draft: first" in r.prompt \
+                        else "first"
+                out.append([Generation(text=text, prompt_tokens=1, completion_tokens=1)])
+            return out
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr("runtime.agents._locked_make", lambda spec: Exec(spec))
+    path = write_program(tmp_path, REFINE_ROWS, ROWS)
+    assert [d.code for d in check_path(str(path)).diagnostics] == []
+    out = run_program(path, tmp_path / "runs.db")
+    assert out.status == "finished", out.error
+    critic = [p for ref, p in seen if ref == "org/critic"]
+    drafts = [p for ref, p in seen if ref != "org/critic"]
+    assert len(drafts) == 2 + 2 + 1 and len(critic) == 2 + 1  # round 2 only for the sky's row
+    assert sum("Draft: second" in p for p in drafts) == 1 and "sky" in next(p for p in drafts if "Draft: second" in p)
+    [note] = [w for w in out.warnings if w["level"] == "note"]
+    assert note["message"] == "rows still active after each round: 1, 0"
+    assert note["where"].endswith(":9:1")

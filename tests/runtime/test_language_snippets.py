@@ -94,9 +94,9 @@ def _jsonl(rows: list[dict]) -> str:
 
 # what one snippet needs beyond the prelude: declarations put before it ("before"), param
 # values to run with ("sets"), files it reads ("files", made with the formats the docs name)
-CONTEXT: dict[int, dict] = {
-    4: {"sets": {"train_data": "choices.jsonl"}},  # an ARC-style file whose options are "choices"
-    5: {"files": {
+CONTEXT: dict[str, dict] = {  # a text of the snippet -> its context (indices move as the docs grow)
+    "data distill, judge_set = split(train": {"sets": {"train_data": "choices.jsonl"}},  # an ARC-style file whose options are "choices"
+    "# SNLI / MNLI": {"files": {
         "snli/train.jsonl": _jsonl([{"premise": "A dog runs.", "hypothesis": "An animal moves.", "label": 0},
                                     {"premise": "A dog runs.", "hypothesis": "A cat sleeps.", "label": 2}]),
         "boolq/dev.jsonl": _jsonl([{"question": "is the sky blue", "passage": "The sky is blue.", "answer": True}]),
@@ -104,10 +104,10 @@ CONTEXT: dict[int, dict] = {
                                       "final_decision": "yes"}]),
         "medqa.jsonl": _jsonl([{"question": "Which organ pumps blood?", "options": {"A": "lung", "B": "heart"},
                                 "answer_idx": "B"}])}},
-    7: {"before": "from stdlib.qa import mc_question"},  # the stdlib prompt, not the builtin
-    19: {"before": SMALL4LARGE},
-    21: {"before": "from stdlib.qa import mc_text"},
-    22: {"files": {"common.collab": "step helper(x) {\n  return x.question\n}\n"}},
+    "x.q = mc_question(x.question, format_options(x.options))": {"before": "from stdlib.qa import mc_question"},  # the stdlib prompt, not the builtin
+    '"DKT-large" = extract_answer(small4large(x)': {"before": SMALL4LARGE},
+    "step answer_mc(m, x) {": {"before": "from stdlib.qa import mc_text"},
+    'from "common.collab" import helper': {"files": {"common.collab": "step helper(x) {\n  return x.question\n}\n"}},
 }
 
 DECLARES = re.compile(r"^\s*(?:param|model|data|prompt|kb|step)\s+([A-Za-z_]\w*)(?:\s*,\s*([A-Za-z_]\w*))?", re.MULTILINE)
@@ -166,19 +166,24 @@ def fake_models(monkeypatch):
     monkeypatch.setattr("runtime.train_eval._base_path", lambda spec: "base")
 
 
+def _context(i: int) -> dict:
+    return next((c for key, c in CONTEXT.items() if key in SNIPPETS[i]), {})
+
+
 def _write(tmp_path: Path, i: int) -> Path:
     (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
     (tmp_path / "choices.jsonl").write_text("".join(json.dumps({**r, "choices": r["options"]}) + "\n" for r in ROWS))
-    for name, text in CONTEXT.get(i, {}).get("files", {}).items():
+    for name, text in _context(i).get("files", {}).items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
     path = tmp_path / "prog.collab"
-    path.write_text(_program(SNIPPETS[i], CONTEXT.get(i, {}).get("before", "")))
+    path.write_text(_program(SNIPPETS[i], _context(i).get("before", "")))
     return path
 
 
 def test_the_docs_have_snippets():
     assert len(SNIPPETS) >= 20
+    assert all(sum(key in s for s in SNIPPETS) == 1 for key in CONTEXT)  # each context finds its snippet
 
 
 @pytest.mark.parametrize("i", range(len(SNIPPETS)))
@@ -186,7 +191,7 @@ def test_each_docs_snippet_lints_clean_and_runs(i, tmp_path, fake_models):
     path = _write(tmp_path, i)
     result = check_path(str(path))
     errors = [f"{d.code} {d.span.line}: {d.message}" for d in result.diagnostics if d.severity == "error"]
-    context = CONTEXT.get(i, {})
+    context = _context(i)
     assert not errors, (errors, path.read_text())
     out = run_program(path, tmp_path / "runs.db", sets=context.get("sets"))
     assert out.status == "finished", (out.error, path.read_text())
