@@ -479,6 +479,26 @@ class Lowerer:
             return role
         return None
 
+    def _member_call(self, e: A.Call, ctx: RowCtx) -> A.Call:
+        """``team[i].generate(...)`` with ``i`` known (a param, an unrolled comprehension's
+        item): the call of that member of the ensemble."""
+        f = e.func
+        if not (isinstance(f, A.Attr) and isinstance(f.obj, A.Index) and isinstance(f.obj.obj, A.Name)
+                and str(f.obj.obj.id) in self.ensembles):
+            return e
+        members = self.ensembles[str(f.obj.obj.id)]
+        index = self.pure(f.obj.index, ctx)
+        try:
+            k = constant(index, self.params)
+        except EvalError:
+            raise EvalError(f"{unparse(f.obj)}: the member of an ensemble is chosen by a number known before "
+                            "the run (a param, or the item of a comprehension over a range)", f.obj.span, "E125") from None
+        if not isinstance(k, int) or isinstance(k, bool) or not -len(members) <= k < len(members):
+            raise EvalError(f"{unparse(f.obj)}: no member {k!r}; '{f.obj.obj.id}' has {len(members)} "
+                            f"(0..{len(members) - 1})", f.obj.span, "E125")
+        member = A.Name(f.obj.span, A.Ident(members[k], f.obj.span))
+        return dataclasses.replace(e, func=A.Attr(f.span, member, f.name))
+
     def _model_list(self, e, ctx: RowCtx) -> list[str] | None:
         """The roles of a literal list of models (``[a, b, c]``, step params bound to models
         included), or None when ``e`` is something else."""
@@ -544,6 +564,7 @@ class Lowerer:
                 return A.Attr(e.span, A.Name(e.span, A.Ident(ctx.var)), A.Ident(ctx.locals[n]))
             return e
         if isinstance(e, A.Call):
+            e = self._member_call(e, ctx)
             if self._model_call(e, ctx):
                 col = self.model_op(e, ctx)
                 return A.Attr(e.span, A.Name(e.span, A.Ident(ctx.var)), A.Ident(col))

@@ -372,3 +372,30 @@ def test_rows_leave_a_per_row_loop_when_their_own_condition_holds(tmp_path, monk
     [note] = [w for w in out.warnings if w["level"] == "note"]
     assert note["message"] == "rows still active after each round: 1, 0"
     assert note["where"].endswith(":9:1")
+
+
+DEBATE = """
+program debate_rounds "each agent reads the others' answers"
+model a = embedded("smollm2-135m-instruct") max_tokens 4
+model b = hf("org/b") max_tokens 4
+model c = hf("org/c") max_tokens 4
+model team = [a, b, c]
+data d = load("rows.jsonl", columns: {question: "question", answer: "answer"})
+prompt again(q, others) = "Q: {q}\\nOthers: {others}\\nUpdated answer:"
+for x in d { x.answers = [m.generate(x.question) for m in team] }
+for x in d {
+  x.answers = [team[i].generate(again(x.question, join([x.answers[j] for j in 0..2 if j != i], " | "))) for i in 0..2]
+}
+"""
+
+
+def test_a_member_of_an_ensemble_is_chosen_by_a_known_index(tmp_path, calls):
+    path = write_program(tmp_path, DEBATE, ROWS[:1])
+    out = run_program(path, tmp_path / "runs.db")
+    assert out.status == "finished", out.error
+    second = {ref: r.prompt for ref, r in calls if r.prompt.startswith("Q:")}
+    assert set(second) == {"smollm2-135m-instruct", "org/b", "org/c"}
+    assert "org/b:" not in second["org/b"] and "org/b:" in second["org/c"]  # the others' answers, not its own
+    bad = write_program(tmp_path / "bad", DEBATE.replace("for i in 0..2]", "for i in 0..3]"), ROWS[:1])
+    res = compile_path(str(bad))
+    assert res.graph is None and [(d.code, "no member 3" in d.message) for d in res.diagnostics] == [("E125", True)]
