@@ -321,7 +321,7 @@ class Lowerer:
                             "which cannot be trained: bind it to local weights (embedded, hf, gguf, vllm)",
                             st.model.span)
         lora = options["full"] is False if "full" in options else spec.get("lora") is not None
-        if self.version.get(role) is not None and self.adapter.get(role):
+        if self.version.get(role) is not None and self.adapter.get(role) and not options.get("restart"):
             self._continues_adapter(role, options, spans, f"the adapter trained at line "
                                     f"{self.G.nodes[self.version[role]]['span'].rsplit(':', 2)[1]}")
         elif not lora:
@@ -388,7 +388,7 @@ class Lowerer:
         for n in self.order:  # from the second iteration on, a retrained role continues its version
             a = self.G.nodes[n]
             if a["kind"] == "train" and nid in self._loops_of(n) and a["model"] in carried \
-                    and self.adapter.get(a["model"]):
+                    and self.adapter.get(a["model"]) and not a["options"].get("restart"):
                 self._continues_adapter(a["model"], a["options"], self.option_spans[n],
                                         "the adapter trained by the loop's previous iteration")
 

@@ -268,6 +268,9 @@ def _train_options():
                _number(0, 1, hi_open=True), default=0.05),
         Option("full", "true: train all weights (no LoraConfig); false: a LoRA adapter even on a "
                "`trainable full` role", every, "lora", _bool),
+        Option("restart", "true: train the role's declared weights (a new adapter, or all weights), not "
+               "the version it has now: trainer.train(adapter=None) from the declared model (STaR fine-tunes "
+               "the pre-trained model again in every iteration)", every, "restart", _bool, default=False),
         Option("lambda", "the teacher's weight in (1 - lambda) * L(gold) + lambda * L(teacher)", ("kd",),
                "lam", _number(0, 1, why="kd mixes (1 - lambda) gold and lambda teacher"), default=0.5),
         Option("beta", "DPOConfig.beta", ("dpo",), "beta", _number(0, lo_open=True), default=0.1),

@@ -146,7 +146,7 @@ def _trainer_kwargs(node, spec: dict, run_seed) -> tuple[dict | None, dict]:
         lora = None if o["full"] else (lora if lora is not None else {})
     kwargs = {}
     for name, opt in TRAIN_OPTIONS.items():
-        if o.get(name) is None or opt.kwarg == "lora":
+        if o.get(name) is None or opt.kwarg in ("lora", "restart"):  # restart: the train handler's choice of base
             continue
         if opt.kwarg.startswith("lora."):
             if lora is None:  # the lowering rejects this (E112); never dropped silently
@@ -205,6 +205,11 @@ async def train(ctx, node, key):
         from runtime.trainer import train as run_trainer
 
         spec = role.spec
+        parent_adapter = role.adapter
+        if o.get("restart"):  # the declared weights, not the version the role has now
+            declared = ctx.G.graph["models"].get(node["model"]) or spec
+            spec = {**spec, **{k: declared[k] for k in ("backend", "ref", "kwargs", "resolved") if k in declared}}
+            parent_adapter = None
         lora, kwargs = _trainer_kwargs(node, spec, ctx.seed)
         try:
             from runtime.agents import in_compute_thread, weights_bytes
@@ -216,7 +221,7 @@ async def train(ctx, node, key):
 
             def job():  # on the compute thread: the base path of an embedded model may mean a
                 # first GGUF conversion, which imports transformers (not safe beside a model load)
-                return run_trainer(o["objective"], _base_path(spec), rows, out_dir, adapter=role.adapter,
+                return run_trainer(o["objective"], _base_path(spec), rows, out_dir, adapter=parent_adapter,
                                    lora=lora, tasks=tasks, **kwargs)
 
             result = await in_compute_thread(job)
@@ -231,6 +236,10 @@ async def train(ctx, node, key):
         info = _read_mark(mark)
     if info["adapter"]:
         new.adapter = info["adapter"]
+        if o.get("restart") and ctx.G.graph["models"].get(node["model"]) and role.spec.get("ref") != \
+                ctx.G.graph["models"][node["model"]].get("ref"):  # an adapter on the declared weights
+            fresh = ctx.pool.role_for(node["out"], ctx.G.graph["models"][node["model"]])
+            new.spec, new.agent = fresh.spec, fresh.agent
     else:  # full fine-tuning: the version is a new model folder, served by its own agent
         spec = {**role.spec, "backend": "hf", "ref": info["path"], "kwargs": {}, "resolved": None}
         fresh = ctx.pool.role_for(node["out"], spec)

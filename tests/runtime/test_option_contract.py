@@ -413,6 +413,7 @@ TRAIN_LANDINGS = {
                     test_training_options_land_in_the_trl_and_peft_configs),
     "lambda": test_kd_lambda_and_full_fine_tuning, "full": test_kd_lambda_and_full_fine_tuning,
     "beta": test_dpo_beta_and_max_length_land_in_the_dpo_config,
+    "restart": "test_restart_trains_the_declared_weights_not_the_current_version",  # defined below
 }
 KWARG_LANDINGS = {("vllm", "gpu_memory_utilization"): test_model_options_land_in_the_local_executors_and_requests,
                   ("vllm", "max_model_len"): test_model_options_land_in_the_local_executors_and_requests,
@@ -452,7 +453,7 @@ def test_trainer_defaults_are_the_documented_ones():
         kw = opt.kwarg
         if kw.startswith("lora."):
             assert trainer.LORA_DEFAULTS[kw.removeprefix("lora.")] == opt.default, name
-        elif kw != "lora" and name not in ("optimizer", "scheduler", "warmup", "weight_decay", "lr", "seed",
+        elif kw not in ("lora", "restart") and name not in ("optimizer", "scheduler", "warmup", "weight_decay", "lr", "seed",
                                            "max_steps"):
             assert params[kw].default == opt.default, name
     for name, opt in O.LORA_OPTIONS.items():
@@ -510,3 +511,29 @@ def test_a_version_trained_with_other_lora_settings_is_not_reused(tmp_path, monk
         out = _run(tmp_path, text % decl)
         assert out.status == "finished", out.error
     assert calls == [{"r": 4}, {"r": 8}, None]  # the second run reused the first version
+
+
+def test_restart_trains_the_declared_weights_not_the_current_version(tmp_path, monkeypatch):
+    """restart: true (STaR) hands the trainer the declared model and no adapter; without it a
+    second training continues the first one's adapter."""
+    from runtime import trainer
+
+    seen = []
+
+    def fake_train(objective, base, rows, out_dir, **kw):
+        seen.append(kw.get("adapter"))
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
+        return trainer.TrainResult(objective, out, out, None, 1, len(rows), 0.1, 1.0, 10)
+
+    monkeypatch.setattr(trainer, "train", fake_train)
+    monkeypatch.setattr("runtime.train_eval._base_path", lambda spec: "base")
+    out = _run(tmp_path, HEAD + 'model s = embedded("smollm2-135m-instruct") trainable\n'
+               'train s sft for x in d { input: x.q, target: x.a }\n'
+               'train s sft for x in d { input: x.q, target: x.q, restart: true, lora_r: 4 }\n'
+               'train s sft for x in d { input: x.a, target: x.q }\n')
+    assert out.status == "finished", out.error
+    first, second, third = seen
+    assert first is None and second is None  # restart: no adapter to continue (and its own LoRA settings)
+    assert third is not None and "versions" in str(third)  # continues the restarted version
