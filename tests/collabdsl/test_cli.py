@@ -418,11 +418,13 @@ def test_graph_and_plan_import_no_heavy_libraries(progs, args):
 
 
 # ------------------------------------------------------------------ golden drawings of the programs
-@pytest.mark.parametrize("name", PROGRAMS)
+EXAMPLES = ("debate", "star", "constitutional", "router")  # issue 12's schemes, each with its drawing
+
+
+@pytest.mark.parametrize("name", PROGRAMS + tuple(f"examples/{e}" for e in EXAMPLES))
 def test_golden_mermaid(name):
-    program = ROOT / "programs" / f"{name}.collab"
-    if not program.exists():
-        pytest.skip(f"{program} not written yet")
+    program = ROOT / ("" if "/" in name else "programs") / f"{name}.collab"
+    assert program.exists(), program
     r = invoke("graph", program, "--format", "mermaid")
     assert r.exit_code == 0, r.output
     golden = GOLDEN / f"{name}.mmd"
