@@ -15,12 +15,14 @@ limit), no mmap for large blocks (``M_MMAP_THRESHOLD`` at its maximum) and no au
 trimming of the heap's top (``M_TRIM_THRESHOLD``). The same training then took 0.93
 million faults and 7.6 s of system time, 23.9 s in all on the compute thread (26.8 s
 before); the peak resident size stayed the same (3.84 vs 3.79 GB). What is freed is not
-lost to the machine: :func:`give_back`, after every job of the compute thread, returns the
-heap's free pages (``malloc_trim``) whenever less than a quarter of the machine's memory is
-available, and a run gives everything back when it ends. So the resident size of a run
-stays near its largest step's peak while the machine has room (it does not grow with the
-number of steps: the kept blocks are reused), and falls when the machine needs the memory.
-``COLLAB_MALLOC=default`` keeps glibc's behaviour (the heap trimmed after each training). Trimming after every training cost the next one
+lost to the machine: every training gives the heap's free pages back when it ends
+(``malloc_trim``, ``runtime.trainer.release_memory``), :func:`give_back` after every other job
+of the compute thread does so whenever less than a quarter of the machine's memory is
+available, and a run gives everything back when it ends. Trimming only when short of memory
+was measured too and rejected: Sci-CoT took 129 s instead of 138 s, but its resident size
+after each training grew by 1.6 GB a training (the heap's high-water mark, fragmented, kept
+rising) where it falls back to the loaded models with a trim after each training.
+``COLLAB_MALLOC=default`` keeps glibc's behaviour. Trimming after every training cost the next one
 its page faults again (Sci-CoT: 5.1 million faults, 50 s of system time in a 138 s run).
 
 Only on Linux with glibc, and never over the user's own choice: with any of

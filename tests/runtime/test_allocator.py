@@ -78,13 +78,14 @@ def test_kept_memory_goes_back_when_the_machine_is_short(monkeypatch):
     assert allocator.give_back(force=True) is True
 
 
-def test_a_finished_training_trims_unless_blocks_are_kept(monkeypatch):
+def test_a_finished_training_always_gives_the_heap_back(monkeypatch):
+    """Kept blocks are reused between batches, but a training's go back when it ends: with
+    them kept, Sci-CoT's resident size grew 1.6 GB per training."""
     from runtime import trainer
 
     trims = []
     monkeypatch.setattr(allocator, "give_back", lambda force=False: trims.append(force))
-    monkeypatch.setattr(allocator, "_keeps", False)
-    trainer.release_memory()
-    monkeypatch.setattr(allocator, "_keeps", True)
-    trainer.release_memory()
-    assert trims == [True, False]  # forced as before; kept blocks go back only when short
+    for keeps in (False, True):
+        monkeypatch.setattr(allocator, "_keeps", keeps)
+        trainer.release_memory()
+    assert trims == [True, True]
