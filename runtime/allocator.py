@@ -21,9 +21,10 @@ of the compute thread does so whenever less than a quarter of the machine's memo
 available, and a run gives everything back when it ends. Trimming only when short of memory
 was measured too and rejected: Sci-CoT took 129 s instead of 138 s, but its resident size
 after each training grew by 1.6 GB a training (the heap's high-water mark, fragmented, kept
-rising) where it falls back to the loaded models with a trim after each training.
-``COLLAB_MALLOC=default`` keeps glibc's behaviour. Trimming after every training cost the next one
-its page faults again (Sci-CoT: 5.1 million faults, 50 s of system time in a 138 s run).
+rising) where it falls back to the loaded models with a trim after each training (the
+price: each training faults its pages in again; Sci-CoT 2.3 million faults without the
+trims, more with them). Sci-CoT with glibc's defaults took 161 s (5.1 million faults, 80 s of
+system time). ``COLLAB_MALLOC=default`` keeps glibc's behaviour.
 
 Only on Linux with glibc, and never over the user's own choice: with any of
 ``MALLOC_ARENA_MAX``, ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``,
