@@ -194,5 +194,12 @@ def test_litellm_against_vllm_openai_server(ex, tiny_model_dir, tmp_path):
         (raw,), = api.generate([GenRequest("The sky is", max_tokens=5, chat=False, logprobs=True)])
         (raw_local,), = ex.generate([GenRequest("The sky is", max_tokens=5, chat=False)])
         assert raw.text == raw_local.text and len(raw.token_logprobs) >= 1
+        # chat turns (a system message, an earlier exchange): the engine's template and the
+        # server's messages give the same prompt and the same greedy reply
+        turns = (("system", "You answer in one word."), ("user", PROMPTS[0]), ("assistant", "Paris."))
+        (rt,), = api.generate([GenRequest("Are you sure?", max_tokens=12, turns=turns)])
+        (lt,), = ex.generate([GenRequest("Are you sure?", max_tokens=12, turns=turns)])
+        (bare,), = ex.generate([GenRequest("Are you sure?", max_tokens=12)])
+        assert rt.text == lt.text and rt.prompt_tokens == lt.prompt_tokens > bare.prompt_tokens
         (c,) = api.choose([ChoiceRequest("What is the capital of France?", ("Paris", "Rome"))])
         assert sum(c.probs) == pytest.approx(1.0) and len(c.logliks) == 2
