@@ -12,9 +12,9 @@ million page faults and 11.7 s of system time out of 25.6 s (``/usr/bin/time``).
 :func:`configure` keeps freed memory in the process for reuse: one arena for every thread
 (``M_ARENA_MAX`` 1: the compute thread allocates from the main heap, which has no size
 limit), no mmap for large blocks (``M_MMAP_THRESHOLD`` at its maximum) and no automatic
-trimming of the heap's top (``M_TRIM_THRESHOLD``). The same training then took 0.93
-million faults and 7.6 s of system time, 23.9 s in all on the compute thread (26.8 s
-before); the peak resident size stayed the same (3.84 vs 3.79 GB). What is freed is not
+trimming of the heap's top (``M_TRIM_THRESHOLD``). ``bench/allocator.py`` (a 4-step full
+fine-tuning on a thread, fresh processes): 1.09 vs 3.05 million faults, 4.5 vs 7.7 s of
+system time, 23.0 vs 24.6 s of training (0.94x), peak resident size 4.12 vs 3.84 GB (1.07x). What is freed is not
 lost to the machine: every training gives the heap's free pages back when it ends
 (``malloc_trim``, ``runtime.trainer.release_memory``), :func:`give_back` after every other job
 of the compute thread does so whenever less than a quarter of the machine's memory is

@@ -414,8 +414,9 @@ def build_configs(
 
     ``precision`` (the trained role's ``dtype``, resolved by ``runtime.precision.resolve``:
     ``auto`` is bf16 where the device computes it natively): ``bfloat16`` trains under bf16
-    autocast, also on a CPU (transformers then needs ``use_cpu``; measured on a CPU with
-    AVX512-BF16: 4 steps of full fine-tuning 14.5 s instead of 17 s); ``float16`` under fp16
+    autocast, also on a CPU (transformers then needs ``use_cpu``; ``bench/train_precision.py``
+    on a CPU with AVX512-BF16: 4 steps of full fine-tuning 0.84x the wall of fp32, of LoRA
+    0.98x: the frozen base gains little); ``float16`` under fp16
     autocast, CUDA only; ``float32`` in fp32. None: bf16 on a CUDA device that supports it,
     fp32 elsewhere (what collab always did)."""
     if objective not in OBJECTIVES:
