@@ -856,7 +856,7 @@ def _derived_problems(f: Facts, e: A.Eval, d: A.Derived, systems: set) -> list[D
             out.append(error("E113", "a derived row reads no row value: it computes with system(\"label\"), params "
                              "and numbers", n.span))
             break
-        elif isinstance(n, A.Name) and not isinstance(n, A.Call):
+        elif isinstance(n, A.Name):
             sym = f.symbol(str(n.id))
             if str(n.id) != "system" and (sym is None or sym.kind != "param"):
                 out.append(error("E101", f"undefined name '{n.id}' (a derived row reads params only)", n.span))

@@ -29,3 +29,23 @@ def run_program(path: Path, db: Path, **kw):
     assert res.graph is not None, [d.message for d in res.diagnostics]
     return run_graph(res.graph, program_path=str(path), sources=res.sources, store_path=str(db),
                      progress=False, **kw)
+
+
+def fake_trainer(monkeypatch, seen: list | None = None) -> list:
+    """Replace runtime.trainer.train by one that writes an adapter folder (its config, no
+    weights) and appends each call's keywords to ``seen`` (returned): a logic test of the
+    train handler without a real training."""
+    from runtime import trainer
+
+    seen = [] if seen is None else seen
+
+    def fake_train(objective, base, rows, out_dir, **kw):
+        seen.append(kw)
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
+        return trainer.TrainResult(objective, out, out, None, 1, len(rows), 0.1, 1.0, 10)
+
+    monkeypatch.setattr(trainer, "train", fake_train)
+    monkeypatch.setattr("runtime.train_eval._base_path", lambda spec: "base")
+    return seen

@@ -14,9 +14,9 @@ ROWS = [{"question": "What color is the sky?", "answer": "blue"},
         {"question": "What do bees make?", "answer": "honey"}]
 
 
-@pytest.fixture
-def calls(monkeypatch):
-    """Every request the fake backend received, with the model it was made for."""
+def fake_backend(monkeypatch, reply) -> list:
+    """A backend whose sample ``i`` of request ``r`` to model ``ref`` is ``reply(ref, r, i)``;
+    returns the list of every ``(ref, request)`` it received."""
     seen = []
 
     class Exec:
@@ -27,7 +27,7 @@ def calls(monkeypatch):
 
         def generate(self, reqs):
             seen.extend((self.ref, r) for r in reqs)
-            return [[Generation(text=f"{self.ref}: {r.prompt[-12:]}", prompt_tokens=1, completion_tokens=1)]
+            return [[Generation(text=reply(self.ref, r, i), prompt_tokens=1, completion_tokens=1) for i in range(r.n)]
                     for r in reqs]
 
         def close(self):
@@ -35,6 +35,12 @@ def calls(monkeypatch):
 
     monkeypatch.setattr("runtime.agents._locked_make", lambda spec: Exec(spec))
     return seen
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Every request the fake backend received, with the model it was made for."""
+    return fake_backend(monkeypatch, lambda ref, r, i: f"{ref}: {r.prompt[-12:]}")
 
 
 ENSEMBLE = """
@@ -218,21 +224,8 @@ eval res for x in d metrics mean {
 def test_a_vote_over_k_samples_follows_set_k(tmp_path, monkeypatch):
     """Issue 12: the vote is written once and follows `--set k=...` with no edit; unparsed
     samples (no answer marker) are no votes."""
-    from runtime.executors.base import Generation
-
     answers = ["blue", None, "blue", "honey", "honey", "honey", None]  # sample i's answer
-
-    class Exec:
-        batch_size = 64
-
-        def generate(self, reqs):
-            return [[Generation(text=f"So the answer is {answers[i]}." if answers[i] else "I do not know",
-                                prompt_tokens=1, completion_tokens=1) for i in range(r.n)] for r in reqs]
-
-        def close(self):
-            pass
-
-    monkeypatch.setattr("runtime.agents._locked_make", lambda spec: Exec())
+    fake_backend(monkeypatch, lambda ref, r, i: f"So the answer is {answers[i]}." if answers[i] else "I do not know")
     path = write_program(tmp_path, SELF_CONSISTENCY, ROWS)
     for k, vote, agree in ((3, "blue", 2), (7, "honey", 3)):
         out = run_program(path, tmp_path / f"runs{k}.db", sets={"k": str(k)})
@@ -258,20 +251,11 @@ repeat until count(pending) == 0 max 2 {
 def test_warnings_that_save_a_run(tmp_path, calls, monkeypatch):
     """Issue 12: a filter that keeps no row (not the one a `repeat until` counts down) and a
     training on fewer than a handful of examples are warned about, located, and stored."""
-    import json
     import sqlite3
-    from pathlib import Path
 
-    from runtime import trainer
+    from runtime_testing import fake_trainer
 
-    def fake_train(objective, base, rows, out_dir, **kw):
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
-        return trainer.TrainResult(objective, out, out, None, 1, len(rows), 0.1, 1.0, 10)
-
-    monkeypatch.setattr(trainer, "train", fake_train)
-    monkeypatch.setattr("runtime.train_eval._base_path", lambda spec: "base")
+    fake_trainer(monkeypatch)
     path = write_program(tmp_path, SAVING, ROWS)
     out = run_program(path, tmp_path / "runs.db")
     assert out.status == "finished", out.error
@@ -335,36 +319,17 @@ def test_rows_leave_a_per_row_loop_when_their_own_condition_holds(tmp_path, monk
     """Issue 12: `repeat for x in D until COND max N`: each row's draft carries from round to
     round, a row leaves once the critic accepts it, the loop ends when none is left, and the
     run notes how many rows were still active after each round."""
-    from runtime.executors.base import Generation
+    def reply(ref, r, i):
+        if ref == "org/critic":
+            return "yes" if ("bees" in r.prompt or "A: third" in r.prompt) else "no"
+        return "third" if "Draft: second" in r.prompt else "second" if "Draft: first" in r.prompt else "first"
 
-    seen = []
-
-    class Exec:
-        batch_size = 64
-
-        def __init__(self, spec):
-            self.ref = spec.get("ref")
-
-        def generate(self, reqs):
-            out = []
-            for r in reqs:
-                seen.append((self.ref, r.prompt))
-                if self.ref == "org/critic":
-                    text = "yes" if ("bees" in r.prompt or "A: third" in r.prompt) else "no"
-                else:
-                    text = "third" if "Draft: second" in r.prompt else "second" if "Draft: first" in r.prompt \
-                        else "first"
-                out.append([Generation(text=text, prompt_tokens=1, completion_tokens=1)])
-            return out
-
-        def close(self):
-            pass
-
-    monkeypatch.setattr("runtime.agents._locked_make", lambda spec: Exec(spec))
+    received = fake_backend(monkeypatch, reply)
     path = write_program(tmp_path, REFINE_ROWS, ROWS)
     assert [d.code for d in check_path(str(path)).diagnostics] == []
     out = run_program(path, tmp_path / "runs.db")
     assert out.status == "finished", out.error
+    seen = [(ref, r.prompt) for ref, r in received]
     critic = [p for ref, p in seen if ref == "org/critic"]
     drafts = [p for ref, p in seen if ref != "org/critic"]
     assert len(drafts) == 2 + 2 + 1 and len(critic) == 2 + 1  # round 2 only for the sky's row

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from runtime_testing import run_program
+from runtime_testing import fake_trainer, run_program
 
 from collabdsl.compiler import check_path
 
@@ -135,7 +135,6 @@ def _program(snippet: str, before: str = "") -> str:
 
 @pytest.fixture
 def fake_models(monkeypatch):
-    from runtime import trainer
     from runtime.executors.base import ChoiceResult, Generation
 
     class Exec:
@@ -155,15 +154,8 @@ def fake_models(monkeypatch):
         def close(self):
             pass
 
-    def fake_train(objective, base, rows, out_dir, **kw):
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
-        return trainer.TrainResult(objective, out, out, None, 1, len(rows), 0.1, 1.0, 10)
-
     monkeypatch.setattr("runtime.agents._locked_make", lambda spec: Exec(spec))
-    monkeypatch.setattr(trainer, "train", fake_train)
-    monkeypatch.setattr("runtime.train_eval._base_path", lambda spec: "base")
+    fake_trainer(monkeypatch)
 
 
 def _context(i: int) -> dict:

@@ -516,24 +516,14 @@ def test_a_version_trained_with_other_lora_settings_is_not_reused(tmp_path, monk
 def test_restart_trains_the_declared_weights_not_the_current_version(tmp_path, monkeypatch):
     """restart: true (STaR) hands the trainer the declared model and no adapter; without it a
     second training continues the first one's adapter."""
-    from runtime import trainer
+    from runtime_testing import fake_trainer
 
-    seen = []
-
-    def fake_train(objective, base, rows, out_dir, **kw):
-        seen.append(kw.get("adapter"))
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
-        return trainer.TrainResult(objective, out, out, None, 1, len(rows), 0.1, 1.0, 10)
-
-    monkeypatch.setattr(trainer, "train", fake_train)
-    monkeypatch.setattr("runtime.train_eval._base_path", lambda spec: "base")
+    calls = fake_trainer(monkeypatch)
     out = _run(tmp_path, HEAD + 'model s = embedded("smollm2-135m-instruct") trainable\n'
                'train s sft for x in d { input: x.q, target: x.a }\n'
                'train s sft for x in d { input: x.q, target: x.q, restart: true, lora_r: 4 }\n'
                'train s sft for x in d { input: x.a, target: x.q }\n')
     assert out.status == "finished", out.error
-    first, second, third = seen
+    first, second, third = (kw.get("adapter") for kw in calls)
     assert first is None and second is None  # restart: no adapter to continue (and its own LoRA settings)
     assert third is not None and "versions" in str(third)  # continues the restarted version
