@@ -433,9 +433,7 @@ class Analyzer:
             if _reads_row(e.iterable, env) or (e.cond is not None and _reads_row(e.cond, inner)):
                 self.f.row_comprehension_calls += [c for c in self.f.calls[first:]
                                                    if c.kind in ("model_method", "kb_method", "step")]
-            if e.cond is not None and isinstance(e.iterable, A.ListLit) and e.iterable.items and all(
-                    isinstance(i, A.Name) and (self.f.symbol(str(i.id)) is not None
-                                               and self.f.symbol(str(i.id)).kind == "model") for i in e.iterable.items):
+            if e.cond is not None and _lists_models(self.f, e.iterable):
                 self.f.filtered_model_lists.append(e.cond)
             return "list"
         if isinstance(e, A.DictLit):
@@ -556,6 +554,18 @@ class Analyzer:
             elif what and what.startswith("score:"):
                 lo, hi = what[len("score:"):].split(",")
                 self.f.compares.append((e, "score", (float(lo), float(hi)), other))
+
+
+def _lists_models(f: Facts, e: A.Expr) -> bool:
+    """A literal list of models, or an ensemble's name (``model team = [a, b]``)."""
+    def kind(name) -> str | None:
+        sym = f.symbol(str(name))
+        return sym.kind if sym is not None else None
+
+    if isinstance(e, A.Name):
+        return kind(e.id) == "ensemble"
+    return isinstance(e, A.ListLit) and bool(e.items) and all(
+        isinstance(i, A.Name) and kind(i.id) == "model" for i in e.items)
 
 
 def _reads_row(e: A.Expr, env: RowEnv) -> bool:

@@ -112,6 +112,10 @@ def test_a_comprehension_filters_its_items(tmp_path):
     models.write_text(FILTERS.replace("x.long = [o for o in x.opts if len(o) > 1]",
                                       "x.long = [m.generate(x.question) for m in [a, a] if 1 > 0]"))
     assert [(d.code, d.span.line) for d in check_path(str(models)).diagnostics] == [("E125", 7)]
+    team = tmp_path / "team.collab"  # an ensemble's name is a list of models too
+    team.write_text(FILTERS.replace("data d =", "model team = [a]\ndata d =").replace(
+        "x.long = [o for o in x.opts if len(o) > 1]", "x.long = [m.generate(x.question) for m in team if 1 > 0]"))
+    assert [(d.code, d.span.line) for d in check_path(str(team)).diagnostics] == [("E125", 8)]
 
 
 def test_a_row_filter_keeps_the_items_where_it_holds():
