@@ -5,10 +5,12 @@ Codes: E1xx are errors (the program cannot run as written), W2xx warnings.
 """
 from __future__ import annotations
 
+import difflib
 import math
 from typing import Callable
 
 from collabdsl import ast as A
+from collabdsl import vllm_args
 from collabdsl.analysis import Facts
 from collabdsl.builtins import DATA_BUILTINS, ENUMS, ROW_BUILTINS
 from collabdsl.diagnostics import Diagnostic, error, warning
@@ -681,6 +683,17 @@ def check_profiles(f: Facts) -> list[Diagnostic]:
     return out
 
 
+def unknown_kwarg(backend: str, name: str) -> str:
+    """The message for a keyword a backend reference does not take: vllm() takes vLLM's engine
+    arguments (collabdsl.vllm_args: a reserved name says why, a near miss what was meant)."""
+    if backend == "vllm":
+        return vllm_args.unknown(name)
+    kwargs = BACKEND_KWARGS.get(backend, {})
+    close = difflib.get_close_matches(name, list(kwargs), n=1, cutoff=0.75)
+    return (f"{backend}() has no option '{name}'" + (f"; did you mean '{close[0]}'?" if close else "")
+            + (f"; options: {', '.join(kwargs)}" if kwargs else ""))
+
+
 def check_models(f: Facts) -> list[Diagnostic]:
     out = []
     for m in f.program.decls(A.Model):
@@ -700,8 +713,7 @@ def check_models(f: Facts) -> list[Diagnostic]:
         kwargs = BACKEND_KWARGS.get(str(m.backend), {})
         for kw in m.kwargs:
             if kw.name not in kwargs:
-                out.append(error("E112", f"{m.backend}() has no option '{kw.name}'"
-                                 + (f"; options: {', '.join(kwargs)}" if kwargs else ""), kw.span))
+                out.append(error("E112", unknown_kwarg(str(m.backend), str(kw.name)), kw.span))
         for opt in m.options:
             o = MODEL_OPTIONS.get(str(opt.name))
             if o is None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from collabdsl import loadmap as _loadmap
+from collabdsl import vllm_args as _vllm_args
 
 TRANSFORMERS_BACKENDS = ("embedded", "hf", "gguf")  # runtime.executors.transformers_exec
 VLLM_BACKENDS = ("vllm",)  # runtime.executors.vllm_exec
@@ -127,6 +128,11 @@ _POS_INT = _number(1, integer=True)
 # has a context window of a million tokens; a row's samples are held together in memory).
 MAX_TOKENS = 1_000_000
 MAX_SAMPLES = 10_000
+MAX_REPLICAS = 1_024
+
+# Options that decide where a call runs, not what it answers: they are no part of a node's
+# fingerprint, so changing them reuses what ran (outputs do not depend on them).
+EXECUTION_OPTIONS = ("replicas",)
 
 
 def _at_most(hi: int, what: str):
@@ -172,6 +178,10 @@ def _model_options():
         Option("dtype", "TransformersExecutor(dtype=) and vLLM's dtype engine argument",
                TRANSFORMERS_BACKENDS + VLLM_BACKENDS, kwarg="dtype",
                check=_one_of(tuple(DTYPES), what="dtype"), normalize=DTYPES.get),
+        Option("replicas", "runtime.replicas.ReplicatedExecutor: the role's executor runs as this many "
+               "Ray actors (each with its own copy of the weights on its own CPUs or GPUs) and the "
+               "agent's batches are spread over them", TRANSFORMERS_BACKENDS + VLLM_BACKENDS,
+               check=_number(1, MAX_REPLICAS, integer=True), default=1),
     ]
 
 
@@ -197,6 +207,28 @@ BACKEND_KWARGS: dict[str, dict[str, Option]] = {
                                 kwarg="max_model_len", check=_POS_INT),
     },
 }
+
+
+def _engine_arg(name: str) -> Option:
+    """A vLLM engine argument (collabdsl.vllm_args): passed to vllm.LLM under its own name."""
+    return Option(name, f"vLLM's engine argument {name}: VLLMExecutor({name}=) -> vllm.LLM({name}=)",
+                  ("vllm",), kwarg=name, check=lambda v: _vllm_args.problem(name, v),
+                  normalize=lambda v: _vllm_args.normalize(name, v))
+
+
+# every other field of vLLM's EngineArgs, under the engine's own name (the names collab sets
+# itself, collabdsl.vllm_args.RESERVED, are not options)
+BACKEND_KWARGS["vllm"].update({n: _engine_arg(n) for n in _vllm_args.ENGINE_ARGS
+                               if n not in BACKEND_KWARGS["vllm"] and n not in _vllm_args.RESERVED})
+for _n in ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "max_num_seqs", "max_loras"):
+    BACKEND_KWARGS["vllm"][_n] = Option(_n, BACKEND_KWARGS["vllm"][_n].lands, ("vllm",), kwarg=_n, check=_POS_INT,
+                                        normalize=int)
+# the weights a server serves (a hub id, a local folder or embedded:NAME): what a training of
+# the role fine-tunes locally, its adapter then loaded into the server (docs/runtime.md)
+BACKEND_KWARGS["server"]["weights"] = Option(
+    "weights", "the weights the server serves, which trainings of the role fine-tune locally (LoRA): "
+    "runtime.trainer.train(base) on them, the adapter loaded into the server (POST /v1/load_lora_adapter) "
+    "and called by its name", ("server",), check=_text)
 
 # ------------------------------------------------------------------ per-call options
 _GEN_METHODS = ("generate", "sample", "score")

@@ -204,6 +204,28 @@ def model_ref(spec: dict | None) -> tuple[str | None, str | None]:
     return backend, safe_ref(None if ref is None else str(ref))
 
 
+def gpus_needed(spec: dict | None) -> int:
+    """GPUs a role's backend takes when the program runs on GPUs: a vLLM engine its tensor x
+    pipeline x data parallel sizes (engine arguments, 1 each by default); a transformers model
+    1 (0 with ``device "cpu"``); api, server and column models 0 (the server's GPUs are its
+    own); times the model option ``replicas`` where given."""
+    if not spec:
+        return 0
+    from collabdsl.vllm_args import gpus
+
+    backend, options = spec.get("backend"), spec.get("options") or {}
+    if backend == "vllm":
+        n = gpus(spec.get("kwargs") or {})
+    elif backend in ("embedded", "hf", "gguf"):
+        n = 0 if str(options.get("device") or "").startswith("cpu") else 1
+    else:
+        return 0
+    replicas = options.get("replicas", 1)
+    if isinstance(replicas, (int, float)) and not isinstance(replicas, bool) and replicas >= 1:
+        n *= int(replicas)
+    return n
+
+
 # ------------------------------------------------------------------ prices (offline)
 @lru_cache(maxsize=1)
 def _price_table() -> tuple[dict | None, str | None]:
@@ -565,11 +587,15 @@ def plan(G) -> Plan:
                    "default_rows_used": used_default_rows,
                    "prices": "litellm price table (offline)" if table else "n/a (litellm not installed)"}
     shown_models = {}
+    engines = {}  # one engine per backend reference (roles declared alike share it): its GPUs
     for role in sorted(models):
         backend, ref = model_ref(models[role])
-        shown_models[role] = {"backend": backend, "ref": ref}
+        shown_models[role] = {"backend": backend, "ref": ref, "gpus": gpus_needed(models[role])}
         if models[role].get("derived_from"):
             shown_models[role]["derived_from"] = models[role]["derived_from"]
+        else:
+            engines[(backend, ref)] = max(engines.get((backend, ref), 0), shown_models[role]["gpus"])
+    totals["gpus"] = sum(engines.values())
     return Plan(name=str(G.graph.get("name") or ""), description=str(G.graph.get("description") or ""),
                 path=str(G.graph.get("path") or ""), params=redact(params), models=shown_models, nodes=nodes,
                 totals=totals, assumptions=assumptions,
@@ -808,6 +834,8 @@ def render_text(p: Plan, width: int | None = None, color: bool | None = None, al
                                              for k, v in p.params.items()), markup=False)
     for role, m in p.models.items():
         extra = f" (trained from {m['derived_from']})" if m.get("derived_from") else ""
+        gpus = m.get("gpus")
+        extra += f", {gpus} GPU{'s' if gpus != 1 else ''} on a GPU machine" if gpus is not None else ""
         console.print(f"model {role}: {m['backend']}:{m['ref']}{extra}", markup=False)
     t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for col, just in (("id", "right"), ("node", "left"), ("kind", "left"), ("model", "left"),
@@ -840,6 +868,10 @@ def render_text(p: Plan, width: int | None = None, color: bool | None = None, al
     console.print(f"[bold]total[/bold]: {_te(tot['calls'])} model calls, {_te(tot['prompt_tokens'])} prompt + "
                   f"{_te(tot['completion_tokens'])} completion tokens, API cost {cost_text}; "
                   f"training {_te(tot['train_examples'])} examples, {_te(tot['train_steps'])} steps")
+    if tot.get("gpus"):
+        console.print(f"[bold]gpus[/bold]: {tot['gpus']} when every model is loaded at once on a GPU machine "
+                      "(vLLM: tensor x pipeline x data parallel size; transformers: 1; api, server: 0; "
+                      "times replicas)")
     peak = tot.get("memory")
     if peak:
         console.print(f"[bold]memory[/bold]: peak ~{peak['bytes'] / 2**30:.1f} GB (the largest step, "

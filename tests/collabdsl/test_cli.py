@@ -266,7 +266,7 @@ def test_plan_json_with_set_and_model(progs):
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     assert data["params"]["n"] == 20
-    assert data["models"]["small"] == {"backend": "hf", "ref": "HuggingFaceTB/SmolLM2-360M-Instruct"}
+    assert data["models"]["small"] == {"backend": "hf", "ref": "HuggingFaceTB/SmolLM2-360M-Instruct", "gpus": 1}
     loads = [n for n in data["nodes"] if n["kind"] == "load"]
     assert loads[0]["rows"] == 20
 

@@ -262,7 +262,42 @@ def test_plan_json_is_stable_and_complete():
     assert [n["id"] for n in data["nodes"]] == ["l", "m"]
     assert set(data["totals"]) >= {"calls", "prompt_tokens", "completion_tokens", "cost_usd", "train_steps",
                                    "train_examples", "by_model"}
-    assert data["models"]["large"] == {"backend": "api", "ref": "openai/gpt-4o-mini"}
+    assert data["models"]["large"] == {"backend": "api", "ref": "openai/gpt-4o-mini", "gpus": 0}
+
+
+def test_gpus_each_role_needs(tmp_path):
+    """vLLM: tensor x pipeline x data parallel size; transformers 1 (0 on "cpu"); api, server,
+    column 0; times the model option replicas; the total counts shared engines once."""
+    from collabdsl.compiler import compile_path
+
+    p = tmp_path / "g.collab"
+    p.write_text('program t "t"\n'
+                 'model big = vllm("org/m", tensor_parallel_size: 2, pipeline_parallel_size: 2, '
+                 'data_parallel_size: 2) frozen\n'
+                 'model one = vllm("org/n") frozen\n'
+                 'model s = hf("org/s") frozen device "cpu"\n'
+                 'model e = embedded("smollm2-135m-instruct") frozen\n'
+                 'model e2 = embedded("smollm2-135m-instruct") frozen\n'
+                 'model a = api("openai/gpt-4o-mini")\n'
+                 'model srv = server("http://127.0.0.1:1/v1", model: "m")\n'
+                 'data d = load("builtin:science-mc", split: "test")\n'
+                 'for x in d { x.a = big.generate(x.question)\n x.b = one.generate(x.question)\n'
+                 ' x.c = s.generate(x.question)\n x.d = e.generate(x.question)\n x.f = e2.generate(x.question)\n'
+                 ' x.g = a.generate(x.question)\n x.h = srv.generate(x.question) }\n')
+    res = compile_path(str(p))
+    assert not res.errors, [d.message for d in res.diagnostics]
+    plan = P.plan(res.graph)
+    data = json.loads(plan.to_json())
+    assert {r: m["gpus"] for r, m in data["models"].items()} == {
+        "big": 8, "one": 1, "s": 0, "e": 1, "e2": 1, "a": 0, "srv": 0}
+    assert data["totals"]["gpus"] == 10  # e and e2 share one engine
+    text = P.render_text(plan)
+    assert "model big: vllm:org/m, 8 GPUs on a GPU machine" in text
+    assert "model one: vllm:org/n, 1 GPU on a GPU machine" in text
+    assert "gpus: 10 when every model is loaded at once" in text
+    spec = dict(res.graph.graph["models"]["big"])
+    spec["options"] = {**spec["options"], "replicas": 3}  # the model option replicas (Ray replicas)
+    assert P.gpus_needed(spec) == 24
 
 
 def test_plan_of_a_compiled_program(tmp_path):

@@ -141,6 +141,32 @@ def test_model_options_land_in_the_local_executors_and_requests(tmp_path, record
     assert len(ex.requests) == len(ROWS)
 
 
+ENGINE_VALUES = {"tensor_parallel_size": 2, "enable_prefix_caching": True, "quantization": "fp8",
+                 "max_num_seqs": 7, "kv_cache_dtype": "fp8", "enforce_eager": True, "max_lora_rank": 32,
+                 "ignore_patterns": ["*.pt"], "cpu_offload_gb": 1.5, "hf_overrides": {"rope_theta": 5}}
+
+
+def test_vllm_engine_arguments_reach_the_engine_under_their_own_name(tmp_path, recorders):
+    """Every field of vLLM's EngineArgs (but the ones collab sets) is a vllm() option that the
+    executor gets unchanged under the engine's name (VLLMExecutor passes them to vllm.LLM), also
+    when --model rebinds the role to another vLLM model."""
+    from collabdsl import vllm_args
+
+    for name, (kinds, _, _) in vllm_args.ENGINE_ARGS.items():
+        opt = O.BACKEND_KWARGS["vllm"].get(name)
+        assert (opt is None) == (name in vllm_args.RESERVED), name
+        assert opt is None or (opt.kwarg == name and opt.applies == ("vllm",)), name
+    kw = ", ".join(f"{k}: {json.dumps(v)}" for k, v in ENGINE_VALUES.items()).replace('"rope_theta"', "rope_theta")
+    text = HEAD + f'model m = vllm("org/fake", {kw}) frozen\nfor x in d {{ x.g = m.generate(x.q) }}\n'
+    for models, ref in ((None, "org/fake"), ({"m": "vllm:org/other"}, "org/other")):
+        Recorder.made = []
+        (tmp_path / ref.replace("/", "_")).mkdir()
+        out = _run(tmp_path / ref.replace("/", "_"), text, models=models)
+        assert out.status == "finished", out.error
+        (ex,) = recorders.made
+        assert ex.args == (ref,) and ex.kwargs == ENGINE_VALUES
+
+
 def test_the_gguf_file_kwarg_is_the_file_loaded(tmp_path, recorders):
     out = _run(tmp_path, HEAD + 'model m = gguf("org/repo", file: "m.Q4.gguf") frozen\n'
                'for x in d { x.g = m.generate(x.q) }\n')
@@ -417,6 +443,8 @@ TRAIN_LANDINGS = {
 }
 KWARG_LANDINGS = {("vllm", "gpu_memory_utilization"): test_model_options_land_in_the_local_executors_and_requests,
                   ("vllm", "max_model_len"): test_model_options_land_in_the_local_executors_and_requests,
+                  **{("vllm", n): test_vllm_engine_arguments_reach_the_engine_under_their_own_name
+                     for n in O.BACKEND_KWARGS["vllm"] if n not in ("gpu_memory_utilization", "max_model_len")},
                   ("gguf", "file"): test_the_gguf_file_kwarg_is_the_file_loaded,
                   ("server", "model"): test_model_options_reach_litellm_and_the_server,
                   ("server", "api_key_env"): test_a_servers_api_key_env_is_sent_only_when_the_user_confirms_it}
