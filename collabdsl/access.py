@@ -341,6 +341,12 @@ def check_graph(G, policy: ReadPolicy, imports=()) -> list[Diagnostic]:
         diags += got
         if not got and spec.get("local"):
             reads.append(_read(f"model {role}", spec["resolved"], spec.get("span"), policy))
+        weights = spec.get("weights")  # the local weights a server serves (what its trainings load)
+        if weights and not got:
+            got = model_diagnostics(role, weights, policy, span_of(spec.get("span")))
+            diags += got
+            if not got and weights.get("local"):
+                reads.append(_read(f"model {role} (weights)", weights["resolved"], spec.get("span"), policy))
     for n, a in G.nodes(data=True):
         if a.get("kind") != "load":
             continue
@@ -352,8 +358,34 @@ def check_graph(G, policy: ReadPolicy, imports=()) -> list[Diagnostic]:
                 reads.append(_read(label, str(real), a.get("span"), policy))
         except AccessDenied as exc:
             diags.append(error("E126", str(exc), span_of(a.get("span"))))
+    for n, a in G.nodes(data=True):
+        cfg = (a.get("options") or {}).get("accelerate_config") if a.get("kind") == "train" else None
+        if not isinstance(cfg, str) or not cfg:
+            continue
+        try:
+            real = train_config_path(cfg, policy)
+        except (AccessDenied, FileNotFoundError) as exc:
+            diags.append(error("E126" if isinstance(exc, AccessDenied) else "E127", str(exc), span_of(a.get("span"))))
+            continue
+        a["accelerate_config"] = str(real)  # what the launcher is given (the option keeps the program's text)
+        reads.append(_read(f"accelerate config of train {a.get('out') or n}", str(real), a.get("span"), policy))
     G.graph["access"] = {**policy.to_dict(), "reads": reads, "network": network(G.graph.get("models") or {}, G)}
     return diags
+
+
+def train_config_path(path: str, policy: ReadPolicy | None, base_dir=None) -> Path:
+    """The real path of a training's ``accelerate_config`` file, located like a ``load`` source
+    (the program's folder, then the current directory) and checked against ``policy``
+    (AccessDenied); FileNotFoundError when it is not a file."""
+    where = base_dir if base_dir is not None else (policy.program_dir if policy is not None else None)
+    located, note = locate(path, where)
+    real = Path(_real(located))
+    if policy is not None:
+        policy.check(real, "accelerate config")
+    if not real.is_file():
+        raise FileNotFoundError(f"accelerate config not found: {located}{note}"
+                                + (" (it is a folder)" if real.is_dir() else ""))
+    return real
 
 
 def _read(what: str, real: str, span, policy: ReadPolicy) -> dict:

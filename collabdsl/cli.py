@@ -320,6 +320,16 @@ def run(
                                           "that sets no dtype: auto (bf16 where the device computes it "
                                           "natively, else fp32), bf16 or fp32. Recorded with the run; part "
                                           "of the cache keys.", show_default=False),
+    launcher: str | None = typer.Option(None, "--launcher",
+                                        help="How every training that sets no launcher runs: accelerate (an "
+                                             "`accelerate launch` subprocess) or none (in process).",
+                                        show_default=False),
+    processes: int | None = typer.Option(None, "--processes",
+                                         help="Training processes (data parallel ranks) of every launched "
+                                              "training that sets none; needs a launcher.", show_default=False),
+    accelerate_config: Path | None = typer.Option(None, "--accelerate-config",
+                                                  help="accelerate config file (DDP, FSDP, DeepSpeed) of every "
+                                                       "launched training that sets none.", show_default=False),
 ) -> None:
     """Compile and run a program.
 
@@ -335,6 +345,8 @@ def run(
 
     if dtype is not None:
         _default_dtype(result.graph.graph["models"], dtype)
+    if launcher is not None or processes is not None or accelerate_config is not None:
+        _default_launch(result.graph, launcher, processes, accelerate_config)
     missing = check_keys(result.graph.graph["models"], os.environ)
     if missing:
         errors, _ = _print_diagnostics(missing, result.sources, err=True)
@@ -388,6 +400,42 @@ def _default_dtype(models: dict, dtype: str) -> None:
         if spec.get("backend") in TRANSFORMERS_BACKENDS:
             options = spec.setdefault("options", {})
             options.setdefault("dtype", name)
+
+
+def _default_launch(G, launcher: str | None, processes: int | None, config: Path | None) -> None:
+    """``--launcher``, ``--processes``, ``--accelerate-config``: the launch options of every
+    training that does not set them (a value the program sets wins, as with --dtype). Bad values
+    exit 2; the config file must exist (the user named it: it is allowed to be read, and listed
+    among the run's reads)."""
+    import os
+
+    from collabdsl.options import TRAIN_OPTIONS
+
+    given = {"launcher": launcher, "processes": processes}
+    for name, value in given.items():
+        problem = TRAIN_OPTIONS[name].problem(value)
+        if problem:
+            _fail(f"--{name} {value}: {problem}", 2)
+    if (processes or 1) > 1 and launcher in (None, "none") or config is not None and launcher in (None, "none"):
+        _fail(f"--{'processes' if (processes or 1) > 1 else 'accelerate-config'} needs --launcher accelerate", 2)
+    real = None
+    if config is not None:
+        real = os.path.realpath(os.path.expanduser(str(config)))
+        if not os.path.isfile(real):
+            _fail(f"--accelerate-config {config}: no such file", 2)
+    values = {"launcher": launcher, "processes": processes, "accelerate_config": real}
+    for n, a in G.nodes(data=True):
+        if a.get("kind") != "train":
+            continue
+        o = a.setdefault("options", {})
+        for name, value in values.items():
+            if value is not None and o.get(name) is None:
+                o[name] = value
+                if name == "accelerate_config":
+                    a["accelerate_config"], a["accelerate_config_from"] = value, "--accelerate-config"
+                    G.graph.setdefault("access", {}).setdefault("reads", []).append(
+                        {"what": f"accelerate config of train {a.get('out') or n}", "path": value,
+                         "span": "--accelerate-config", "allowed_by": "--accelerate-config"})
 
 
 def profile_values(result, sets: dict | None = None) -> str:

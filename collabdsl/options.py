@@ -38,6 +38,9 @@ SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constan
 OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "adafactor", "sgd", "adagrad", "rmsprop")
 OPTIMIZER_ALIASES = {"adamw": "adamw_torch"}  # the one short name accepted besides them
 
+# How a training's processes are started (runtime.launch); "none": in the run's own process.
+LAUNCHERS = ("none", "accelerate")
+
 # Schedulers whose learning rate ignores the warmup (transformers' get_constant_schedule).
 NO_WARMUP_SCHEDULERS = ("constant",)
 
@@ -306,6 +309,16 @@ def _train_options():
         Option("lambda", "the teacher's weight in (1 - lambda) * L(gold) + lambda * L(teacher)", ("kd",),
                "lam", _number(0, 1, why="kd mixes (1 - lambda) gold and lambda teacher"), default=0.5),
         Option("beta", "DPOConfig.beta", ("dpo",), "beta", _number(0, lo_open=True), default=0.1),
+        # how the training runs (runtime.launch.launch_train; also `collab run --launcher/--processes/
+        # --accelerate-config` for every training that does not set them)
+        Option("launcher", '"accelerate": runtime.launch.launch_train runs the training as an `accelerate '
+               'launch` subprocess (runtime.train_worker); "none": runtime.trainer.train in process',
+               every, "launcher", _one_of(LAUNCHERS, what="launcher"), default="none"),
+        Option("processes", "launch_train(processes=): accelerate launch --num_processes (data parallel "
+               "ranks; batch_size stays the inputs of a step over all of them)", every, "processes", _POS_INT,
+               default=1),
+        Option("accelerate_config", "launch_train(accelerate_config=): accelerate launch --config_file (DDP, "
+               "FSDP, DeepSpeed ...); a file the program may read", every, "accelerate_config", _text),
     ]
 
 
@@ -370,6 +383,17 @@ def train_conflicts(values: dict) -> list[tuple[str, str]]:
     if values.get("full") is True:
         out += [(n, f"'{n}' sets the LoRA adapter, but full: true trains all weights (no adapter)")
                 for n in LORA_TRAIN_OPTIONS if n in values]
+    if values.get("launcher") == "none":
+        out += [(n, f"'{n}' sets how the launcher starts the training, but launcher \"none\" trains in "
+                 f"process: use launcher: \"accelerate\"") for n in ("accelerate_config",) if n in values]
+        if (values.get("processes") or 1) > 1:
+            out.append(("processes", f"processes {values['processes']} needs launcher: \"accelerate\" (launcher "
+                        f"\"none\" trains in the run's own process)"))
+    if isinstance(values.get("processes"), int) and values["processes"] > 1 and \
+            (values.get("batch_size") or 4) % values["processes"]:
+        out.append(("processes", f"batch_size {values.get('batch_size') or 4} does not divide among "
+                    f"{values['processes']} processes: batch_size counts the inputs of an optimizer step over "
+                    f"all processes, so it must be a multiple of {values['processes']}"))
     if values.get("scheduler") in NO_WARMUP_SCHEDULERS and values.get("warmup"):
         out.append(("warmup", f'the "{values["scheduler"]}" scheduler ignores warmup: use '
                     '"constant_with_warmup"'))

@@ -146,7 +146,7 @@ def _trainer_kwargs(node, spec: dict, run_seed) -> tuple[dict | None, dict]:
         lora = None if o["full"] else (lora if lora is not None else {})
     kwargs = {}
     for name, opt in TRAIN_OPTIONS.items():
-        if o.get(name) is None or opt.kwarg in ("lora", "restart"):  # restart: the train handler's choice of base
+        if o.get(name) is None or opt.kwarg in ("lora", "restart", *LAUNCH_OPTIONS):  # the handler's choices
             continue
         if opt.kwarg.startswith("lora."):
             if lora is None:  # the lowering rejects this (E112); never dropped silently
@@ -166,6 +166,40 @@ def _trainer_kwargs(node, spec: dict, run_seed) -> tuple[dict | None, dict]:
     if precision is not None:
         kwargs["precision"] = precision
     return lora, kwargs
+
+
+LAUNCH_OPTIONS = ("launcher", "processes", "accelerate_config")  # how the training runs (_launch)
+
+
+def _launch(ctx, node) -> dict | None:
+    """The keywords of runtime.launch.launch_train for a training with ``launcher: "accelerate"``
+    (``processes``, ``accelerate_config``: the real path located and checked when compiling,
+    checked again here), or None for an in-process training. A setting that cannot be honoured
+    is a RunError at the node."""
+    o = node["options"]
+    launcher, processes = o.get("launcher") or "none", o.get("processes")
+    if launcher != "accelerate":
+        if (processes or 1) > 1 or o.get("accelerate_config"):
+            name = "processes" if (processes or 1) > 1 else "accelerate_config"
+            raise RunError(node, f"'{name}' needs launcher: \"accelerate\" (or collab run --launcher accelerate); "
+                           f"launcher \"{launcher}\" trains in the run's own process")
+        return None
+    processes = int(processes or 1)
+    batch = int(o.get("batch_size") or 4)
+    if batch % processes:
+        raise RunError(node, f"batch_size {batch} does not divide among {processes} processes: batch_size counts "
+                       f"the inputs of an optimizer step over all processes, so it must be a multiple of {processes}")
+    config = None
+    if o.get("accelerate_config"):
+        from collabdsl.access import AccessDenied, train_config_path
+
+        try:
+            named = node.get("accelerate_config_from") == "--accelerate-config"  # the user's own file
+            config = str(train_config_path(node.get("accelerate_config") or o["accelerate_config"],
+                                           None if named else ctx.policy, ctx.base_dir))
+        except (AccessDenied, FileNotFoundError) as exc:
+            raise RunError(node, str(exc)) from None
+    return {"processes": processes, "accelerate_config": config}
 
 
 # fewer training examples than this is warned about: a handful, the least a scheme means to train on
@@ -202,15 +236,19 @@ async def train(ctx, node, key):
         ctx.stats[key].reused = True
         ctx.count(key, cache_hits=1)
     else:
+        from runtime.served import training_spec
         from runtime.trainer import train as run_trainer
 
         spec = role.spec
         parent_adapter = role.adapter
         if o.get("restart"):  # the declared weights, not the version the role has now
             declared = ctx.G.graph["models"].get(node["model"]) or spec
-            spec = {**spec, **{k: declared[k] for k in ("backend", "ref", "kwargs", "resolved") if k in declared}}
+            spec = {**spec, **{k: declared[k] for k in ("backend", "ref", "kwargs", "resolved", "weights")
+                               if k in declared}}
             parent_adapter = None
+        spec = training_spec(spec)  # a served role: the weights its server serves (runtime.served)
         lora, kwargs = _trainer_kwargs(node, spec, ctx.seed)
+        launch = _launch(ctx, node)
         try:
             from runtime.agents import in_compute_thread, weights_bytes
 
@@ -221,17 +259,29 @@ async def train(ctx, node, key):
 
             def job():  # on the compute thread: the base path of an embedded model may mean a
                 # first GGUF conversion, which imports transformers (not safe beside a model load)
+                if launch is not None:  # an accelerate launch subprocess; the version lands atomically
+                    from runtime.launch import launch_train
+
+                    return launch_train(o["objective"], _base_path(spec), rows, out_dir, adapter=parent_adapter,
+                                        lora=lora, tasks=tasks, **launch, **kwargs)
                 return run_trainer(o["objective"], _base_path(spec), rows, out_dir, adapter=parent_adapter,
                                    lora=lora, tasks=tasks, **kwargs)
 
             result = await in_compute_thread(job)
         except Exception as exc:  # noqa: BLE001
+            if type(exc).__name__ == "LaunchError":  # one line; the processes' output stays in the record
+                record.update(failed=str(exc), launcher="accelerate", world_size=launch["processes"],
+                              log=str(exc.log) if exc.log else None, stderr_tail=exc.tail)
+                ctx.trainings.append(record)
+                ctx.store.add_training(ctx.run_id, key, record)
+                raise RunError(node, f"training failed: {exc}") from None
             raise RunError(node, f"training failed: {type(exc).__name__}: {exc}") from exc
         info = {"path": str(result.path), "adapter": str(result.adapter_path) if result.adapter_path else None,
                 "steps": result.steps, "examples": result.examples, "seconds": result.seconds,
                 "train_loss": result.train_loss, "tokens": result.tokens, "optimizer": result.optimizer,
                 "batch_size": result.batch_size, "micro_batch": result.micro_batch,
-                "precision": result.precision}
+                "precision": result.precision, "launcher": result.launcher, "world_size": result.world_size,
+                "distributed": result.distributed}
         _write_mark(mark, info)
         info = _read_mark(mark)
     if info["adapter"]:

@@ -62,7 +62,23 @@ Other choices
   weights; fp32 otherwise. It is recorded in ``collab_train.json``.
 * ``report_to="none"``, no intermediate checkpoints, gradient checkpointing off (small models; pass ``gradient_checkpointing=True`` for big ones).
   Deterministic for a given ``seed`` (model init, LoRA init, data order).
-* Single-process training; the weighted objectives refuse to run distributed.
+* Data parallel training when started by ``accelerate launch`` (:mod:`runtime.launch` starts
+  ``runtime.train_worker`` in ``processes`` processes; DDP, or FSDP / DeepSpeed from an accelerate
+  config file; gloo on a CPU). ``batch_size`` stays the *global* number of inputs per optimizer
+  step: each of the ``W`` processes takes ``batch_size / W`` of them (a ``batch_size`` that does
+  not divide is refused), cut by :class:`_ShardedInputBatchSampler` from the very
+  :func:`input_batches` a single process would train on, so every optimizer step sees the same
+  inputs whatever ``W``. The sft family (sft, kd, multitask) all batch this way under a
+  launcher (plain sft keeps TRL's loss, with the batches of :func:`input_batches` instead of TRL's
+  random sampler); dpo keeps TRL's and accelerate's sampling (per process ``batch_size / W``
+  pairs; accelerate completes a last step that the pairs do not fill with pairs from the start of
+  the epoch). Losses stay exact: the completion-token counts of each step (per group for kd and
+  multitask) are summed over all processes (``accelerator.gather``) and every process's loss is
+  multiplied by ``W``, so DDP's gradient average is the one-process gradient of
+  ``sum_g w_g * NLL_g / tokens_g`` (transformers' and TRL's rule for ``num_items_in_batch`` with
+  ``average_tokens_across_devices``). A process whose share of a step is empty (the last step of
+  an epoch) runs a batch whose labels are all masked: it adds nothing to the loss or the counts.
+  Only the main process saves (FSDP / DeepSpeed: transformers' collective ``save_model``).
 
 Heavy libraries (torch, transformers, trl, peft, datasets) are imported inside functions
 only, so ``import runtime.trainer`` stays cheap.
@@ -116,6 +132,9 @@ class TrainResult:
     micro_batch: int | None = None
     batch_size: int | None = None  # inputs per optimizer step (before grad_accum)
     precision: str | None = None  # what the passes computed in: bfloat16 / float16 autocast, or float32
+    launcher: str = "none"  # how the training processes were started: "none" (in process) or "accelerate"
+    world_size: int = 1  # training processes (data parallel ranks)
+    distributed: str | None = None  # accelerate's DistributedType of the run (NO, MULTI_CPU, MULTI_GPU, FSDP, ...)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -151,6 +170,7 @@ def train(
     logging_steps: int = 1,
     micro_batch: int | None = None,
     precision: str | None = None,
+    launcher: str = "none",
 ) -> TrainResult:
     """Train ``base`` (a model folder or hub id) on ``rows`` and save the result to ``out_dir``.
 
@@ -169,8 +189,12 @@ def train(
     normalised over all of them, so only float rounding (and dropout masks) differ.
     ``precision``: the trained role's ``dtype`` (``runtime.precision`` names; None: the
     device's default, bf16 autocast on CUDA and fp32 on a CPU); see :func:`build_configs`.
+    ``launcher``: how this process was started, recorded only ("accelerate" when
+    ``runtime.train_worker`` runs it; the world size is read from torch.distributed's
+    ``WORLD_SIZE``). Under ``W`` processes each takes ``batch_size / W`` inputs per step.
     """
     t0 = time.perf_counter()
+    world = world_size()
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; expected one of {OBJECTIVES}")
     if not rows:
@@ -183,6 +207,9 @@ def train(
             raise ValueError("out_dir must differ from the adapter being continued")
     if objective == "kd" and not 0.0 <= lam <= 1.0:
         raise ValueError(f"lam must lie in [0, 1], got {lam}")
+    if batch_size % world:
+        raise ValueError(f"batch_size {batch_size} does not divide among {world} processes: batch_size counts the "
+                         f"inputs of an optimizer step over all processes, so it must be a multiple of {world}")
     # validate and lay out the data before any heavy import or model load
     if objective == "dpo":
         for i, r in enumerate(rows):
@@ -222,16 +249,18 @@ def train(
 
             model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
 
-        micro = _fit_micro_batch(micro_batch, batch_size, model.config, lora, configs.args.bf16,
+        share = batch_size // world  # inputs per optimizer step of each process
+        micro = _fit_micro_batch(micro_batch, share, model.config, lora, configs.args.bf16,
                                  _longest(tokenizer, rows, groups), 2 if groups is None else len(groups),
                                  gradient_checkpointing)
         configs.args.per_device_train_batch_size = micro
-        configs.args.gradient_accumulation_steps = grad_accum * (batch_size // micro)
+        configs.args.gradient_accumulation_steps = grad_accum * (share // micro)
 
         if groups is None:
             trainer, n_examples = _dpo_trainer(model, tokenizer, rows, configs.args, configs.peft_config, chat)
         else:
-            trainer, n_examples = _sft_trainer(model, tokenizer, groups, configs.args, configs.peft_config, chat)
+            trainer, n_examples = _sft_trainer(model, tokenizer, groups, configs.args, configs.peft_config, chat,
+                                               global_batch=batch_size)
 
         from transformers.trainer_callback import PrinterCallback
 
@@ -242,11 +271,28 @@ def train(
         tokens = int(getattr(trainer, "_total_train_tokens", 0))
         history = [dict(h) for h in trainer.state.log_history]
 
-        out_dir.mkdir(parents=True, exist_ok=True)
+        acc = trainer.accelerator
+        distributed = str(getattr(acc.distributed_type, "value", acc.distributed_type))
+        collective = distributed in ("FSDP", "DEEPSPEED")  # saving gathers the shards: every rank takes part
+        main = acc.is_main_process
+        if main:
+            out_dir.mkdir(parents=True, exist_ok=True)
         trained = trainer.model
         from peft import PeftModel
 
-        if isinstance(trained, PeftModel):
+        if collective:
+            trainer.save_model(str(out_dir))  # transformers gathers the full state dict; rank 0 writes
+            acc.wait_for_everyone()
+        if not main:  # only the main process writes the version and its record
+            return None
+        if collective:
+            adapter_path, model_path = (out_dir, None) if isinstance(trained, PeftModel) else (None, out_dir)
+            cfg = trained.peft_config["default"] if isinstance(trained, PeftModel) else None
+            lora_used = None if cfg is None else {
+                "r": cfg.r, "alpha": cfg.lora_alpha, "dropout": cfg.lora_dropout,
+                "target_modules": cfg.target_modules if isinstance(cfg.target_modules, str)
+                else sorted(cfg.target_modules)}
+        elif isinstance(trained, PeftModel):
             # DPO continuing an adapter adds a frozen "ref" copy: save only the trained one.
             trained.save_pretrained(str(out_dir), selected_adapters=["default"])
             adapter_path, model_path = out_dir, None
@@ -285,6 +331,9 @@ def train(
             micro_batch=micro,
             batch_size=batch_size,
             precision="bfloat16" if configs.args.bf16 else "float16" if configs.args.fp16 else "float32",
+            launcher=launcher,
+            world_size=int(acc.num_processes),
+            distributed=distributed,
         )
         meta = {
             "objective": objective,
@@ -299,6 +348,7 @@ def train(
                 "optimizer": getattr(configs.args.optim, "value", configs.args.optim),
                 "weight_decay": configs.args.weight_decay,
                 "precision": result.precision,
+                "launcher": launcher, "world_size": result.world_size, "distributed": distributed,
                 **({"beta": beta} if objective == "dpo" else {}),
                 **({"lam": lam} if objective == "kd" else {}),
                 **({"tasks": tasks} if objective == "multitask" else {}),
@@ -314,6 +364,17 @@ def train(
             trainer.accelerator.free_memory()
         model = trainer = trained = ran = None  # noqa: F841 - drop the frame's references
         release_memory()
+
+
+def world_size() -> int:
+    """The number of training processes this one belongs to (torch.distributed's ``WORLD_SIZE``,
+    set by ``accelerate launch``; 1 in process)."""
+    import os
+
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
 
 
 def train_memory() -> int:
@@ -457,8 +518,12 @@ def build_configs(
         "data_seed": seed,
         "bf16": bf16,
         "fp16": fp16,
-        # transformers refuses bf16 autocast on a CPU unless told the CPU is the device
-        **({"use_cpu": True} if bf16 and not cuda else {}),
+        # transformers refuses bf16 autocast on a CPU unless told the CPU is the device; several
+        # processes on a CPU need it too (accelerate then joins them with gloo)
+        **({"use_cpu": True} if (bf16 or world_size() > 1) and not cuda else {}),
+        # the token counts of a step are summed over the processes (the weighted trainer's own
+        # counts too): DDP's gradient average then gives the one-process gradient
+        "average_tokens_across_devices": True,
         "activation_checkpointing": gradient_checkpointing,
         "report_to": "none",
         "save_strategy": "no",
@@ -569,7 +634,7 @@ def _pc_record(prompt: str, completion: str, chat: bool) -> dict:
     return {"prompt": prompt, "completion": completion}
 
 
-def _sft_trainer(model, tokenizer, groups, args, peft_config, chat: bool):
+def _sft_trainer(model, tokenizer, groups, args, peft_config, chat: bool, global_batch: int | None = None):
     from datasets import Dataset
     from trl import SFTTrainer
 
@@ -577,7 +642,14 @@ def _sft_trainer(model, tokenizer, groups, args, peft_config, chat: bool):
     for g, (_, _, pairs) in enumerate(groups):
         for p, c, item in pairs:
             records.append({**_pc_record(p, c, chat), "group": g, "item": item})
-    if len(groups) == 1 and groups[0][1] == 1.0:  # one sequence per input: plain SFT batches
+    plain = len(groups) == 1 and groups[0][1] == 1.0
+    if world_size() > 1:  # input batches cut over the processes (TRL's loss for plain sft)
+        cls = _input_batched_cls() if plain else _weighted_sft_cls()
+        extra = {} if plain else {"group_names": [g[0] for g in groups], "group_weights": [g[1] for g in groups]}
+        trainer = cls(model=model, args=args, train_dataset=Dataset.from_list(records), processing_class=tokenizer,
+                      peft_config=peft_config, global_batch=global_batch, **extra)
+        return trainer, len(records)
+    if plain:  # one sequence per input: plain SFT batches
         dataset = Dataset.from_list([{k: v for k, v in r.items() if k not in ("group", "item")}
                                      for r in records])
         trainer = SFTTrainer(
@@ -598,17 +670,52 @@ def input_batches(items: list[int], batch_size: int, seed: int, epoch: int = 0) 
     index of each sequence) shuffled with ``seed`` and ``epoch``, cut into groups of
     ``batch_size`` inputs, each batch holding *every* position of its inputs (all their
     tasks). So there are ``ceil(inputs / batch_size)`` batches, as in sft on the same rows."""
-    import random
-
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order, positions = _shuffled_inputs(items, seed, epoch)
+    return [[pos for item in order[i:i + batch_size] for pos in positions[item]]
+            for i in range(0, len(order), batch_size)]
+
+
+def _shuffled_inputs(items: list[int], seed: int, epoch: int) -> tuple[list[int], dict[int, list[int]]]:
+    """The distinct inputs of ``items`` in the epoch's order, and the dataset positions of each."""
+    import random
+
     positions: dict[int, list[int]] = {}
     for pos, item in enumerate(items):
         positions.setdefault(int(item), []).append(pos)
     order = sorted(positions)
     random.Random(seed * 1_000_003 + epoch).shuffle(order)
-    return [[pos for item in order[i:i + batch_size] for pos in positions[item]]
-            for i in range(0, len(order), batch_size)]
+    return order, positions
+
+
+# A position in a sharded batch that stands for "nothing": the process runs this sequence with
+# every label masked (the dataset's first sequence, so the batch is well formed)
+EMPTY = -1
+
+
+def sharded_input_batches(items: list[int], global_batch: int, micro: int, rank: int, world: int, seed: int,
+                          epoch: int = 0) -> list[list[int]]:
+    """The micro-batches of process ``rank`` of ``world`` for one epoch. The epoch's inputs are
+    ordered as in :func:`input_batches` and cut into steps of ``global_batch`` inputs (what one
+    process takes with ``batch_size=global_batch``); each step gives process ``rank`` its
+    ``global_batch / world`` inputs (contiguous: inputs ``rank*b .. (rank+1)*b - 1`` of the step),
+    in ``b / micro`` micro-batches of ``micro`` inputs with every position of each input. A
+    micro-batch without inputs (the last step of an epoch) is ``[EMPTY]``: every process runs the
+    same number of passes per step, as DDP needs."""
+    if global_batch < 1 or world < 1 or global_batch % world:
+        raise ValueError(f"batch_size {global_batch} does not divide among {world} processes")
+    share = global_batch // world
+    if micro < 1 or share % micro:
+        raise ValueError(f"micro_batch {micro} does not divide the {share} inputs of a process")
+    order, positions = _shuffled_inputs(items, seed, epoch)
+    out = []
+    for start in range(0, len(order), global_batch):
+        mine = order[start:start + global_batch][rank * share:(rank + 1) * share]
+        for m in range(0, share, micro):
+            part = mine[m:m + micro]
+            out.append([pos for item in part for pos in positions[item]] if part else [EMPTY])
+    return out
 
 
 class _InputBatchSampler:
@@ -630,44 +737,72 @@ class _InputBatchSampler:
         return iter(batches)
 
 
+class _ShardedInputBatchSampler(_InputBatchSampler):
+    """A DataLoader ``batch_sampler`` of :func:`sharded_input_batches` for this process."""
+
+    def __init__(self, items: list[int], global_batch: int, micro: int, rank: int, world: int, seed: int):
+        self.items, self.seed, self.epoch = list(items), seed, 0
+        self.global_batch, self.micro, self.rank, self.world = global_batch, micro, rank, world
+        self._n = len(self._batches(0))
+
+    def _batches(self, epoch: int) -> list[list[int]]:
+        return sharded_input_batches(self.items, self.global_batch, self.micro, self.rank, self.world,
+                                     self.seed, epoch)
+
+    def __iter__(self):
+        batches = self._batches(self.epoch)
+        self.epoch += 1
+        return iter(batches)
+
+
+class _Marked:
+    """The training dataset seen through a sharded sampler: position ``EMPTY`` is the first
+    sequence marked ``empty`` (its labels are masked by the collator)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        if i == EMPTY:
+            return {**self.dataset[0], "empty": 1}
+        return {**self.dataset[i], "empty": 0}
+
+
 _WEIGHTED_CLS = None
+_INPUT_BATCHED_CLS = None
 
 
-def _weighted_sft_cls():
-    """Build (once) the SFTTrainer subclass; a factory so trl is imported lazily."""
-    global _WEIGHTED_CLS
-    if _WEIGHTED_CLS is not None:
-        return _WEIGHTED_CLS
+def _input_batched_cls():
+    """Build (once) ``SFTTrainer`` with input batches (:func:`input_batches` in one process,
+    :func:`sharded_input_batches` under a launcher) and TRL's own loss; the base of the weighted
+    trainer. The dataset carries an integer ``item`` column (the row index) and optionally
+    ``group``; both reach the batch through a collator wrapper and are popped before the forward."""
+    global _INPUT_BATCHED_CLS
+    if _INPUT_BATCHED_CLS is not None:
+        return _INPUT_BATCHED_CLS
 
     import torch
     from trl import SFTTrainer
 
-    class _GroupWeightedSFTTrainer(SFTTrainer):
-        """SFT whose loss is ``sum_g w_g * token-mean NLL of group g`` (see the module doc).
-
-        The dataset carries integer ``group`` and ``item`` (row index) columns; they survive
-        TRL's preparation, ``item`` makes the batches (:class:`_InputBatchSampler`: all
-        sequences of ``batch_size`` inputs), and both reach the batch through a collator
-        wrapper and are popped before the forward.
-        """
-
-        # compute_loss normalises by the token counts of the whole optimizer step
-        loss_is_scaled_for_ga = True
-
-        def __init__(self, *args, group_names, group_weights, **kwargs):
-            self._group_names = list(group_names)
-            self._group_weights = torch.tensor(group_weights, dtype=torch.float32)
+    class _InputBatchedSFTTrainer(SFTTrainer):
+        def __init__(self, *args, global_batch=None, **kwargs):
             super().__init__(*args, **kwargs)
-            if self.accelerator.num_processes > 1:
-                raise NotImplementedError("group-weighted SFT runs in a single process only")
+            self._global_batch = global_batch
             if self.padding_free:
-                raise NotImplementedError("group-weighted SFT does not support padding-free")
+                raise NotImplementedError("input-batched SFT does not support padding-free")
             inner = self.data_collator
 
             def collate(examples):
+                empty = [ex.pop("empty", 0) for ex in examples]
                 batch = inner(examples)
-                batch["group"] = torch.tensor([ex["group"] for ex in examples], dtype=torch.long)
+                if "group" in examples[0]:
+                    batch["group"] = torch.tensor([ex["group"] for ex in examples], dtype=torch.long)
                 batch["item"] = torch.tensor([ex["item"] for ex in examples], dtype=torch.long)
+                if any(empty):  # a process's empty share of a step: no label counts or adds to the loss
+                    batch["labels"][torch.tensor(empty, dtype=torch.bool)] = -100
                 return batch
 
             self.data_collator = collate
@@ -679,15 +814,61 @@ def _weighted_sft_cls():
 
         def get_train_dataloader(self):
             """Batches of ``batch_size`` inputs with all their sequences (every task of each
-            question in the same optimizer step), instead of ``batch_size`` shuffled sequences."""
+            question in the same optimizer step), instead of ``batch_size`` shuffled sequences;
+            under a launcher each process takes its share of every step
+            (:func:`sharded_input_batches`), and accelerate does not shard them again."""
             from torch.utils.data import DataLoader
 
             dataset = self._remove_unused_columns(self.train_dataset, description="Training")
-            sampler = _InputBatchSampler(dataset["item"], self._train_batch_size, self.args.seed)
-            loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=self.data_collator,
-                                num_workers=self.args.dataloader_num_workers,
-                                pin_memory=self.args.dataloader_pin_memory)
-            return self.accelerator.prepare(loader)
+            acc = self.accelerator
+            loader_args = {"collate_fn": self.data_collator, "num_workers": self.args.dataloader_num_workers,
+                           "pin_memory": self.args.dataloader_pin_memory}
+            if acc.num_processes == 1:
+                sampler = _InputBatchSampler(dataset["item"], self._train_batch_size, self.args.seed)
+                return acc.prepare(DataLoader(dataset, batch_sampler=sampler, **loader_args))
+            sampler = _ShardedInputBatchSampler(dataset["item"], self._global_batch, self._train_batch_size,
+                                                acc.process_index, acc.num_processes, self.args.seed)
+            # not accelerator.prepare: it would deal the batches out to the processes once more;
+            # Trainer._prepare_inputs moves each batch to the device
+            return DataLoader(_Marked(dataset), batch_sampler=sampler, **loader_args)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            inputs.pop("item", None)
+            inputs.pop("group", None)
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+
+    _INPUT_BATCHED_CLS = _InputBatchedSFTTrainer
+    return _INPUT_BATCHED_CLS
+
+
+def _weighted_sft_cls():
+    """Build (once) the SFTTrainer subclass; a factory so trl is imported lazily."""
+    global _WEIGHTED_CLS
+    if _WEIGHTED_CLS is not None:
+        return _WEIGHTED_CLS
+
+    import torch
+
+    class _GroupWeightedSFTTrainer(_input_batched_cls()):
+        """SFT whose loss is ``sum_g w_g * token-mean NLL of group g`` (see the module doc).
+
+        The dataset carries integer ``group`` and ``item`` (row index) columns; they survive
+        TRL's preparation, ``item`` makes the batches (:class:`_InputBatchSampler`: all
+        sequences of ``batch_size`` inputs; under a launcher :class:`_ShardedInputBatchSampler`),
+        and both reach the batch through the collator wrapper and are popped before the forward.
+        Under ``W`` processes the group token counts are summed over all of them and each
+        process's loss is multiplied by ``W`` (DDP averages the gradients): the gradient is the
+        one-process gradient of the step's whole batch.
+        """
+
+        # compute_loss normalises by the token counts of the whole optimizer step
+        loss_is_scaled_for_ga = True
+
+        def __init__(self, *args, group_names, group_weights, **kwargs):
+            self._group_names = list(group_names)
+            self._group_weights = torch.tensor(group_weights, dtype=torch.float32)
+            super().__init__(*args, **kwargs)
 
         def _group_token_counts(self, labels, group):
             per_example = labels[..., 1:].ne(-100).sum(-1).float()
@@ -699,12 +880,16 @@ def _weighted_sft_cls():
             if not batch_samples:
                 return None
             counts = sum(self._group_token_counts(b["labels"], b["group"]) for b in batch_samples)
-            return counts.to(device)
+            counts = counts.to(device)
+            if self.accelerator.num_processes > 1:  # the counts of every process's share of the step
+                counts = self.accelerator.gather(counts).view(-1, counts.numel()).sum(0)
+            return counts
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             mode = "train" if self.model.training else "eval"
             group = inputs.pop("group")
             inputs.pop("item", None)
+            inputs.pop("empty", None)
             inputs["use_cache"] = False
             outputs = model(**inputs, fused_lm_head=True)
             nll = -outputs.log_probs  # (batch, seq-1), zero on masked positions
@@ -718,20 +903,30 @@ def _weighted_sft_cls():
                 denom = num_items_in_batch.to(nll.dtype)
             weights = self._group_weights.to(device=nll.device, dtype=nll.dtype)
             loss = (weights * group_nll / denom.clamp(min=1)).sum()
+            world = self.accelerator.num_processes
+            if world > 1 and torch.is_tensor(num_items_in_batch):
+                loss = loss * world  # DDP averages the processes' gradients; the counts are global
 
-            # metrics: each group's own token-mean NLL on this micro-batch, accuracy, tokens
+            # metrics: each group's own token-mean NLL on this micro-batch (of every process),
+            # accuracy, tokens
             with torch.no_grad():
+                stats = torch.cat([group_nll.detach().float(), group_tokens.float(),
+                                   outputs.label_mask.sum().float().view(1),
+                                   (outputs.is_top1.sum() if outputs.is_top1 is not None
+                                    else torch.zeros((), device=nll.device)).float().view(1),
+                                   inputs["attention_mask"].sum().float().view(1)])
+                if world > 1:
+                    stats = self.accelerator.gather(stats).view(world, -1).sum(0)
+                g_nll, g_tokens = stats[:n_groups], stats[n_groups:2 * n_groups]
+                n_valid, n_top1, n_attended = stats[2 * n_groups], stats[2 * n_groups + 1], stats[2 * n_groups + 2]
                 for g, name in enumerate(self._group_names):
-                    if group_tokens[g] > 0:
-                        value = (group_nll[g] / group_tokens[g]).item()
+                    if g_tokens[g] > 0:
+                        value = (g_nll[g] / g_tokens[g]).item()
                         self._metrics[mode][f"loss_{name}"].append(value)
-                n_valid = outputs.label_mask.sum()
                 if n_valid > 0 and outputs.is_top1 is not None:
-                    self._metrics[mode]["mean_token_accuracy"].append(
-                        (outputs.is_top1.sum() / n_valid).item()
-                    )
+                    self._metrics[mode]["mean_token_accuracy"].append((n_top1 / n_valid).item())
                 if mode == "train":
-                    self._total_train_tokens += int(inputs["attention_mask"].sum().item())
+                    self._total_train_tokens += int(n_attended.item())
                 self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
             return (loss, outputs) if return_outputs else loss
 

@@ -89,7 +89,7 @@ HEAD = 'program c "contract"\ndata d = load("rows.jsonl", columns: {q: "question
 # ---------------------------------------------------------------------- model options
 MODEL_VALUES = {"temperature": 0.4, "top_p": 0.8, "max_tokens": 9, "seed": 13, "chat": False, "batch_size": 3,
                 "concurrency": 2, "timeout": 7, "max_retries": 1, "device": "meta", "dtype": "fp16",
-                "system": "You are terse."}
+                "system": "You are terse.", "replicas": 1}
 
 
 def _opts(names) -> str:
@@ -120,6 +120,8 @@ LOCAL_LANDINGS = {
     "system": lambda ex, v: all(r.turns == (("system", v),) for r in ex.requests),
     "batch_size": lambda ex, v: ex.kwargs["batch_size"] == v and ex.batches == [3, 3, 1],  # and the agent's
     "device": _ctor("device"), "dtype": _ctor("dtype", "float16"),
+    # 1: the executor in this process; more: Ray actors (tests/runtime/test_replicas.py)
+    "replicas": lambda ex, v: v == 1 and "replicas" not in ex.kwargs,
 }
 
 
@@ -440,6 +442,8 @@ TRAIN_LANDINGS = {
     "lambda": test_kd_lambda_and_full_fine_tuning, "full": test_kd_lambda_and_full_fine_tuning,
     "beta": test_dpo_beta_and_max_length_land_in_the_dpo_config,
     "restart": "test_restart_trains_the_declared_weights_not_the_current_version",  # defined below
+    **dict.fromkeys(("launcher", "processes", "accelerate_config"),
+                    "test_launch_options_land_in_launch_train"),  # defined below
 }
 KWARG_LANDINGS = {("vllm", "gpu_memory_utilization"): test_model_options_land_in_the_local_executors_and_requests,
                   ("vllm", "max_model_len"): test_model_options_land_in_the_local_executors_and_requests,
@@ -447,7 +451,9 @@ KWARG_LANDINGS = {("vllm", "gpu_memory_utilization"): test_model_options_land_in
                      for n in O.BACKEND_KWARGS["vllm"] if n not in ("gpu_memory_utilization", "max_model_len")},
                   ("gguf", "file"): test_the_gguf_file_kwarg_is_the_file_loaded,
                   ("server", "model"): test_model_options_reach_litellm_and_the_server,
-                  ("server", "api_key_env"): test_a_servers_api_key_env_is_sent_only_when_the_user_confirms_it}
+                  ("server", "api_key_env"): test_a_servers_api_key_env_is_sent_only_when_the_user_confirms_it,
+                  # the weights a training of a served role loads (tests/runtime/test_served_versions.py)
+                  ("server", "weights"): "test_a_served_role_trains_on_its_weights_and_calls_the_adapter"}
 
 
 def test_every_option_name_has_a_landing_or_is_rejected_where_it_does_not_apply(tmp_path):
@@ -481,6 +487,10 @@ def test_trainer_defaults_are_the_documented_ones():
         kw = opt.kwarg
         if kw.startswith("lora."):
             assert trainer.LORA_DEFAULTS[kw.removeprefix("lora.")] == opt.default, name
+        elif kw in ("processes", "accelerate_config"):  # runtime.launch.launch_train's keywords
+            from runtime.launch import launch_train
+
+            assert inspect.signature(launch_train).parameters[kw].default == opt.default, name
         elif kw not in ("lora", "restart") and name not in ("optimizer", "scheduler", "warmup", "weight_decay", "lr", "seed",
                                            "max_steps"):
             assert params[kw].default == opt.default, name
@@ -555,3 +565,39 @@ def test_restart_trains_the_declared_weights_not_the_current_version(tmp_path, m
     first, second, third = (kw.get("adapter") for kw in calls)
     assert first is None and second is None  # restart: no adapter to continue (and its own LoRA settings)
     assert third is not None and "versions" in str(third)  # continues the restarted version
+
+
+def test_launch_options_land_in_launch_train(tmp_path, monkeypatch):
+    """launcher "accelerate" hands the training to runtime.launch.launch_train with processes= and
+    the real path of accelerate_config (located next to the program); the trainer's own keywords
+    do not get them; without a launcher the training runs in process (runtime.trainer.train)."""
+    import runtime.launch as L
+    from runtime_testing import fake_trainer
+
+    in_process = fake_trainer(monkeypatch)
+    launched = []
+
+    def fake_launch(objective, base, rows, out_dir, **kw):
+        launched.append(kw)
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
+        import runtime.trainer as T
+
+        return T.TrainResult(objective, out, out, None, 1, len(rows), 0.1, 1.0, 10, launcher="accelerate",
+                             world_size=kw["processes"])
+
+    monkeypatch.setattr(L, "launch_train", fake_launch)
+    (tmp_path / "acc.yaml").write_text("distributed_type: MULTI_GPU\n")
+    out = _run(tmp_path, HEAD + 'model s = embedded("smollm2-135m-instruct") trainable\n'
+               'train s sft for x in d { input: x.q, target: x.a, batch_size: 4, launcher: "accelerate", '
+               'processes: 2, accelerate_config: "acc.yaml" }\n'
+               'train s sft for x in d { input: x.a, target: x.q }\n')
+    assert out.status == "finished", out.error
+    (kw,) = launched
+    assert kw["processes"] == 2 and kw["accelerate_config"] == str((tmp_path / "acc.yaml").resolve())
+    assert not {"launcher", "processes", "accelerate_config"} & set(kw) - {"processes", "accelerate_config"}
+    assert len(in_process) == 1 and not {"launcher", "processes", "accelerate_config"} & set(in_process[0])
+    first, second = out.trainings
+    assert (first["launcher"], first["world_size"]) == ("accelerate", 2)
+    assert (second["launcher"], second["world_size"]) == ("none", 1)
