@@ -86,11 +86,14 @@ class AgentStats:
     load_seconds: float = 0.0  # time spent loading the backend
     seconds: float = 0.0  # time in the backend, loads included
     dtype: str = ""  # the precision the loaded executor computes in (transformers executors)
+    replicas: int = 1  # Ray actors serving the backend (runtime.replicas)
 
 
 def agent_key(spec: dict) -> str:
     kw = spec.get("kwargs") or {}
-    return f"{spec['backend']}:{spec.get('ref')}" + (f"#{kw['model']}" if kw.get("model") else "")
+    n = replicas_of(spec)  # a replicated role has its own actors, not a share of an in-process model
+    return (f"{spec['backend']}:{spec.get('ref')}" + (f"#{kw['model']}" if kw.get("model") else "")
+            + (f"*{n}" if n > 1 else ""))
 
 
 def make_executor(spec: dict):
@@ -100,6 +103,10 @@ def make_executor(spec: dict):
     from collabdsl.options import executor_kwargs
 
     backend, ref, kw = spec["backend"], spec.get("ref"), spec.get("kwargs") or {}
+    if replicas_of(spec) > 1:  # N Ray actors, each making this spec's executor (runtime.replicas)
+        from runtime.replicas import ReplicatedExecutor
+
+        return ReplicatedExecutor(spec, replicas_of(spec))
     extra = executor_kwargs(spec)
     if backend == "gguf" and kw.get("file"):  # gguf("folder or org/repo", file: "m.gguf")
         ref = f"{str(ref).rstrip('/')}/{kw['file']}"
@@ -121,9 +128,18 @@ def make_executor(spec: dict):
         if spec.get("api_key_env"):
             extra["api_key_env"] = spec["api_key_env"]
         if backend == "server":
+            if spec.get("weights"):  # the weights it serves: trained versions' adapters are loaded into it
+                from runtime.served import weights_path
+
+                extra["served_weights"] = weights_path(spec["weights"])
             return LiteLLMExecutor(model=f"openai/{kw.get('model') or 'default'}", api_base=ref, **extra)
         return LiteLLMExecutor(model=ref, **extra)
     raise ValueError(f"backend {backend!r} has no executor")
+
+
+def replicas_of(spec: dict) -> int:
+    """The role's ``replicas`` option (1: the executor runs in this process)."""
+    return int((spec.get("options") or {}).get("replicas") or 1)
 
 
 def _locked_make(spec: dict):
@@ -167,17 +183,20 @@ class Agent:
         # rows the agent sends to the backend at once: the option, else for a local backend
         # the executor's own limit once loaded (by memory, see TransformersExecutor), else 16
         self.fixed_batch = given is not None
-        self.batch_size = int(given) if given else (64 if spec["backend"] in LOCAL else 16)
+        # replicas (runtime.replicas): Ray actors own the weights; the agent's batch is every
+        # replica's batch at once, and calls wait on Ray off the compute thread
+        self.replicas = replicas_of(spec)
+        self.batch_size = int(given) * self.replicas if given else (64 if spec["backend"] in LOCAL else 16)
         self.queue: asyncio.Queue | None = None
         self.worker: asyncio.Task | None = None
         self.stats = AgentStats()
         self.busy = 0
         self.last_used = 0.0
-        self.size = weights_bytes(spec) if spec["backend"] in LOCAL else 0
+        self.size = weights_bytes(spec) if spec["backend"] in LOCAL and self.replicas == 1 else 0
         self.load_lock = asyncio.Lock()
 
     async def _call(self, fn, *args, nodes=None):
-        if self.spec["backend"] in LOCAL:
+        if self.spec["backend"] in LOCAL and self.replicas == 1:
             return await in_compute_thread(fn, *args, nodes=nodes)
         return await asyncio.to_thread(fn, *args)
 
@@ -188,11 +207,12 @@ class Agent:
     async def _ensure_loaded(self, nodes=None):
         async with self.load_lock:
             if self.executor is None:
-                if self.spec["backend"] in LOCAL:
+                if self.spec["backend"] in LOCAL and self.replicas == 1:
                     await self.pool.make_room(self)
                 t = time.perf_counter()
                 self.executor = await self._call(_locked_make, self.spec, nodes=nodes)
                 self.stats.loads += 1
+                self.stats.replicas = int(getattr(self.executor, "replicas", 1))
                 if not self.fixed_batch and self.spec["backend"] in LOCAL:
                     self.batch_size = max(1, int(getattr(self.executor, "batch_size", self.batch_size)))
                 dtype = getattr(self.executor, "dtype", None)
@@ -358,7 +378,7 @@ class AgentPool:
         need = new.size if need is None else need
         used = sum(a.size for a in self.agents.values() if a.loaded and a is not new)
         idle = sorted((a for a in self.agents.values() if a.loaded and a is not new and a.busy == 0
-                       and a.spec["backend"] in LOCAL), key=lambda a: a.last_used)
+                       and a.spec["backend"] in LOCAL and a.replicas == 1), key=lambda a: a.last_used)
         while idle and used + need > self.budget:
             victim = idle.pop(0)
             await victim._call(victim.unload)

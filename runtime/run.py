@@ -37,6 +37,7 @@ from collabdsl import ast as A
 from collabdsl.access import ReadPolicy
 from collabdsl.evaluate import EvalError
 from collabdsl.masking import mask
+from collabdsl.options import EXECUTION_OPTIONS
 from collabdsl.unparse import unparse
 from runtime import handlers as H
 from runtime import memory
@@ -263,7 +264,10 @@ def fingerprint(ctx: RunContext, nid: str) -> str:
     }
     if a["model"]:
         role = ctx.pool.roles[a["model"]]
-        parts["model"] = [role.call_version, role.spec.get("options")]
+        options = role.spec.get("options")
+        if options:  # as before for a role without them (fingerprints of earlier runs stay valid)
+            options = {k: v for k, v in options.items() if k not in EXECUTION_OPTIONS}
+        parts["model"] = [role.call_version, options]
         if a["kind"] == "train":  # the declared LoRA settings (None: full) shape the new version
             parts["model"].append(role.spec.get("lora"))
     if a["kind"] == "load":

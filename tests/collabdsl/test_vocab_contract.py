@@ -16,7 +16,7 @@ from collabdsl.vocab import BACKENDS, MODEL_METHODS, OBJECTIVES
 # A literal value each option accepts (the runtime test uses its own distinctive values).
 MODEL_VALUES = {"temperature": "0.3", "top_p": "0.9", "max_tokens": "7", "seed": "5", "chat": "false",
                 "batch_size": "3", "concurrency": "4", "timeout": "9", "max_retries": "2", "device": '"cpu"',
-                "dtype": '"bf16"', "system": '"You are terse."'}
+                "dtype": '"bf16"', "system": '"You are terse."', "replicas": "2"}
 REFS = {"embedded": '"smollm2-135m-instruct"', "hf": '"org/m"', "gguf": '"org/repo/m.gguf"', "vllm": '"org/m"',
         "api": '"openai/gpt-4o-mini"', "server": '"http://127.0.0.1:1/v1"', "column": '"answer"'}
 
