@@ -322,9 +322,12 @@ def check_training(f: Facts) -> list[Diagnostic]:
             if m.trainable is False:
                 out.append(error("E105", f"model '{t.model}' is declared frozen and cannot be trained",
                                  t.model.span))
-            elif backend is not None and not backend.trainable:
+            elif backend is not None and not backend.trainable and not _served(m):
                 out.append(error("E106", f"model '{t.model}' is an {m.backend}() model; only local "
-                                 "weights (embedded, hf, gguf, vllm) can be trained", t.model.span))
+                                 "weights (embedded, hf, gguf, vllm) can be trained"
+                                 + (", or a server() model that names the weights it serves (weights: "
+                                    "\"org/model\", a local folder or \"embedded:NAME\")"
+                                    if str(m.backend) == "server" else ""), t.model.span))
         elif sym is not None and sym.kind not in ("model", "import"):
             out.append(error("E117", f"'{t.model}' is a {sym.kind}, not a model", t.model.span))
         if obj is None:
@@ -348,6 +351,10 @@ def check_training(f: Facts) -> list[Diagnostic]:
         spans = {str(kw.name): kw.name.span for kw in t.entries}
         for name, message in train_conflicts(values):
             out.append(error("E112", message, spans[name]))
+        if values.get("full") is True and sym is not None and isinstance(sym.node, A.Model) and _served(sym.node):
+            out.append(error("E112", f"'{t.model}' is served by server(): a training of it makes a LoRA adapter, "
+                             "which the server loads at run time; full fine-tuning would make a model the server "
+                             "does not serve (remove full: true)", spans["full"]))
         for req in obj.required:
             if req not in names:
                 out.append(error("E118", f"{t.objective} needs '{req}:'", t.span))
@@ -729,9 +736,27 @@ def check_models(f: Facts) -> list[Diagnostic]:
             elif o is None:
                 out.append(error("E112", f"lora() has no option '{kw.name}'; options: "
                                  f"{', '.join(LORA_OPTIONS)}", kw.name.span))
-        if m.trainable and not b.trainable:
-            out.append(error("E106", f"an {m.backend}() model cannot be trainable", m.span))
+        served = _served(m)
+        if m.trainable and not b.trainable and not served:
+            out.append(error("E106", f"an {m.backend}() model cannot be trainable"
+                             + (": a server() model is, with weights: naming the weights it serves (its "
+                                "trainings fine-tune a LoRA adapter on them, loaded into the server)"
+                                if str(m.backend) == "server" else ""), m.span))
+        elif served and m.trainable and m.lora is None:
+            out.append(error("E106", f"'{m.name}' is served by server(): it trains LoRA adapters only, which "
+                             "the server loads at run time; `trainable full` would make a new model the server "
+                             "does not serve (write `trainable` or `trainable lora(...)`)", m.span))
+        for kw in m.kwargs if str(m.backend) == "server" else ():
+            v = _const(kw.value, f) if str(kw.name) == "weights" else None
+            if isinstance(v, str) and v.startswith("embedded:") and v[len("embedded:"):] not in EMBEDDED_MODELS:
+                out.append(error("E112", f"unknown embedded model '{v[len('embedded:'):]}' in weights; embedded: "
+                                 f"{', '.join(EMBEDDED_MODELS)}", kw.value.span))
     return out
+
+
+def _served(m: A.Model) -> bool:
+    """A server() model that names the weights it serves (weights:): trainable with LoRA."""
+    return str(m.backend) == "server" and any(str(kw.name) == "weights" for kw in m.kwargs)
 
 
 def check_static_ifs(f: Facts) -> list[Diagnostic]:

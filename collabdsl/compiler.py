@@ -166,6 +166,34 @@ def parse_model_ref(ref: str) -> dict:
     return spec
 
 
+def served_weights(backend: str, kwargs: dict) -> dict | None:
+    """The local weights a ``server(..., weights: W)`` model serves, as a model spec the trainer
+    loads: ``embedded:NAME`` the shipped model, ``hf:X`` or X a hub id or a local folder; None
+    for other backends or without ``weights``."""
+    w = kwargs.get("weights") if backend == "server" else None
+    if not isinstance(w, str) or not w:
+        return None
+    kind, sep, value = w.partition(":")
+    if sep and kind == "embedded":
+        return {"backend": "embedded", "ref": value}
+    if sep and kind == "hf":
+        return {"backend": "hf", "ref": value}
+    return {"backend": "hf", "ref": w}
+
+
+def _trained_roles(program: A.Program, params: dict) -> set[str]:
+    """The declared roles some training of the bound program trains (directly, or a version
+    trained from them)."""
+    root_of, out = {}, set()
+    for t in taken_stmts(program.body, params):
+        if isinstance(t, A.Training):
+            root = root_of.get(str(t.model), str(t.model))
+            out.add(root)
+            if t.new_name:
+                root_of[str(t.new_name)] = root
+    return out
+
+
 def taken_stmts(body: list, params: dict):
     """Statements in the branches of static ifs that these params take (and in loops)."""
     for st in body:
@@ -227,10 +255,13 @@ def bind_models(program: A.Program, params: dict, overrides: dict[str, str]) -> 
         diags += _option_values(m, kwargs, options, lora)
         decls[str(m.name)] = m
         backend = BACKENDS.get(str(m.backend))
-        trainable = m.trainable if m.trainable is not None else bool(backend and backend.trainable)
+        served = served_weights(str(m.backend), kwargs)
+        trainable = m.trainable if m.trainable is not None else bool(backend and backend.trainable or served)
         models[str(m.name)] = {"backend": str(m.backend), "ref": ref, "kwargs": kwargs, "options": options,
                                "trainable": trainable, "lora": lora if (trainable and m.trainable) else
                                ({} if trainable else None), "span": str(m.span)}
+        if served:
+            models[str(m.name)]["weights"] = served
     where = A.Span("--model", 0, 0, 0, 0)
     for role, ref in (overrides or {}).items():
         if role not in models:
@@ -256,8 +287,18 @@ def bind_models(program: A.Program, params: dict, overrides: dict[str, str]) -> 
             engine = BACKEND_KWARGS.get(spec["backend"], {})
             spec["kwargs"] = {**{k: v for k, v in models[role]["kwargs"].items()
                                  if k in engine and engine[k].kwarg is not None}, **spec["kwargs"]}
+        if spec["backend"] == "server" and role in _trained_roles(program, params):
+            # the server serves the declared weights: a trained version's adapter, trained on
+            # them, is loaded into it (docs/runtime.md)
+            declared = models[role]
+            weights = declared["kwargs"].get("weights") if declared["backend"] == "server" else \
+                (f"embedded:{declared['ref']}" if declared["backend"] == "embedded" else
+                 declared["ref"] if declared["backend"] in ("hf", "vllm") else None)
+            if isinstance(weights, str) and weights:
+                spec["kwargs"]["weights"] = weights
+                spec["weights"] = served_weights("server", spec["kwargs"])
         b = BACKENDS[spec["backend"]]
-        trainable = models[role]["trainable"] and b.trainable
+        trainable = models[role]["trainable"] and (b.trainable or bool(spec.get("weights")))
         models[role] = {**spec, **keep, "trainable": trainable,
                         "lora": models[role]["lora"] if trainable else None}
     return models, diags

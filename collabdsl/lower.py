@@ -318,9 +318,17 @@ class Lowerer:
         spec = self.G.graph["models"].get(role, {})
         if spec.get("trainable") is False:  # declared trainable, rebound by --model (else E105/E106)
             raise EvalError(f"model '{role}' is trained here but is bound to {spec.get('backend')}(), "
-                            "which cannot be trained: bind it to local weights (embedded, hf, gguf, vllm)",
-                            st.model.span)
+                            "which cannot be trained: bind it to local weights (embedded, hf, gguf, vllm)"
+                            + (", or to a server whose weights are known (server(..., weights: W), or "
+                               "--model on a role declared with local weights)" if spec.get("backend") ==
+                               "server" else ""), st.model.span)
         lora = options["full"] is False if "full" in options else spec.get("lora") is not None
+        if not lora and spec.get("backend") == "server":
+            raise EvalError(f"'{role}' is served by server() ({spec.get('ref')}): a training of it makes a LoRA "
+                            "adapter, which the server loads at run time; full fine-tuning would make a model "
+                            "the server does not serve" + (" (remove full: true)" if "full" in options else
+                                                           " (the role is declared `trainable full`)"),
+                            spans.get("full", st.model.span), "E112")
         if self.version.get(role) is not None and self.adapter.get(role) and not options.get("restart"):
             self._continues_adapter(role, options, spans, f"the adapter trained at line "
                                     f"{self.G.nodes[self.version[role]]['span'].rsplit(':', 2)[1]}")

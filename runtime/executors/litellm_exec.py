@@ -49,11 +49,13 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import math
 import os
 import re
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from runtime.executors.base import ChoiceRequest, ChoiceResult, Generation, GenRequest, chat_messages, plain_text
@@ -148,13 +150,17 @@ class LiteLLMExecutor:
     for an OpenAI-compatible server). ``api_key_env`` names the environment variable holding
     the key; without it an api model gets litellm's provider default and a server
     (``api_base``) the placeholder ``no-key``, never a key from the environment.
-    ``adapter`` fields of requests are not supported (raise)."""
+    ``adapter`` (a PEFT LoRA folder of a trained version) is honoured by a server only: the
+    adapter is loaded into the server (vLLM's ``POST {api_base}/load_lora_adapter``) under
+    ``runtime.served.adapter_name`` and called by that name as the model; ``served_weights``
+    (the weights the adapters were trained on) is checked against the server's base model
+    first. An ``api`` model refuses an adapter (raise)."""
 
     def __init__(self, model: str, api_base: str | None = None, api_key_env: str | None = None,
                  concurrency: int = 16, max_retries: int = 5, timeout: float = 60,
                  batch_size: int = 64, backoff_initial: float = 0.5, backoff_max: float = 30.0,
                  choose_mode: str = "auto", choose_top_logprobs: int = 20,
-                 extra_params: dict | None = None):
+                 extra_params: dict | None = None, served_weights: str | None = None):
         if choose_mode not in ("auto", "logprobs", "parse"):
             raise ValueError(f"choose_mode must be auto, logprobs or parse, not {choose_mode!r}")
         self.model, self.api_base, self.api_key_env = model, api_base, api_key_env
@@ -163,6 +169,9 @@ class LiteLLMExecutor:
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
         self.choose_mode, self.choose_top_logprobs = choose_mode, choose_top_logprobs
         self.extra_params = dict(extra_params or {})
+        self.served_weights = served_weights
+        self._loras: dict[str, str] = {}  # adapter folder -> the name it is loaded under in the server
+        self._lora_lock: asyncio.Lock | None = None
         self._sem: asyncio.Semaphore | None = None
         self._client = None  # the server client (api_base only), made on the first call
         self._closed = False
@@ -238,8 +247,73 @@ class LiteLLMExecutor:
                                "await agenerate()/achoose() instead")
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
-    async def _call(self, chat: bool, prompt: str, params: dict, turns=()) -> tuple[Any, int]:
-        """One completion call with retries; returns (response, retries)."""
+    async def _served_model(self, adapter: str | None) -> str | None:
+        """The litellm model name of a request's adapter (None: the base model): the adapter
+        loaded into the server once, under its stable name."""
+        if adapter is None:
+            return None
+        if not self.api_base:
+            raise ValueError(f"model {self.model!r}: API models take no LoRA adapter ({adapter})")
+        if self._lora_lock is None:
+            self._lora_lock = asyncio.Lock()
+        async with self._lora_lock:
+            path = str(Path(adapter).resolve())
+            if path not in self._loras:
+                self._loras[path] = await self._load_adapter(path)
+            return f"openai/{self._loras[path]}"
+
+    async def _load_adapter(self, path: str) -> str:
+        """Load the adapter folder ``path`` into the server (vLLM's runtime LoRA loading); its name."""
+        import httpx
+
+        from runtime.served import adapter_name, same_weights
+
+        name, base = adapter_name(path), self.api_base.rstrip("/")
+        served = self.model.removeprefix("openai/")
+        key = self._api_key() or "no-key"
+        where = self._redact(base)
+
+        def fail(what: str) -> LiteLLMCallError:
+            try:
+                rank = json.loads(Path(path, "adapter_config.json").read_text()).get("r", 16)
+            except (OSError, ValueError):
+                rank = 16
+            rank = next((x for x in (8, 16, 32, 64, 128, 256, 512) if x >= int(rank)), rank)
+            how = (f"start it as VLLM_ALLOW_RUNTIME_LORA_UPDATING=True vllm serve "
+                   f"{self.served_weights or 'WEIGHTS'} --served-model-name {served} --enable-lora "
+                   f"--max-lora-rank {rank}, where it can read {path}")
+            return LiteLLMCallError(f"server {where} cannot serve the trained version (LoRA adapter {path}): "
+                                    f"{what}; {how}", self.model, 1, what)
+
+        async with httpx.AsyncClient(timeout=self.timeout,
+                                     headers={"Authorization": f"Bearer {key}"}) as http:
+            try:
+                if self.served_weights:  # the adapter was trained on these weights: the server's must match
+                    resp = await http.get(f"{base}/models")
+                    cards = resp.json().get("data") or [] if resp.status_code == 200 else []
+                    root = next((c.get("root") for c in cards if c.get("id") == served), None)
+                    if not same_weights(root, self.served_weights):
+                        raise LiteLLMCallError(
+                            f"server {where} serves {served!r} from {root!r}, but the role's weights are "
+                            f"{self.served_weights!r}: an adapter trained on them would run on other weights "
+                            "(set weights: to what the server serves)", self.model, 1, "other weights")
+                resp = await http.post(f"{base}/load_lora_adapter",
+                                       json={"lora_name": name, "lora_path": path})
+            except httpx.HTTPError as e:
+                raise fail(self._redact(f"{type(e).__name__}: {e}")) from None
+        if resp.status_code == 200:
+            return name
+        detail = self._redact(resp.text.strip().replace("\n", " "))[:300]
+        if resp.status_code == 400 and "already been loaded" in detail:
+            return name  # loaded earlier under this name: the same folder and contents
+        if resp.status_code == 404:
+            raise fail("it has no runtime LoRA loading (HTTP 404 on /load_lora_adapter)")
+        raise fail(f"HTTP {resp.status_code} on /load_lora_adapter: {detail}")
+
+    async def _call(self, chat: bool, prompt: str, params: dict, turns=(),
+                    model: str | None = None) -> tuple[Any, int]:
+        """One completion call with retries; returns (response, retries). ``model``: a loaded
+        adapter's name instead of the executor's model."""
         from tenacity import (
             AsyncRetrying,
             retry_if_exception,
@@ -251,7 +325,7 @@ class LiteLLMExecutor:
         litellm = _litellm()
         if self._sem is None:
             self._sem = asyncio.Semaphore(self.concurrency)
-        kwargs = dict(self.extra_params, **params, model=self.model, timeout=self.timeout,
+        kwargs = dict(self.extra_params, **params, model=model or self.model, timeout=self.timeout,
                       max_retries=0, drop_params=True)
         key = self._api_key()
         if self.api_base:  # a server gets the key bound to it, or a placeholder: never the environment's
@@ -306,8 +380,7 @@ class LiteLLMExecutor:
 
     # ------------------------------------------------------------------ generate
     async def _gen_one(self, r: GenRequest) -> list[Generation]:
-        if r.adapter is not None:
-            raise ValueError(f"model {self.model!r}: API models take no LoRA adapter ({r.adapter})")
+        model = await self._served_model(r.adapter)
         n = max(1, r.n)
         greedy = r.temperature <= 0
         gens: list[Generation] = []
@@ -321,7 +394,7 @@ class LiteLLMExecutor:
                 params["seed"] = r.seed + len(gens)
             if r.logprobs:
                 params.update({"logprobs": True, "top_logprobs": 2} if r.chat else {"logprobs": 2})
-            resp, retries = await self._call(r.chat, r.prompt, params, r.turns)
+            resp, retries = await self._call(r.chat, r.prompt, params, r.turns, model=model)
             gens.extend(self._parse(resp, r, retries))
             if greedy or len(gens) >= n:
                 break
@@ -386,13 +459,12 @@ class LiteLLMExecutor:
             return ChoiceResult(probs=[], logliks=[])
         if k > len(LETTERS):
             raise ValueError(f"at most {len(LETTERS)} options, got {k}")
-        if r.adapter is not None:
-            raise ValueError(f"model {self.model!r}: API models take no LoRA adapter ({r.adapter})")
+        model = await self._served_model(r.adapter)
         params: dict = {"temperature": 0.0, "max_tokens": 5}
         if self.choose_mode != "parse":
             params.update({"logprobs": True, "top_logprobs": self.choose_top_logprobs} if r.chat
                           else {"logprobs": min(self.choose_top_logprobs, 5)})
-        resp, _ = await self._call(r.chat, self.choice_prompt(r), params, r.turns)
+        resp, _ = await self._call(r.chat, self.choice_prompt(r), params, r.turns, model=model)
         choice = (_get(resp, "choices") or [None])[0]
         steps = _steps(choice, r.chat) if self.choose_mode != "parse" else None
         if steps:
