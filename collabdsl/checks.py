@@ -351,6 +351,13 @@ def check_training(f: Facts) -> list[Diagnostic]:
         spans = {str(kw.name): kw.name.span for kw in t.entries}
         for name, message in train_conflicts(values):
             out.append(error("E112", message, spans[name]))
+        node = sym.node if sym is not None and isinstance(sym.node, A.Model) else None
+        no_lora = node is not None and str(node.backend) == "vllm" and any(
+            str(kw.name) == "enable_lora" and _const(kw.value, f) is False for kw in node.kwargs)
+        if no_lora and values.get("full") is not True and not (node.trainable and node.lora is None):
+            out.append(error("E112", f"'{t.model}' is declared vllm(..., enable_lora: false), but this training "
+                             "makes a LoRA adapter, which the engine could not run (remove enable_lora: false, "
+                             "or train all weights: full: true)", t.model.span))
         if values.get("full") is True and sym is not None and isinstance(sym.node, A.Model) and _served(sym.node):
             out.append(error("E112", f"'{t.model}' is served by server(): a training of it makes a LoRA adapter, "
                              "which the server loads at run time; full fine-tuning would make a model the server "
