@@ -94,6 +94,10 @@ def _release_ray() -> None:
             _STARTED_BY_US = False
 
 
+class ReplicaError(RuntimeError):
+    """A replica could not load its model, or died more often than Ray restarts it."""
+
+
 class _Replica:
     """One replica: an executor in a Ray actor process (made on the actor's first call)."""
 
@@ -103,9 +107,17 @@ class _Replica:
         thread_settings.configure(threads)  # before torch loads in this process
         from runtime.agents import make_executor
 
-        self.executor = make_executor(spec)
+        # a model that cannot load is an answer, not a dead actor: Ray would restart it and
+        # retry (loading again, printing each remote traceback) before giving up
+        self.executor, self.error = None, None
+        try:
+            self.executor = make_executor(spec)
+        except Exception as exc:  # noqa: BLE001 - reported by info() as one line
+            self.error = f"{type(exc).__name__}: {exc}"
 
     def info(self) -> dict:
+        if self.executor is None:
+            return {"pid": os.getpid(), "error": self.error}
         dtype = getattr(self.executor, "dtype", None)
         return {"pid": os.getpid(), "batch_size": int(getattr(self.executor, "batch_size", 16) or 16),
                 "dtype": None if dtype is None else str(dtype).removeprefix("torch.")}
@@ -117,7 +129,8 @@ class _Replica:
         return list(self.executor.choose(requests))
 
     def close(self) -> None:
-        self.executor.close()
+        if self.executor is not None:
+            self.executor.close()
 
 
 def shards(n_items: int, n_parts: int) -> list[tuple[int, int]]:
@@ -150,6 +163,9 @@ class ReplicatedExecutor:
             self.actors = [actor.options(num_cpus=cpus, num_gpus=gpus).remote(inner, None if gpus else cpus)
                            for _ in range(self.replicas)]
             infos = self._get([a.info.remote() for a in self.actors])
+            for i, info in enumerate(infos):
+                if info.get("error"):
+                    raise ReplicaError(f"replica {i} of {self.replicas} could not load the model: {info['error']}")
         except BaseException:
             self._kill()
             _release_ray()
@@ -174,7 +190,7 @@ class ReplicatedExecutor:
                 raise cause from None
             raise RuntimeError(f"a replica failed: {str(exc).splitlines()[0]}") from None
         except ray.exceptions.RayActorError as exc:
-            raise RuntimeError(f"a replica died {MAX_RESTARTS + 1} times and was given up: "
+            raise ReplicaError(f"a replica died {MAX_RESTARTS + 1} times and was given up: "
                                f"{str(exc).splitlines()[0]}") from None
 
     def pids(self) -> list[int]:

@@ -20,6 +20,21 @@ from runtime import replicas as R
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 pytest.importorskip("ray", reason="ray is not installed (the scale extra: pip install -e .[scale])")
 
+
+@pytest.fixture(autouse=True, scope="module")
+def loopback_only():
+    """Ray's servers (GCS, raylet, workers) listen on every interface of the machine and will
+    not take a loopback node address; these tests run where loopback is the only one: a
+    network namespace of their own, as .ci/run starts them
+    (``unshare -rn sh -c 'ip link set lo up && pytest -m ray'``)."""
+    import socket
+
+    names = sorted(n for _, n in socket.if_nameindex())
+    if names != ["lo"]:
+        pytest.fail(f"the Ray tests start servers and must run in a loopback-only network namespace "
+                    f"(interfaces here: {', '.join(names)}); run them as .ci/run does: "
+                    f"unshare -rn sh -c 'ip link set lo up && .venv/bin/python -m pytest -m ray'")
+
 ROWS = [{"question": q, "options": ["yes", "no"], "answer": "yes"} for q in (
     "Is the sky blue?", "Do fish live in water?", "Is fire cold?", "Do birds have wings?",
     "Is ice hot?", "Can people breathe under water without help?", "Is the sun a star?")]
@@ -154,3 +169,12 @@ def test_a_replica_killed_mid_batch_is_retried_without_losing_or_duplicating_row
     va, vb = _values(tmp_path / "one" / "runs.db", a.run_id), _values(tmp_path / "two" / "runs.db", b.run_id)
     assert len(vb) == 3 * len(ROWS)
     _same(va, vb)
+
+
+def test_a_replica_that_cannot_load_its_model_fails_the_run_with_one_located_line(tmp_path, capsys):
+    prog = write_program(tmp_path, PROGRAM.replace("REPLICAS", 'replicas 2 device "cuda:99"'), ROWS)
+    out = run_program(prog, tmp_path / "runs.db")
+    assert out.status == "failed"
+    assert out.error.startswith(f"{prog}:6:"), out.error
+    assert "ReplicaError: replica 0 of 2 could not load the model:" in out.error and "\n" not in out.error
+    assert "Traceback" not in capsys.readouterr().err
