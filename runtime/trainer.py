@@ -801,8 +801,11 @@ def _input_batched_cls():
                 if "group" in examples[0]:
                     batch["group"] = torch.tensor([ex["group"] for ex in examples], dtype=torch.long)
                 batch["item"] = torch.tensor([ex["item"] for ex in examples], dtype=torch.long)
-                if any(empty):  # a process's empty share of a step: no label counts or adds to the loss
-                    batch["labels"][torch.tensor(empty, dtype=torch.bool)] = -100
+                if self.accelerator.num_processes > 1:
+                    # a process's empty share of a step: no label counts or adds to the loss, and
+                    # its tokens are not counted as trained on
+                    batch["empty"] = torch.tensor(empty, dtype=torch.long)
+                    batch["labels"][batch["empty"].bool()] = -100
                 return batch
 
             self.data_collator = collate
@@ -835,8 +838,14 @@ def _input_batched_cls():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             inputs.pop("item", None)
             inputs.pop("group", None)
-            return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
+            empty = inputs.pop("empty", None)
+            out = super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                       num_items_in_batch=num_items_in_batch)
+            if empty is not None and self.model.training:  # TRL counted the empty shares' tokens
+                n = (inputs["attention_mask"].sum(-1) * empty.to(inputs["attention_mask"].device)).sum()
+                self._total_train_tokens -= int(self.accelerator.gather(n.view(1)).sum().item())
+                self._metrics["train"]["num_tokens"] = [self._total_train_tokens]
+            return out
 
     _INPUT_BATCHED_CLS = _InputBatchedSFTTrainer
     return _INPUT_BATCHED_CLS
@@ -889,7 +898,7 @@ def _weighted_sft_cls():
             mode = "train" if self.model.training else "eval"
             group = inputs.pop("group")
             inputs.pop("item", None)
-            inputs.pop("empty", None)
+            empty = inputs.pop("empty", None)
             inputs["use_cache"] = False
             outputs = model(**inputs, fused_lm_head=True)
             nll = -outputs.log_probs  # (batch, seq-1), zero on masked positions
@@ -914,7 +923,8 @@ def _weighted_sft_cls():
                                    outputs.label_mask.sum().float().view(1),
                                    (outputs.is_top1.sum() if outputs.is_top1 is not None
                                     else torch.zeros((), device=nll.device)).float().view(1),
-                                   inputs["attention_mask"].sum().float().view(1)])
+                                   (inputs["attention_mask"].sum(-1) * (1 - empty.to(nll.device) if empty is not None
+                                                                       else 1)).sum().float().view(1)])
                 if world > 1:
                     stats = self.accelerator.gather(stats).view(world, -1).sum(0)
                 g_nll, g_tokens = stats[:n_groups], stats[n_groups:2 * n_groups]
