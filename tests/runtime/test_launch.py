@@ -184,6 +184,10 @@ def test_a_program_records_the_launcher_and_world_size_of_its_version(tmp_path):
     assert meta["launch"]["launcher"] == "accelerate" and meta["result"]["world_size"] == 2
     (stored,) = _stored(tmp_path, out.run_id)
     assert (stored["info"]["launcher"], stored["info"]["world_size"]) == ("accelerate", 2)
+    from runtime.report import training_line
+
+    assert "accelerate launch: 2 processes (MULTI_CPU)" in training_line(rec)
+    assert "passes of" not in training_line(rec)  # 1 input per process is the whole share, not a memory cut
 
 
 def _stored(tmp_path: Path, run_id: str) -> list[dict]:
