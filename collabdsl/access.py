@@ -456,6 +456,11 @@ def network(models: dict, G=None) -> list[dict]:
                    f"none: the program asks for ${asked}; the run refuses until --key {role}={asked}"
                    if asked else "none (a placeholder; --key binds one)")
             out.append({"role": role, "to": mask(ref), "for": "server", "key": key})
+            w = spec.get("weights") or {}
+            if w.get("backend") == "hf" and not w.get("local"):  # the weights its trainings load
+                out.append({"role": role, "to": "huggingface.co (hub)", "for": f"download the served weights "
+                            f"{mask(w.get('resolved') or w.get('ref'))} to train them, unless cached",
+                            "key": "$HF_TOKEN if set (the hub's own token)"})
         elif backend == "api":
             provider = str(ref).split("/", 1)[0] if "/" in str(ref) else "openai (inferred by litellm)"
             env = PROVIDER_KEYS.get(provider.split(" ")[0])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
 import os
 import socket
@@ -31,11 +32,44 @@ DTYPE = "float32"  # the checkpoint's dtype; bf16 would make cross-engine compar
 PROMPTS = ["What is the capital of France?", "Name a primary color.", "What is 2 + 3?"]
 
 
+# engine arguments set in the program: they reach vllm.LLM through the compiler's spec and
+# runtime.agents.make_executor (max_logprobs is not left at vLLM's default of 20)
+ENGINE_KWARGS = 'max_lora_rank: 8, max_model_len: 1024, max_logprobs: 25, enable_prefix_caching: true'
+
+
 @pytest.fixture(scope="module")
-def ex(tiny_model_dir):
-    e = VLLMExecutor(str(tiny_model_dir), max_lora_rank=8, max_model_len=1024, seed=0, dtype=DTYPE)
+def ex(tiny_model_dir, tmp_path_factory):
+    """The executor of a role declared ``vllm(DIR, <ENGINE_KWARGS>) dtype "fp32"``."""
+    from collabdsl.compiler import compile_path
+    from runtime.agents import make_executor
+
+    p = tmp_path_factory.mktemp("prog") / "p.collab"
+    p.write_text(f'program t "t"\nmodel m = vllm("{tiny_model_dir}", {ENGINE_KWARGS}) frozen dtype "fp32"\n'
+                 'data d = load("builtin:science-mc", split: "test")\nfor x in d { x.a = m.generate(x.question) }\n')
+    res = compile_path(str(p), allow_read=[str(tiny_model_dir)])
+    assert res.graph is not None, [d.message for d in res.diagnostics]
+    e = make_executor(res.graph.graph["models"]["m"])
+    assert isinstance(e, VLLMExecutor)
     yield e
     e.close()
+
+
+def test_the_engine_argument_table_is_the_installed_vllms():
+    """collabdsl/vllm_args.py (static, so lint never imports vllm) equals the installed vLLM's
+    EngineArgs: names, basic types, Literal choices (regenerate: python -m collabdsl.vllm_args)."""
+    import vllm
+
+    from collabdsl import vllm_args
+
+    assert vllm_args.VLLM_VERSION == vllm.__version__
+    assert vllm_args.ENGINE_ARGS == vllm_args.derive()
+
+
+def test_engine_arguments_reach_the_engine(ex):
+    cfg = ex.llm.llm_engine.vllm_config
+    assert cfg.model_config.max_logprobs == 25 and cfg.cache_config.enable_prefix_caching is True
+    assert cfg.lora_config.max_lora_rank == 8 and cfg.model_config.max_model_len == 1024
+    assert str(cfg.model_config.dtype) == "torch.float32"
 
 
 @pytest.fixture(scope="module")
@@ -144,16 +178,18 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def vllm_openai_server(model_dir, log_path: Path, timeout_s: float = 540):
+def vllm_openai_server(model_dir, log_path: Path, timeout_s: float = 540, lora: bool = False):
     """``python -m vllm.entrypoints.openai.api_server`` on 127.0.0.1 (a free port), serving
-    the model as "smollm2"; yields its /v1 base URL once /health answers; terminated after."""
+    the model as "smollm2"; yields its /v1 base URL once /health answers; terminated after.
+    ``lora``: with runtime LoRA loading (``--enable-lora``, VLLM_ALLOW_RUNTIME_LORA_UPDATING)."""
     port = _free_port()
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
            "--served-model-name", "smollm2", "--host", "127.0.0.1", "--port", str(port),
            "--gpu-memory-utilization", "0.3", "--max-model-len", "1024", "--seed", "0",
-           "--dtype", DTYPE]
+           "--dtype", DTYPE] + (["--enable-lora", "--max-lora-rank", "8"] if lora else [])
+    env = dict(os.environ, **({"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"} if lora else {}))
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             deadline = time.monotonic() + timeout_s
             while True:
@@ -180,8 +216,18 @@ def vllm_openai_server(model_dir, log_path: Path, timeout_s: float = 540):
                 proc.wait(10)
 
 
-def test_litellm_against_vllm_openai_server(ex, tiny_model_dir, tmp_path):
+def test_litellm_against_vllm_openai_server(ex, tiny_model_dir, tmp_path, adapters):
+    from runtime.executors.litellm_exec import LiteLLMCallError
+
     with vllm_openai_server(tiny_model_dir, tmp_path / "server.log") as base_url:
+        # a trained version on a server started without runtime LoRA loading: one clear error
+        served = LiteLLMExecutor("openai/smollm2", api_base=base_url, timeout=60,
+                                 served_weights=str(tiny_model_dir))
+        with pytest.raises(LiteLLMCallError) as err:
+            served.generate([GenRequest(PROMPTS[0], max_tokens=4, adapter=adapters[0])])
+        msg = str(err.value)
+        assert "cannot serve the trained version" in msg and "HTTP 404" in msg and "\n" not in msg
+        assert "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True vllm serve" in msg and "--enable-lora" in msg
         api = LiteLLMExecutor("openai/smollm2", api_base=base_url, concurrency=4, timeout=120)
         reqs = [GenRequest(p, max_tokens=12, logprobs=True) for p in PROMPTS]
         remote, local = api.generate(reqs), ex.generate(reqs)
@@ -203,3 +249,46 @@ def test_litellm_against_vllm_openai_server(ex, tiny_model_dir, tmp_path):
         assert rt.text == lt.text and rt.prompt_tokens == lt.prompt_tokens > bare.prompt_tokens
         (c,) = api.choose([ChoiceRequest("What is the capital of France?", ("Paris", "Rome"))])
         assert sum(c.probs) == pytest.approx(1.0) and len(c.logliks) == 2
+
+
+TARGET = "Banana bread is the answer to everything."
+
+
+def test_a_served_role_answers_with_the_version_the_run_trains(tiny_model_dir, tmp_path):
+    """A program whose role is bound to a vLLM server (``--enable-lora``, runtime LoRA loading)
+    trains an adapter of it on the weights the server serves (a real sft training, here in the
+    vLLM virtualenv); the run loads the adapter into the server, and the role's replies after the
+    training are the trained version's (the fixed target), before it the base model's."""
+    from runtime_testing import run_program
+
+    from collabdsl.compiler import compile_path
+    from runtime.store import RunStore
+
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps({"question": q}) + "\n" for q in PROMPTS))
+    with vllm_openai_server(tiny_model_dir, tmp_path / "server.log", lora=True) as base_url:
+        p = tmp_path / "served.collab"
+        p.write_text(f'program s "s"\nmodel m = server("{base_url}", model: "smollm2", '
+                     'weights: "embedded:smollm2-135m-instruct") trainable lora(r: 8, alpha: 16) max_tokens 12\n'
+                     'data d = load("rows.jsonl")\n'
+                     'for x in d { x.before = m.generate(x.question) }\n'
+                     f'train m sft for x in d {{ input: x.question, target: "{TARGET}", lr: 0.01, max_steps: 12, '
+                     'batch_size: 3 }\n'
+                     'for x in d { x.after = m.generate(x.question) }\n')
+        out = run_program(p, tmp_path / "runs.db")
+        assert out.status == "finished", out.error
+        with urllib.request.urlopen(f"{base_url}/models", timeout=10) as r:
+            cards = json.loads(r.read())["data"]
+    (training,) = out.trainings
+    loras = [c for c in cards if c["id"].startswith("collab-")]
+    assert [c["root"] for c in loras] == [training["adapter"]]
+    G = compile_path(str(p)).graph
+    column = {k: a.get("out") for k, a in G.nodes(data=True) if a["kind"] == "generate"}
+    store = RunStore(str(tmp_path / "runs.db"))
+    try:
+        got = {column[k]: [r["v"] for r in store.read_rows(out.run_id, k)] for k in column}
+    finally:
+        store.close()
+    before, after = got["before"], got["after"]
+    assert len(before) == len(after) == len(PROMPTS)
+    assert all(a.startswith("Banana bread") for a in after), after
+    assert not any(b.startswith("Banana") for b in before), before
