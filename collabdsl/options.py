@@ -389,9 +389,11 @@ def train_conflicts(values: dict) -> list[tuple[str, str]]:
         if (values.get("processes") or 1) > 1:
             out.append(("processes", f"processes {values['processes']} needs launcher: \"accelerate\" (launcher "
                         f"\"none\" trains in the run's own process)"))
+    # batch_size known (a literal or a param's value; the default 4 and unknown values are the
+    # train handler's check, before anything is launched)
     if isinstance(values.get("processes"), int) and values["processes"] > 1 and \
-            (values.get("batch_size") or 4) % values["processes"]:
-        out.append(("processes", f"batch_size {values.get('batch_size') or 4} does not divide among "
+            isinstance(values.get("batch_size"), int) and values["batch_size"] % values["processes"]:
+        out.append(("processes", f"batch_size {values['batch_size']} does not divide among "
                     f"{values['processes']} processes: batch_size counts the inputs of an optimizer step over "
                     f"all processes, so it must be a multiple of {values['processes']}"))
     if values.get("scheduler") in NO_WARMUP_SCHEDULERS and values.get("warmup"):

@@ -44,7 +44,6 @@ def test_a_bad_launch_value_is_e109_at_the_value(tmp_path, opts, at, words):
     ('launcher: "none", accelerate_config: "a.yaml"', "accelerate_config", 'use launcher: "accelerate"'),
     ('launcher: "accelerate", processes: 2, batch_size: 3', "processes",
      "batch_size 3 does not divide among 2 processes"),
-    ('launcher: "accelerate", processes: 3', "processes", "batch_size 4 does not divide among 3 processes"),
 ])
 def test_a_launch_that_cannot_be_honoured_is_e112_at_the_option(tmp_path, opts, name, words):
     path = _program(tmp_path, opts)

@@ -230,3 +230,20 @@ def test_an_error_in_the_training_processes_is_their_one_line(tiny_model_dir, tm
     msg = str(exc.value)
     assert "\n" not in msg and "ValueError: sft row 0 lacks ['target']" in msg and "(process 0 of 2)" in msg
     assert "Traceback" in exc.value.log.read_text() and not (tmp_path / "v").exists()
+
+
+def test_a_launch_the_handler_cannot_honour_fails_at_the_node_before_launching(tmp_path, monkeypatch):
+    """What lint cannot see (the default batch_size 4 over 3 processes; processes without a
+    launcher, as --processes alone would give) is refused at the train statement, and nothing
+    is launched."""
+    import runtime.launch as L
+
+    monkeypatch.setattr(L, "launch_train", lambda *a, **k: pytest.fail("launched"))
+    path = _program(tmp_path, 'launcher: "accelerate", processes: 3')
+    path.write_text(path.read_text().replace("batch_size: 2, ", ""))
+    out = _run(path)
+    assert out.status == "failed" and f"{path}:4:" in out.error
+    assert "batch_size 4 does not divide among 3 processes" in out.error
+    path.write_text(path.read_text().replace('launcher: "accelerate", ', ""))
+    out = _run(path)
+    assert out.status == "failed" and "'processes' needs launcher: \"accelerate\"" in out.error
