@@ -26,12 +26,15 @@ GPUs, an equal share of its CPUs (at least 1), which is also the replica's threa
 """
 from __future__ import annotations
 
+import math
 import os
 import threading
 from typing import Any
 
 # restarts of a dead replica (each reloads its model) and retries of the shard it held
 MAX_RESTARTS = 2
+# seconds the replicas may take to start and load their models (COLLAB_REPLICA_START_S)
+START_SECONDS = 1800
 
 _LOCK = threading.Lock()
 _STARTED_BY_US = False  # this process started the local Ray instance (shut down with the last user)
@@ -101,7 +104,7 @@ class ReplicaError(RuntimeError):
 class _Replica:
     """One replica: an executor in a Ray actor process (made on the actor's first call)."""
 
-    def __init__(self, spec: dict, threads: int | None):
+    def __init__(self, spec: dict, threads: int | None):  # threads: None on GPUs (the library's)
         from runtime import threads as thread_settings
 
         thread_settings.configure(threads)  # before torch loads in this process
@@ -146,6 +149,22 @@ def shards(n_items: int, n_parts: int) -> list[tuple[int, int]]:
     return [s for s in out if s[1] > s[0]]
 
 
+def resources(cluster: dict, gpus_each: int, replicas: int) -> tuple[int, float, int | None]:
+    """(GPUs, CPUs, threads) of each replica on a Ray cluster with ``cluster`` resources (its
+    totals). With GPUs each replica takes the GPUs its engine needs, and a cluster too small
+    for all of them is an error now rather than replicas waiting for ever; without GPUs the
+    replicas share the CPUs equally (a fraction of one each when there are more replicas than
+    CPUs), each running that many threads (at least 1)."""
+    total_gpus, total_cpus = float(cluster.get("GPU", 0) or 0), float(cluster.get("CPU", 1) or 1)
+    if total_gpus > 0 and gpus_each > 0:
+        if gpus_each * replicas > total_gpus:
+            raise ReplicaError(f"{replicas} replicas of {gpus_each} GPU{'s' if gpus_each > 1 else ''} each "
+                               f"need {gpus_each * replicas} GPUs; the Ray cluster has {total_gpus:g}")
+        return gpus_each, min(1.0, total_cpus / replicas), None
+    share = total_cpus / replicas  # a fraction rounded down: N of them must fit the total
+    return 0, (float(int(share)) if share >= 1 else math.floor(share * 10_000) / 10_000), max(1, int(share))
+
+
 class ReplicatedExecutor:
     """The executor interface (``generate``, ``choose``, ``batch_size``, ``dtype``, ``close``)
     over ``replicas`` Ray actors, each owning the executor of ``replica_spec(spec)``."""
@@ -157,12 +176,18 @@ class ReplicatedExecutor:
         ray = _ensure_ray()
         try:
             inner = replica_spec(spec)
-            gpus = gpus_per_replica(inner) if ray.cluster_resources().get("GPU", 0) > 0 else 0
-            cpus = 1 if gpus else max(1, int(ray.cluster_resources().get("CPU", 1)) // self.replicas)
+            gpus, cpus, threads = resources(ray.cluster_resources(), gpus_per_replica(inner), self.replicas)
             actor = ray.remote(max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)(_Replica)
-            self.actors = [actor.options(num_cpus=cpus, num_gpus=gpus).remote(inner, None if gpus else cpus)
+            self.actors = [actor.options(num_cpus=cpus, num_gpus=gpus).remote(inner, threads)
                            for _ in range(self.replicas)]
-            infos = self._get([a.info.remote() for a in self.actors])
+            refs = [a.info.remote() for a in self.actors]
+            wait = float(os.environ.get("COLLAB_REPLICA_START_S") or START_SECONDS)
+            ready, pending = ray.wait(refs, num_returns=len(refs), timeout=wait)
+            if pending:
+                raise ReplicaError(f"{len(pending)} of {self.replicas} replicas did not start within {wait:g} s "
+                                   f"(each asks for {gpus} GPUs and {cpus:g} CPUs; the Ray cluster has "
+                                   f"{ray.cluster_resources()}); COLLAB_REPLICA_START_S sets the wait")
+            infos = self._get(refs)
             for i, info in enumerate(infos):
                 if info.get("error"):
                     raise ReplicaError(f"replica {i} of {self.replicas} could not load the model: {info['error']}")

@@ -84,6 +84,14 @@ def test_shards_cut_a_batch_into_contiguous_parts_in_order():
     assert R.gpus_per_replica({"backend": "vllm", "kwargs": {"tensor_parallel_size": 2,
                                                               "pipeline_parallel_size": 2}}) == 4
     assert R.gpus_per_replica({"backend": "hf", "options": {"device": "cpu"}}) == 0
+    # CPUs shared out (a fraction each when there are more replicas than CPUs: none waits for ever)
+    assert R.resources({"CPU": 2}, 1, 2) == (0, 1.0, 1)
+    assert R.resources({"CPU": 2}, 1, 4) == (0, 0.5, 1)
+    assert R.resources({"CPU": 2}, 1, 3) == (0, 0.6666, 1)  # 3 x 0.6667 would not fit in 2
+    assert R.resources({"CPU": 16}, 1, 3) == (0, 5.0, 5)
+    assert R.resources({"CPU": 16, "GPU": 8}, 4, 2) == (4, 1.0, None)
+    with pytest.raises(R.ReplicaError, match="2 replicas of 4 GPUs each need 8 GPUs; the Ray cluster has 4"):
+        R.resources({"CPU": 16, "GPU": 4}, 4, 2)
 
 
 @pytest.fixture
@@ -178,3 +186,12 @@ def test_a_replica_that_cannot_load_its_model_fails_the_run_with_one_located_lin
     assert out.error.startswith(f"{prog}:6:"), out.error
     assert "ReplicaError: replica 0 of 2 could not load the model:" in out.error and "\n" not in out.error
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_replicas_that_do_not_start_in_time_fail_the_run_instead_of_waiting_for_ever(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLLAB_REPLICA_START_S", "0.01")
+    prog = write_program(tmp_path, PROGRAM.replace("REPLICAS", "replicas 2"), ROWS)
+    out = run_program(prog, tmp_path / "runs.db")
+    assert out.status == "failed"
+    assert "ReplicaError: 2 of 2 replicas did not start within 0.01 s" in out.error, out.error
+    assert "COLLAB_REPLICA_START_S sets the wait" in out.error and "\n" not in out.error
