@@ -181,7 +181,8 @@ def _rewrite() -> None:  # pragma: no cover - run by hand in the vLLM virtualenv
     text = path.read_text()
     head, rest = text.split(_BEGIN, 1)
     _, tail = rest.split(_END, 1)
-    head = re.sub(r'VLLM_VERSION = "0.32.0"]*"', f'VLLM_VERSION = "0.32.0"', head)
+    # the assignment at the start of a line only (not this line)
+    head = re.sub(r'^VLLM_VERSION = "[^"]*"$', f'VLLM_VERSION = "{vllm.__version__}"', head, flags=re.MULTILINE)
     path.write_text(head + _BEGIN + render(derive()) + _END + tail)
 
 
