@@ -64,6 +64,9 @@ def totals_lines(outcome) -> list[str]:
     lines += [f"retrieval {col}: {n} of {total} rows retrieved ({n / max(total, 1):.1%})"
               for col, (n, total) in outcome.retrievals.items()]
     lines += [training_line(t) for t in getattr(outcome, "trainings", [])]
+    lines += [f"{key.rsplit('*', 1)[0]}: {a['replicas']} Ray replicas, "
+              f"{a.get('calls', 0)} calls in {a.get('batches', 0)} batches"
+              for key, a in outcome.agents.items() if int(a.get("replicas", 1) or 1) > 1]
     lines.append(f"model calls {calls}, cache hits {hits}, tokens {tin} in / {tout} out, cost ${cost:.4f}, "
                  f"retries {retries}, parse failures {fails}, models loaded {loads}"
                  + (f" ({', '.join(dtypes)})" if dtypes else ""))

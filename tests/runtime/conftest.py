@@ -54,3 +54,21 @@ def tiny_model_dir(tmp_path_factory) -> Path:
                 pytest.skip(str(e))
             raise
     return _convert_gguf(_find_smollm2_gguf(), tmp_path_factory.mktemp("smollm2-135m-instruct"))
+
+
+@pytest.fixture(autouse=True)
+def _netns_loopback_only(request):
+    """Tests marked ``netns`` start servers that listen on every interface of the machine
+    (Ray's GCS, raylet and workers; torch.distributed's TCPStore under ``accelerate launch``),
+    none of which takes a loopback-only address. They run where loopback is the only
+    interface: a network namespace of their own, as .ci/run starts them
+    (``unshare -rn sh -c 'ip link set lo up && pytest -m netns'``)."""
+    if request.node.get_closest_marker("netns") is None:
+        return
+    import socket
+
+    names = sorted(n for _, n in socket.if_nameindex())
+    if names != ["lo"]:
+        pytest.fail(f"this test starts servers that listen on every interface and must run in a "
+                    f"loopback-only network namespace (interfaces here: {', '.join(names)}); run it as "
+                    f".ci/run does: unshare -rn sh -c 'ip link set lo up && .venv/bin/python -m pytest -m netns'")

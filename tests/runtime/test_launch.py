@@ -106,6 +106,7 @@ def _compare(one, two, out_one: Path, out_two: Path) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.netns  # torch.distributed's TCPStore listens on every interface
 def test_sft_in_two_processes_trains_what_one_process_trains(tiny_model_dir, tmp_path):
     """Plain sft (TRL's loss) in 2 gloo processes: every step takes all 8 inputs (batch_size 8,
     4 per process), so the step's data does not depend on the order of the samplers; the loss
@@ -126,6 +127,7 @@ def test_sft_in_two_processes_trains_what_one_process_trains(tiny_model_dir, tmp
 
 
 @pytest.mark.slow
+@pytest.mark.netns  # torch.distributed's TCPStore listens on every interface
 def test_kd_in_two_processes_keeps_its_weighted_loss_exact(tiny_model_dir, tmp_path):
     """kd with lambda 0.3 over 9 inputs, one without a teacher answer, batch_size 4: 3 steps of
     4, 4 and 1 inputs (the last leaves the second process an empty share), each split 2 + 2
@@ -169,6 +171,7 @@ def _run(path: Path, allow_read=()):
 
 
 @pytest.mark.slow
+@pytest.mark.netns  # torch.distributed's TCPStore listens on every interface
 def test_a_program_records_the_launcher_and_world_size_of_its_version(tmp_path):
     """A train node with launcher "accelerate", processes 2: the training record, the version's
     mark and its collab_train.json say accelerate and 2; the run store lists the version."""
@@ -197,6 +200,7 @@ def _stored(tmp_path: Path, run_id: str) -> list[dict]:
 
 
 @pytest.mark.slow
+@pytest.mark.netns  # torch.distributed's TCPStore listens on every interface
 def test_a_failing_launch_is_one_located_line_and_a_failed_run(tmp_path):
     """A bad accelerate config: the run fails with one line located at the train statement,
     naming the launcher's error and its log; the record keeps the output's tail; no version is
@@ -220,6 +224,7 @@ def test_a_failing_launch_is_one_located_line_and_a_failed_run(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.netns  # torch.distributed's TCPStore listens on every interface
 def test_an_error_in_the_training_processes_is_their_one_line(tiny_model_dir, tmp_path):
     """The workers' own error (here: a row without its target) comes back as one line from
     the first process, with the traceback only in the log."""

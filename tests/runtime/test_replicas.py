@@ -1,5 +1,5 @@
 """Issue 13: a local model as N Ray actors (the model option ``replicas``), on a local Ray
-cluster on 127.0.0.1 with the embedded model. The outputs (greedy, seeded samples, option
+cluster (in a loopback-only network namespace: the ``netns`` marker) with the embedded model. The outputs (greedy, seeded samples, option
 scores) equal one process's; a replica killed mid-batch is restarted by Ray and its shard
 retried, with no row lost or written twice; the replica count is no part of a node's
 fingerprint, so a run with another count reuses what ran."""
@@ -17,23 +17,8 @@ from runtime_testing import run_program, write_program
 
 from runtime import replicas as R
 
-pytestmark = [pytest.mark.slow, pytest.mark.ray]
+pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.netns]
 pytest.importorskip("ray", reason="ray is not installed (the scale extra: pip install -e .[scale])")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def loopback_only():
-    """Ray's servers (GCS, raylet, workers) listen on every interface of the machine and will
-    not take a loopback node address; these tests run where loopback is the only one: a
-    network namespace of their own, as .ci/run starts them
-    (``unshare -rn sh -c 'ip link set lo up && pytest -m ray'``)."""
-    import socket
-
-    names = sorted(n for _, n in socket.if_nameindex())
-    if names != ["lo"]:
-        pytest.fail(f"the Ray tests start servers and must run in a loopback-only network namespace "
-                    f"(interfaces here: {', '.join(names)}); run them as .ci/run does: "
-                    f"unshare -rn sh -c 'ip link set lo up && .venv/bin/python -m pytest -m ray'")
 
 ROWS = [{"question": q, "options": ["yes", "no"], "answer": "yes"} for q in (
     "Is the sky blue?", "Do fish live in water?", "Is fire cold?", "Do birds have wings?",
@@ -129,6 +114,10 @@ def test_two_replicas_answer_as_one_process_and_the_count_is_no_part_of_the_fing
     calls = spread_log[-1][1]
     assert len(calls) == 2 and all(c > 0 for c in calls) and sum(calls) == 3 * len(ROWS), calls
     assert b.agents["embedded:smollm2-135m-instruct*2"]["replicas"] == 2
+    from runtime.report import totals_lines
+
+    assert any(line.startswith("embedded:smollm2-135m-instruct: 2 Ray replicas, 21 calls")
+               for line in totals_lines(b)), totals_lines(b)
     # the same program with another replica count, on the first store: nothing runs again
     again = run_program(two, tmp_path / "one" / "runs.db")
     assert again.status == "finished", again.error
