@@ -148,6 +148,32 @@ def test_kd_in_two_processes_keeps_its_weighted_loss_exact(tiny_model_dir, tmp_p
     assert two.tokens == one.tokens  # the empty share adds no token
 
 
+
+@pytest.mark.slow
+@pytest.mark.netns  # torch.distributed's TCPStore listens on every interface
+def test_multitask_in_two_processes_keeps_its_weighted_loss_exact(tiny_model_dir, tmp_path):
+    """multitask (TinyLLM's shape: an answer task and two rationale tasks of other weights)
+    over 6 inputs, batch_size 4: steps of 4 and 2 inputs, every task of an input in its step,
+    split between 2 processes; the weighted loss, each task's loss and the adapter match one
+    process."""
+    pytest.importorskip("trl")
+    from runtime.launch import launch_train
+    from runtime.trainer import train
+
+    rows = [{"input": q, "targets": {"answer": g, "why_a": t, "why_b": f"Because {g.lower()}"}}
+            for q, g, t in QA[:6]]
+    tasks = [{"name": "answer", "prefix": "Answer: ", "weight": 1.0},
+             {"name": "why_a", "prefix": "Explain: ", "weight": 0.5},
+             {"name": "why_b", "prefix": "Reason: ", "weight": 0.25}]
+    kw = {**COMMON, "batch_size": 4, "max_steps": 2, "tasks": tasks}
+    one = train("multitask", tiny_model_dir, rows, tmp_path / "one", **kw)
+    two = launch_train("multitask", tiny_model_dir, rows, tmp_path / "two", processes=2, **kw)
+    _compare(one, two, tmp_path / "one", tmp_path / "two")
+    assert set(one.task_losses) == set(two.task_losses) == {"answer", "why_a", "why_b"}
+    for g in one.task_losses:
+        assert abs(one.task_losses[g] - two.task_losses[g]) <= LOSS_TOL
+    assert two.tokens == one.tokens
+
 def _program(tmp_path: Path, options: str) -> Path:
     rows = [{"q": q, "a": g} for q, g, _ in QA[:4]]
     (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -184,3 +184,33 @@ def test_replicas_that_do_not_start_in_time_fail_the_run_instead_of_waiting_for_
     assert out.status == "failed"
     assert "ReplicaError: 2 of 2 replicas did not start within 0.01 s" in out.error, out.error
     assert "COLLAB_REPLICA_START_S sets the wait" in out.error and "\n" not in out.error
+
+
+TRAINED = """
+program reps_trained "a trained version served by replicas"
+model s = embedded("smollm2-135m-instruct") trainable lora(dropout: 0.0) max_tokens 12 REPLICAS
+data d = load("rows.jsonl", columns: {question: "question", options: "options", answer: "answer"})
+model s2 = train s sft for x in d { input: x.question, target: "The answer is " + x.answer + ".",
+                                    lr: 0.005, batch_size: 7, max_steps: 4, max_length: 48 }
+for x in d {
+  x.before = s.generate(x.question)
+  x.after = s2.generate(x.question)
+}
+"""
+
+
+def test_replicas_answer_with_the_version_the_run_trains(tmp_path):
+    """The training runs in the driver; the replicas load its adapter from the version folder
+    and answer as one process does with it (and unlike the base model)."""
+    one = write_program(tmp_path / "one", TRAINED.replace("REPLICAS", ""), ROWS)
+    a = run_program(one, tmp_path / "one" / "runs.db")
+    assert a.status == "finished", a.error
+    two = write_program(tmp_path / "two", TRAINED.replace("REPLICAS", "replicas 2"), ROWS)
+    b = run_program(two, tmp_path / "two" / "runs.db")
+    assert b.status == "finished", b.error
+    va, vb = _values(tmp_path / "one" / "runs.db", a.run_id), _values(tmp_path / "two" / "runs.db", b.run_id)
+    _same(va, vb)
+    after = [v for (n, _), v in va.items() if n == "n3"]
+    before = [v for (n, _), v in va.items() if n == "n2"]
+    assert len(after) == len(ROWS) and after != before, (before, after)
+    assert b.agents["embedded:smollm2-135m-instruct*2"]["calls"] == 2 * len(ROWS)
