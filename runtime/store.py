@@ -11,7 +11,15 @@ Tables
 runs            id (pk, "20250101T120000-1a2b3c"), program_path, program_name, program_hash
                 (sha256 of the program source and its imports), params (JSON), bindings (JSON:
                 model role -> ref), status (running|finished|failed|interrupted), started,
-                finished, error, settings (JSON: the run's --seed and --limit)
+                finished, error, settings (JSON: the run's --seed and --limit), sweep_id
+                (-> sweeps; null for a lone run), setting (JSON: the sweep point this run is:
+                its grid params, ``"seed": s`` and ``"ablation": name-or-null``)
+sweeps          id (pk, "sweep-20250101T120000-1a2b3c"), program_path, program_name, grid (JSON:
+                {param: [values]}), seeds (JSON list), ablations (JSON list of ablation names,
+                or null without --ablations), created, finished, status
+                (running|finished|failed|interrupted), key (sha256 of the program and every
+                input of the sweep command: the same command finds and continues it), spec (JSON:
+                --set, --model, --profile, --limit of the command)
 nodes           pk (run_id -> runs, node_id); kind, status (pending|running|done|failed),
                 started, finished, seconds (summed over resumes), calls, prompt_tokens,
                 completion_tokens, cost (USD), cache_hits, retries, parse_failures (counters,
@@ -314,8 +322,12 @@ class RunStore:
                                "program_hash": T, "params": T, "bindings": T, "status": T,
                                "started": T, "finished": T, "error": T, "settings": T},
                               pk="id", not_null=["status"], if_not_exists=True)
-            if "settings" not in db["runs"].columns_dict:  # a store made before settings
-                db["runs"].add_column("settings", T)
+            for col in ("settings", "sweep_id", "setting"):  # a store made before these columns
+                if col not in db["runs"].columns_dict:
+                    db["runs"].add_column(col, T)
+            db["sweeps"].create({"id": T, "program_path": T, "program_name": T, "grid": T, "seeds": T,
+                                 "ablations": T, "created": T, "finished": T, "status": T, "key": T,
+                                 "spec": T}, pk="id", not_null=["status"], if_not_exists=True)
             db["nodes"].create({"run_id": T, "node_id": T, "kind": T, "status": T,
                                 "started": T, "finished": T, "seconds": F,
                                 **{c: (F if c == "cost" else I) for c in COUNTERS},
@@ -349,7 +361,8 @@ class RunStore:
                                     "examples": I, "tasks": T, "info": T, "created": T},
                                    pk=("run_id", "node_id"), foreign_keys=runs, if_not_exists=True)
             for table, cols in [("runs", ["program_path", "started"]),
-                                ("nodes", ["fingerprint"]), ("metrics", ["run_id"])]:
+                                ("nodes", ["fingerprint"]), ("metrics", ["run_id"]),
+                                ("runs", ["sweep_id"]), ("sweeps", ["key"])]:
                 db[table].create_index(cols, if_not_exists=True)
 
     # ---------------------------------------------------------------- runs
@@ -357,10 +370,13 @@ class RunStore:
     def start_run(self, program_path: str | Path, program_name: str | None = None,
                   program_hash: str | None = None, params: Mapping | None = None,
                   bindings: Mapping | None = None, run_id: str | None = None,
-                  settings: Mapping | None = None) -> str:
-        """Record a new run (status running) and return its id."""
+                  settings: Mapping | None = None, sweep_id: str | None = None,
+                  setting: Mapping | None = None) -> str:
+        """Record a new run (status running) and return its id; ``sweep_id`` and ``setting``
+        make it the run of one point of a sweep."""
         run_id = run_id or new_run_id()
-        self.db["runs"].insert({
+        sweep = {"sweep_id": sweep_id, "setting": _dumps(redact(dict(setting)))} if sweep_id else {}
+        self.db["runs"].insert({**sweep, 
             "id": run_id, "program_path": Path(program_path).as_posix(),
             "program_name": program_name or Path(program_path).stem,
             "program_hash": program_hash, "params": _dumps(redact(dict(params or {}))),
@@ -393,7 +409,7 @@ class RunStore:
 
     def _run(self, r: dict) -> dict:
         return {**r, "params": _loads(r["params"]), "bindings": _loads(r["bindings"]),
-                "settings": _loads(r.get("settings")) or {}}
+                "settings": _loads(r.get("settings")) or {}, "setting": _loads(r.get("setting"))}
 
     @_locked
     def _one(self, table: str, where: str, args: list, **kw) -> dict | None:
@@ -420,6 +436,66 @@ class RunStore:
             args += statuses
         r = self._one("runs", where, args, order_by="started desc, rowid desc")
         return r and self._run(r)
+
+    # ---------------------------------------------------------------- sweeps
+    def _has(self, table: str) -> bool:
+        return self.db[table].exists()  # a store opened read-only may predate the table
+
+    @_in_transaction
+    def add_sweep(self, program_path: str | Path, program_name: str | None, grid: Mapping,
+                  seeds: Iterable[int], ablations: Iterable[str] | None = None, key: str | None = None,
+                  spec: Mapping | None = None, sweep_id: str | None = None) -> str:
+        """Record a new sweep (status running): ``grid`` {param: [values]}, ``seeds``, the
+        ``ablations`` it runs (None: none asked for); returns its id."""
+        sid = sweep_id or f"sweep-{new_run_id()}"
+        self.db["sweeps"].insert({
+            "id": sid, "program_path": Path(program_path).as_posix(),
+            "program_name": program_name or Path(program_path).stem,
+            "grid": _dumps(redact({str(k): list(v) for k, v in dict(grid).items()})),
+            "seeds": _dumps([int(s) for s in seeds]),
+            "ablations": None if ablations is None else _dumps(list(ablations)),
+            "created": _now(), "finished": None, "status": "running", "key": key,
+            "spec": _dumps(redact(dict(spec or {})))})
+        return sid
+
+    @_in_transaction
+    def finish_sweep(self, sweep_id: str, status: str = "finished") -> None:
+        if status not in RUN_STATUSES:
+            raise ValueError(f"sweep status must be one of {RUN_STATUSES}, not {status!r}")
+        self.db["sweeps"].update(sweep_id, {"status": status,
+                                            "finished": None if status == "running" else _now()})
+
+    def _sweep(self, r: dict) -> dict:
+        return {**r, "grid": _loads(r["grid"]) or {}, "seeds": _loads(r["seeds"]) or [],
+                "ablations": _loads(r["ablations"]), "spec": _loads(r.get("spec")) or {}}
+
+    def get_sweep(self, sweep_id: str) -> dict | None:
+        """One sweep (grid, seeds, ablations, spec parsed), or None."""
+        r = self._one("sweeps", "id = ?", [sweep_id]) if self._has("sweeps") else None
+        return r and self._sweep(r)
+
+    def find_sweep(self, key: str) -> dict | None:
+        """The newest sweep recorded with this key (the same program and command)."""
+        r = self._one("sweeps", "key = ?", [key], order_by="created desc, rowid desc") \
+            if self._has("sweeps") else None
+        return r and self._sweep(r)
+
+    @_locked
+    def list_sweeps(self, limit: int | None = None) -> list[dict]:
+        """Sweeps, newest first."""
+        if not self._has("sweeps"):
+            return []
+        return [self._sweep(r) for r in self.db["sweeps"].rows_where(
+            order_by="created desc, rowid desc", limit=limit)]
+
+    @_locked
+    def sweep_runs(self, sweep_id: str) -> list[dict]:
+        """The runs of a sweep in the order they started, each with ``setting`` parsed
+        ({grid params..., "seed": s, "ablation": name-or-null})."""
+        if "sweep_id" not in self.db["runs"].columns_dict:
+            return []
+        return [self._run(r) for r in self.db["runs"].rows_where(
+            "sweep_id = ?", [sweep_id], order_by="started, rowid")]
 
     # ---------------------------------------------------------------- nodes
     def plan_nodes(self, run_id: str, nodes: Iterable[Mapping]) -> None:
