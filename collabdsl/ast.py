@@ -254,6 +254,7 @@ class Param(Node):
     type: Ident
     default: Expr
     choices: Expr | None = None  # `in [...]`: the values it may take (a list literal)
+    ablation: str | None = None  # `ablation "w/o KB"`: a bool switch of the named ablation
 
 
 @dataclass

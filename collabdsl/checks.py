@@ -643,6 +643,18 @@ def check_params(f: Facts) -> list[Diagnostic]:
         elif isinstance(v, float) and not math.isfinite(v):
             out.append(error("E114", f"the default of param '{p.name}' is not a finite number ({v})",
                              p.default.span))
+        if p.ablation is not None and str(p.type) != "bool":
+            out.append(error("E114", f"param '{p.name}' is {p.type}: only a bool param can be an ablation "
+                             f"switch (`collab sweep --ablations` flips it)", p.type.span))
+        elif p.ablation is not None and not p.ablation.strip():
+            out.append(error("E114", f"the ablation of param '{p.name}' needs a name, e.g. "
+                             f'ablation "w/o {p.name}"', p.span))
+    labels: dict[str, A.Param] = {}
+    for p in f.program.decls(A.Param):
+        if p.ablation and p.ablation in labels:
+            out.append(error("E114", f"ablation \"{p.ablation}\" is already the ablation of param "
+                             f"'{labels[p.ablation].name}' (line {labels[p.ablation].span.line})", p.span))
+        labels.setdefault(p.ablation or "", p)
     return out
 
 

@@ -13,6 +13,8 @@ Graph attributes (``G.graph``):
                                  network [{role, to, for, key}]
     prompts                      {name: {"slots": [...], "template": str}}
     kbs                          [name, ...]
+    ablations                    {param: label} of the params marked ``ablation "LABEL"``
+                                 (bool switches; ``collab sweep --ablations`` flips each)
     order                        node ids in run order (a topological order of the
                                  top level, loop bodies right after their loop node)
     hidden                       the columns the lowering made up (model results, locals,

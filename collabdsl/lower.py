@@ -105,7 +105,9 @@ class Lowerer:
         self.G.graph.update(name=str(program.header.name) if program.header else "",
                             description=program.header.description if program.header else "",
                             path=program.path, params=params, models=models, prompts=self.prompts,
-                            kbs=[str(k.name) for k in program.decls(A.KB)])
+                            kbs=[str(k.name) for k in program.decls(A.KB)],
+                            ablations={str(p.name): p.ablation for p in program.decls(A.Param)
+                                       if p.ablation is not None})
 
     # ------------------------------------------------------------------ nodes
     def node(self, kind: str, label: str, span: A.Span, *, data=None, model=None, reads=(), out=None,

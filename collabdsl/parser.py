@@ -121,7 +121,8 @@ class _Build(Transformer):
         return ".".join(str(t) for t in items)
 
     def param_decl(self, meta, items):
-        return A.Param(self._s(meta), self._id(items[0]), self._id(items[1]), items[2], items[3])
+        return A.Param(self._s(meta), self._id(items[0]), self._id(items[1]), items[2], items[3],
+                       _string(items[4]) if items[4] is not None else None)
 
     def profile_decl(self, meta, items):
         name, is_default, doc, *sets = items

@@ -46,6 +46,7 @@ CASES = {
     "E113": ("E113", 17, 28, None),            # a prompt with 2 slots called with 1
     "E114": ("E114", 4, 19, None),             # `param p0: float = "0.6"`
     "E114_choices": ("E114", 5, 24, None),     # a default that is not one of the param's `in [...]` values
+    "E114_ablation": ("E114", 5, 15, None),    # `ablation "..."` on an int param (only a bool is a switch)
     "E115": ("E115", 23, 4, None),             # `if count(test) > 0` at program level
     "E116": ("E116", 18, 5, None),             # `return` in a for block
     "E117": ("E117", 20, 12, None),            # `large.retrieve(...)`
