@@ -645,5 +645,11 @@ def show(
     _echo_warnings(warnings)
 
 
+# ------------------------------------------------------------------ sweep (collabdsl.sweepcmd)
+from collabdsl.sweepcmd import register as _register_sweep  # noqa: E402 - light: typer and the stdlib
+
+_register_sweep(app)
+
+
 if __name__ == "__main__":
     app(prog_name="collab")

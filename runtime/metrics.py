@@ -173,3 +173,13 @@ def score(metric: str, preds: list, golds: list) -> float:
         return CORPUS_METRICS[metric](preds, golds)
     fn = METRICS[metric]
     return sum(fn(p, g) for p, g in zip(preds, golds)) / len(preds)
+
+
+def row_scores(metric: str, preds: list, golds: list) -> list[float] | None:
+    """Each row's share of ``score(metric, ...)`` (their mean is the score), for intervals over
+    rows (``collab sweep``); None for a metric of the whole column that no row holds a part of
+    (``macro_f1``)."""
+    if metric == "mean":
+        return [mean([p], [None]) for p in preds]
+    fn = METRICS.get(metric)
+    return None if fn is None else [float(fn(p, g)) for p, g in zip(preds, golds)]

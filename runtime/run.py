@@ -539,10 +539,13 @@ def _one_line(text: str) -> str:
 
 def run_graph(G: nx.DiGraph, *, program_path: str, sources: dict, store_path: str | Path | None = None,
               resume: bool = False, limit: int | None = None, seed: int = 0, console=None,
-              progress: bool = True) -> RunOutcome:
+              progress: bool = True, sweep_id: str | None = None, setting: dict | None = None,
+              resume_run: str | None = None) -> RunOutcome:
     """Run a compiled program and record it. Raises ``StoreError`` (the store cannot be
     used) and ``RunBusy`` (another process runs the run to resume) before anything runs;
-    once the run is recorded, any failure ends as status ``failed`` with one located line."""
+    once the run is recorded, any failure ends as status ``failed`` with one located line.
+    ``sweep_id`` and ``setting`` record the run as one point of a sweep (runtime.sweep);
+    ``resume_run`` continues that unfinished run (``resume``: the program's latest one)."""
     store = RunStore(store_path or Path(".collab") / "runs.db")
     lock = None
     try:
@@ -551,8 +554,9 @@ def run_graph(G: nx.DiGraph, *, program_path: str, sources: dict, store_path: st
         bindings = {r: binding(m) for r, m in G.graph["models"].items()}
         settings = {"seed": seed, "limit": limit, "precision": precisions(G.graph["models"])}
         run_id, changes = None, []
-        if resume:
-            prev = store.latest_run(program_path, ("running", "interrupted", "failed"))
+        if resume or resume_run:
+            prev = store.get_run(resume_run) if resume_run else \
+                store.latest_run(program_path, ("running", "interrupted", "failed"))
             if prev is not None and prev.get("program_hash") == phash:
                 lock = RunLock(store.path, prev["id"]).acquire()
                 prev = store.get_run(prev["id"])  # as it is now that no other process runs it
@@ -575,7 +579,7 @@ def run_graph(G: nx.DiGraph, *, program_path: str, sources: dict, store_path: st
             run_id = new_run_id()
             lock = RunLock(store.path, run_id).acquire()
             store.start_run(program_path, G.graph.get("name"), phash, G.graph["params"], bindings,
-                            run_id=run_id, settings=settings)
+                            run_id=run_id, settings=settings, sweep_id=sweep_id, setting=setting)
     except BaseException:
         if lock is not None:
             lock.release()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from runtime.errors import RunError
 from runtime.handlers import active_rows, ev, handler
-from runtime.metrics import score, top_answer
+from runtime.metrics import row_scores, score, top_answer
 from runtime.report import describe_task
 
 TOP_SHARE_WARN = 0.9  # warn when one answer is more than this share of a system's answers ...
@@ -309,8 +309,12 @@ async def eval_(ctx, node, key):
     golds = [r.get(o["gold"]) if o["gold"] else None for r in rows]
     metrics = []
     iteration = ctx.iteration[-1] if ctx.iteration else None
+    per_row = [{"rid": r.get("_rid"), "scores": {}} for r in rows]  # for intervals over rows (collab sweep)
     for s in o["systems"]:
         preds = [r.get(s["column"]) for r in rows]
+        for m in o["metrics"]:
+            for pr, v in zip(per_row, row_scores(m, preds, golds) or ()):
+                pr["scores"].setdefault(s["label"], {})[m] = v
         row = {"table": o["name"], "iteration": iteration, "system": s["label"], "n": len(rows)}
         for m in o["metrics"]:
             v = score(m, preds, golds)
@@ -346,6 +350,7 @@ async def eval_(ctx, node, key):
         values[d["label"]] = row
         ctx.results.append(row)
     ctx.store.add_metrics(ctx.run_id, key, metrics, table_name=o["name"], iteration=iteration)
+    ctx.store.write_rows(ctx.run_id, key, 0, per_row)
 
 
 def derived_value(ctx, key, node, d: dict, metric: str, values: dict):
