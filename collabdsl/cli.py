@@ -44,6 +44,12 @@ class TextOrJson(str, enum.Enum):
     json = "json"
 
 
+class ShowFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+    csv = "csv"
+
+
 class GraphFormat(str, enum.Enum):
     mermaid = "mermaid"
     dot = "dot"
@@ -582,13 +588,21 @@ def show(
     run_id: str = typer.Argument(..., metavar="RUN", help="A run id from `collab runs`, or 'latest'.",
                                  show_default=False),
     store: Path = typer.Option(DEFAULT_STORE, "--store", help="The run store (SQLite file)."),
-    format: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+    format: ShowFormat = typer.Option(ShowFormat.text, "--format", "-f",
+                                      help="text, json or csv (csv needs --table)."),
+    table: str | None = typer.Option(None, "--table", "-t", show_default=False,
+                                     help="Print only this table: run, nodes, metrics, trainings, warnings, "
+                                          "a result table by its eval's name (or results:NAME), "
+                                          "rows:NODE (a node's output rows)."),
 ) -> None:
     """Show one recorded run.
 
     Its params and model bindings, every operation with its counters (calls, tokens, cost,
     cache hits, parse failures), its result tables, its trainings (examples kept and dropped
-    per task) and its warnings."""
+    per task) and its warnings. `--table NAME` prints one table (`--format csv` or `json`
+    for other tools); an unknown NAME lists the run's tables."""
+    if format == ShowFormat.csv and table is None:
+        _fail("collab show: --format csv prints one table: add --table NAME (e.g. --table results)", 2)
     s = _open_store("show", store)
     if s is None:
         _fail(f"collab show: no run store at {store} (see `collab runs --store FILE`)", 1)
@@ -601,12 +615,15 @@ def show(
             r = s.get_run(run_id)
     if r is None:
         _fail(f"collab show: no run {run_id!r} in {store} (see `collab runs`)", 1)
+    if table is not None:
+        _show_table(s, r["id"], table, format)
+        return
     from collabdsl.masking import mask_all
 
     r, nodes, results = mask_all(r), mask_all(s.list_nodes(r["id"])), mask_all(s.results_table(r["id"]))
     warnings, trainings = mask_all(s.list_warnings(r["id"])), mask_all(s.list_trainings(r["id"]))
     s.close()
-    if format == TextOrJson.json:
+    if format == ShowFormat.json:
         import json
 
         typer.echo(json.dumps({"run": r, "nodes": nodes, "results": results, "trainings": trainings,
@@ -643,6 +660,88 @@ def show(
         for t in trainings:
             typer.echo(training_line({**(t.get("info") or {}), **t}))
     _echo_warnings(warnings)
+
+
+class Tracker(str, enum.Enum):
+    mlflow = "mlflow"
+
+
+@app.command()
+def export(
+    ref: str = typer.Argument(..., metavar="RUN|SWEEP", show_default=False,
+                              help="A run id (or 'latest') or a sweep id from the run store."),
+    to: Tracker = typer.Option(..., "--to", help="The tracker: mlflow (local, offline)."),
+    folder: Path = typer.Option(Path("mlruns"), "--dir",
+                                help="The tracker's folder: MLflow's SQLite backend DIR/mlflow.db, "
+                                     "artifacts in DIR/artifacts."),
+    experiment: str | None = typer.Option(None, "--experiment", show_default=False,
+                                          help="The MLflow experiment (default: collab/PROGRAM_NAME)."),
+    store: Path = typer.Option(DEFAULT_STORE, "--store", help="The run store (SQLite file)."),
+) -> None:
+    """Export a recorded run, or a sweep's runs, to an experiment tracker.
+
+    Params, settings, model bindings (masked), every eval metric, each node's counters,
+    training losses and the program file; a sweep becomes a parent MLflow run with one
+    child per run. Needs the `track` extra (pip install 'collab[track]'). Nothing leaves
+    the machine: MLflow writes to DIR."""
+    s = _open_store("export", store)
+    if s is None:
+        _fail(f"collab export: no run store at {store} (see `collab runs --store FILE`)", 1)
+    if not _has_module("mlflow"):
+        s.close()
+        _fail("collab export: MLflow is not installed: pip install 'collab[track]'", 2)
+    from runtime.track import ExportError, export_mlflow  # type: ignore[import-not-found]
+
+    try:
+        lines = export_mlflow(s, ref, folder, experiment)
+    except ExportError as exc:
+        _fail(f"collab export: {_one_line(exc)}", 1)
+    finally:
+        s.close()
+    for line in lines:
+        typer.echo(line)
+
+
+@app.command("datasette-metadata")
+def datasette_metadata(
+    store: Path = typer.Option(DEFAULT_STORE, "--store",
+                               help="The run store Datasette will serve (only its file name counts: "
+                                    "Datasette names the database after it)."),
+) -> None:
+    """Print Datasette metadata for the run store: every table's and column's description
+    and the canned query `results`. Use: `collab datasette-metadata > metadata.json`, then
+    `datasette .collab/runs.db --metadata metadata.json` (docs/runtime.md)."""
+    if not _has_module("runtime.store"):
+        _fail(STORE_MISSING.format(cmd="datasette-metadata"))
+    import json
+
+    from runtime.store import datasette_metadata as make  # type: ignore[import-not-found]
+
+    typer.echo(json.dumps(make(store.stem), indent=2))
+
+
+def _show_table(s, run_id: str, name: str, format: ShowFormat) -> None:
+    """``collab show RUN --table NAME``: one table of the run (runtime.tables), masked."""
+    from runtime.tables import STORE_TABLES, UnknownTable, cell, columns, read_table, result_table_names, to_csv
+
+    try:
+        rows = read_table(s, run_id, name)
+        if name in STORE_TABLES and name in result_table_names(s, run_id):
+            typer.echo(f"note: {name!r} is the store's table; the result table of that name is "
+                       f"--table results:{name}", err=True)
+    except UnknownTable as exc:
+        _fail(f"collab show: {exc}", 1)
+    finally:
+        s.close()
+    if format == ShowFormat.csv:
+        typer.echo(to_csv(rows), nl=False)
+    elif format == ShowFormat.json:
+        import json
+
+        typer.echo(json.dumps(rows, indent=2, sort_keys=True, default=str))
+    else:
+        cols = columns(rows)
+        typer.echo(_table(cols, [[_fmt_num(cell(r.get(c))) for c in cols] for r in rows], title=name), nl=False)
 
 
 # ------------------------------------------------------------------ sweep (collabdsl.sweepcmd)

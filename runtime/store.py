@@ -217,6 +217,99 @@ def new_run_id() -> str:
     return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
+# What every table and column of the store means: the one place `collab datasette-metadata`
+# (Datasette's table and column descriptions, docs/datasette/metadata.json) is made from; a
+# test checks that every column of the schema has a description here. JSON columns hold
+# JSON text: read them with SQLite's json functions (``json_extract(params, '$.n')``).
+_J = " (JSON text)"
+DESCRIPTIONS: dict[str, dict] = {
+    "runs": {"description": "One row per `collab run`.", "columns": {
+        "id": "The run id (UTC start time and 6 hex): `collab show ID`.",
+        "program_path": "The program file as given to `collab run`.",
+        "program_name": "The name in the program's `program` line.",
+        "program_hash": "sha256 of the program source and of every file it imports.",
+        "params": "Param values the run used, by name" + _J + "; secret-looking values [REDACTED].",
+        "bindings": "Model role -> backend:ref#model" + _J + "; URL credentials and secret query values masked.",
+        "status": "running, finished, failed or interrupted.",
+        "started": "Start time, ISO-8601 UTC.", "finished": "End time, ISO-8601 UTC (null while running).",
+        "error": "Why the run failed: one located line (secrets redacted).",
+        "settings": "The run's --seed, --limit and the precision of each transformers role" + _J + ".",
+        "sweep_id": "The sweep this run belongs to (-> sweeps.id); null for a lone run.",
+        "setting": "The sweep point this run is: its grid params, seed and ablation" + _J + "."}},
+    "sweeps": {"description": "One row per `collab sweep`: a grid of param values x seeds x ablations.", "columns": {
+        "id": "The sweep id.", "program_path": "The program file.", "program_name": "The program's name.",
+        "grid": "{param: [values]}" + _J + ".", "seeds": "The seeds" + _J + ".",
+        "ablations": "The ablation names it runs" + _J + "; null without --ablations.",
+        "created": "Start time, ISO-8601 UTC.", "finished": "End time, ISO-8601 UTC.",
+        "status": "running, finished, failed or interrupted.",
+        "key": "sha256 of the program and every input of the sweep command (the same command continues it).",
+        "spec": "--set, --model, --profile, --limit of the command" + _J + "."}},
+    "nodes": {"description": "Each operation of each run, with its counters (summed over resumes).", "columns": {
+        "run_id": "-> runs.id.", "node_id": "The operation's id in the run's graph (`collab graph`).",
+        "kind": "load, generate, choose, compute, filter, train, eval, ...",
+        "status": "pending, running, done or failed.",
+        "started": "Last start, ISO-8601 UTC.", "finished": "Last end, ISO-8601 UTC.",
+        "seconds": "Wall time, summed over resumes.", "calls": "Model calls made (cache hits not counted).",
+        "prompt_tokens": "Prompt tokens of those calls.", "completion_tokens": "Completion tokens of those calls.",
+        "cost": "Cost in USD (API models).", "cache_hits": "Calls answered from the call cache.",
+        "retries": "Calls retried.", "parse_failures": "Replies that did not parse.",
+        "fingerprint": "Hash of the node's definition, inputs and model versions (reuse and resume).",
+        "error": "Why the node failed.",
+        "peak_mb": "Highest resident memory (MB) while its model work ran; null where not measured."}},
+    "rows": {"description": "Each node's output rows, one per row index.", "columns": {
+        "run_id": "-> runs.id.", "node_id": "-> nodes.node_id.", "row_index": "The row's position, from 0.",
+        "data": "The row's fields" + _J + "; secrets redacted."}},
+    "model_versions": {"description": "Model versions made by trainings.", "columns": {
+        "id": "The version id.", "role": "The role the training made.", "parent_id": "The version it was trained from.",
+        "base_ref": "The base model (backend:ref).", "adapter_path": "The LoRA adapter folder (null: full model).",
+        "run_id": "-> runs.id.", "node_id": "The training node.", "created": "ISO-8601 UTC."}},
+    "metrics": {"description": "Every metric value, one per row (the `results` query pivots them).", "columns": {
+        "id": "Insertion order.", "run_id": "-> runs.id.", "node_id": "The eval node.",
+        "table_name": "The eval's name (`eval NAME for ...`).", "system": "The system's label.",
+        "metric": "The metric's name.", "value": "Its value.", "n": "Rows it was computed on.",
+        "iteration": "The loop iteration (null outside loops)."}},
+    "kb": {"description": "Knowledge-base entries.", "columns": {
+        "kb": "The knowledge base's name.", "key": "The entry's key.", "run_id": "-> runs.id.",
+        "text": "The entry's text (secrets redacted).", "source_node": "The node that wrote it.",
+        "created": "ISO-8601 UTC."}},
+    "cache": {"description": "The model-call cache (and data file digests): reruns make no model calls.", "columns": {
+        "key": "sha256 of model version + prompt + sampling options + sample index.",
+        "value": "The reply" + _J + ".", "created": "ISO-8601 UTC."}},
+    "warnings": {"description": "What a run noticed without stopping.", "columns": {
+        "run_id": "-> runs.id.", "node_id": "The node concerned.", "level": "warning or note.",
+        "kind": "What kind of warning.", "label": "The node's label.",
+        "location": "program:line:col of the node or expression.", "message": "The warning.",
+        "created": "ISO-8601 UTC."}},
+    "trainings": {"description": "What each training did.", "columns": {
+        "run_id": "-> runs.id.", "node_id": "The training node.", "model": "The new role.",
+        "objective": "sft, kd, multitask or dpo.", "examples": "Training examples.",
+        "tasks": "Per task: the examples kept and dropped and why" + _J + ".",
+        "info": "steps, train_loss, log_history (losses per step), adapter, ..." + _J + ".",
+        "created": "ISO-8601 UTC."}},
+}
+# SQLite's JSON prints a REAL with 15 significant digits (1/7 -> 0.142857142857143, not the
+# stored double): the query prints 17 ('%!.17g'), which reads back as the very value stored
+RESULTS_SQL = ("select table_name, iteration, system, json_group_object(metric, case when value is null "
+               "then null when abs(value) <= 1.7976931348623157e308 then json(printf('%!.17g', value)) "
+               "else json_quote(printf('%!.17g', value)) end) as metrics, max(n) as n "
+               "from (select * from metrics where run_id = :run_id order by id) "
+               "group by table_name, iteration, system order by min(id)")
+
+
+def datasette_metadata(database: str = "runs") -> dict:
+    """Datasette metadata (``datasette runs.db --metadata metadata.json``) for a store whose
+    file is ``DATABASE.db``: every table's and column's description, and the canned query
+    ``results`` (a run's result tables, one row per table, iteration and system; its metrics
+    as a JSON object: ``/runs/results.json?run_id=ID&_shape=array``)."""
+    return {"title": "collab run store", "description": "docs/runtime.md, The run store",
+            "databases": {database: {
+                "tables": {t: {"description": d["description"], "columns": dict(d["columns"])}
+                           for t, d in DESCRIPTIONS.items()},
+                "queries": {"results": {"sql": RESULTS_SQL, "title": "Results of a run",
+                                        "description": "One row per result table, iteration and system; "
+                                                       "metrics: {metric: value} as JSON text."}}}}}
+
+
 class RunStore:
     """The project's run store. Thread-safe (one connection guarded by a lock); several
     processes may share the file (WAL: readers never block the writer)."""
