@@ -744,6 +744,38 @@ def _show_table(s, run_id: str, name: str, format: ShowFormat) -> None:
         typer.echo(_table(cols, [[_fmt_num(cell(r.get(c))) for c in cols] for r in rows], title=name), nl=False)
 
 
+# ------------------------------------------------------------------ report
+@app.command()
+def report(
+    target: str = typer.Argument(..., metavar="RUN|SWEEP", show_default=False,
+                                 help="A run id or a sweep id (`collab runs`), or 'latest' (the newest run)."),
+    store: Path = typer.Option(DEFAULT_STORE, "--store", help="The run store (SQLite file)."),
+    out: Path | None = typer.Option(None, "--out", "-o", show_default=False,
+                                    help="The HTML file to write (default report-ID.html); its figures "
+                                         "also go to NAME_files/ beside it."),
+    large: str | None = typer.Option(None, "--large", show_default=False,
+                                     help="The role whose calls are the large-model calls of the "
+                                          "accuracy/calls plot (default: large, strong or teacher)."),
+) -> None:
+    """Write a run's or a sweep's report: one self-contained HTML file.
+
+    Result tables, a metric per loop iteration, metrics against swept params (mean and 95%
+    interval over seeds), accuracy against large-model calls, training loss curves, calls,
+    tokens, time and cost per operation, and the program's graph; figures inline (no network
+    needed) and as PNG files in NAME_files/. Needs matplotlib: pip install 'collab[report]'."""
+    if not _has_module("runtime.htmlreport"):
+        _fail(STORE_MISSING.format(cmd="report"))
+    if not _has_module("matplotlib"):
+        _fail("collab report: needs matplotlib: pip install 'collab[report]'")
+    from runtime.htmlreport import ReportError, make_report  # type: ignore[import-not-found]
+
+    try:
+        page = make_report(store, target, out, large)
+    except ReportError as exc:
+        _fail(f"collab report: {_one_line(exc)}", 1)
+    typer.echo(f"wrote {page.out}" + (f" and {len(page.pngs)} figure(s) in {page.files_dir}" if page.pngs else ""))
+
+
 # ------------------------------------------------------------------ sweep (collabdsl.sweepcmd)
 from collabdsl.sweepcmd import register as _register_sweep  # noqa: E402 - light: typer and the stdlib
 

@@ -281,7 +281,10 @@ async def train(ctx, node, key):
                 "train_loss": result.train_loss, "tokens": result.tokens, "optimizer": result.optimizer,
                 "batch_size": result.batch_size, "micro_batch": result.micro_batch,
                 "precision": result.precision, "launcher": result.launcher, "world_size": result.world_size,
-                "distributed": result.distributed}
+                "distributed": result.distributed,
+                # the trainer's per-step logs (loss, learning rate ...; collab report draws them)
+                "log_history": [{k: v for k, v in h.items() if isinstance(v, (int, float))}
+                                for h in (result.log_history or []) if any(k.startswith("loss") for k in h)]}
         _write_mark(mark, info)
         info = _read_mark(mark)
     if info["adapter"]:
