@@ -267,13 +267,24 @@ def plan(
                                                         "in the text table."),
     allow_read: list[str] = typer.Option([], "--allow-read", help=ALLOW_HELP, show_default=False),
     keys: list[str] = typer.Option([], "--key", help=KEY_HELP, show_default=False),
+    grid: list[str] = typer.Option([], "--grid", show_default=False,
+                                   help="Plan a sweep (collab sweep --plan): --grid p0=0.4,0.6. Repeatable."),
+    seeds: str | None = typer.Option(None, "--seeds", show_default=False, help="A sweep's seeds: --seeds 0,1,2."),
+    ablations: bool = typer.Option(False, "--ablations", help="Plan a sweep of the program's ablations."),
+    store: Path = typer.Option(DEFAULT_STORE, "--store", help="The run store a sweep's plan looks into."),
 ) -> None:
     """Show what a run would do and cost, without running it.
 
     Every operation in run order with its model, estimated rows, model calls, tokens and API
     cost (litellm's price table, read offline), training examples and steps, and the totals;
     then every file it reads, every host it contacts and the key sent there. '~' marks
-    estimates."""
+    estimates. With --grid, --seeds or --ablations: per setting of that sweep, the operations and
+    trainings the run store holds already and the new ones (collab sweep --plan)."""
+    if grid or seeds or ablations:
+        from collabdsl.sweepcmd import plan_sweep
+
+        plan_sweep(path, grid, seeds, ablations, sets, profile, models, allow_read, keys, store)
+        return
     set_values, model_values = parse_sets(sets), parse_models(models)
     result = _compile(path, set_values, model_values, profile, parse_allow_read(allow_read), parse_keys(keys))
     if result.profile is not None:

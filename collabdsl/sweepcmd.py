@@ -241,27 +241,43 @@ def register(app) -> None:
         if program is None:
             C._fail("collab sweep: give the program (collab sweep PROGRAM --grid p=a,b --seeds 0,1,2), "
                     "or --resume, or --show SWEEP")
-        raw_grid, seed_list = parse_grid(grid), parse_seeds(seeds)
-        if not raw_grid and not ablations and len(seed_list) < 2:
-            C._fail("collab sweep: nothing to sweep: give --grid NAME=a,b, --seeds 0,1,2 or --ablations")
-        set_values, model_values = C.parse_sets(sets), C.parse_models(models)
-        allow, key_values = C.parse_allow_read(allow_read), C.parse_keys(keys)
-        base = C._compile(program, set_values, model_values, profile, allow, key_values)
-        typed = typed_grid(base.program, raw_grid, set_values, program)
-        abl = ablations_of(base, typed, program) if ablations else None
-        if not C._has_module("runtime.sweep"):
-            C._fail(C.RUNTIME_MISSING)
-        from runtime.sweep import expand, open_sweep, sweep_key
-
-        items = compile_settings(program, expand(typed, seed_list, abl), set_values, model_values, profile,
-                                 allow, key_values)
-        spec = _spec_of(raw_grid, seed_list, ablations, set_values, model_values, profile, limit, allow_read,
-                        key_values)
-        key = sweep_key(str(program), items[0][2], spec)
+        base, typed, seed_list, abl, items, spec, key = prepare(program, grid, seeds, ablations, sets, profile,
+                                                                models, limit, allow_read, keys)
         if plan_only:
             _plan(store, key, items, program, limit)
             return
         _run(store, key, items, program, base, typed, seed_list, abl, spec, limit, threads, format)
+
+
+def prepare(program: Path, grid: list[str], seeds: str | None, ablations: bool, sets: list[str], profile,
+            models: list[str], limit, allow_read: list[str], keys: list[str]):
+    """Parse and check everything given, compile every setting (exits on the first problem).
+    Returns (base compile result, typed grid, seeds, ablations, items, spec, key)."""
+    C = _cli()
+    raw_grid, seed_list = parse_grid(grid), parse_seeds(seeds)
+    if not raw_grid and not ablations and len(seed_list) < 2:
+        C._fail("collab sweep: nothing to sweep: give --grid NAME=a,b, --seeds 0,1,2 or --ablations")
+    set_values, model_values = C.parse_sets(sets), C.parse_models(models)
+    allow, key_values = C.parse_allow_read(allow_read), C.parse_keys(keys)
+    base = C._compile(program, set_values, model_values, profile, allow, key_values)
+    typed = typed_grid(base.program, raw_grid, set_values, program)
+    abl = ablations_of(base, typed, program) if ablations else None
+    if not C._has_module("runtime.sweep"):
+        C._fail(C.RUNTIME_MISSING)
+    from runtime.sweep import expand, sweep_key
+
+    items = compile_settings(program, expand(typed, seed_list, abl), set_values, model_values, profile,
+                             allow, key_values)
+    spec = _spec_of(raw_grid, seed_list, ablations, set_values, model_values, profile, limit, allow_read,
+                    key_values)
+    return base, typed, seed_list, abl, items, spec, sweep_key(str(program), items[0][2], spec)
+
+
+def plan_sweep(program: Path, grid: list[str], seeds: str | None, ablations: bool, sets: list[str], profile,
+               models: list[str], allow_read: list[str], keys: list[str], store: Path, limit=None) -> None:
+    """``collab plan PROGRAM --grid ...``: the sweep's plan (as ``collab sweep --plan``)."""
+    *_, items, _spec, key = prepare(program, grid, seeds, ablations, sets, profile, models, limit, allow_read, keys)
+    _plan(store, key, items, program, limit)
 
 
 def _from_store(store: Path):
