@@ -1,37 +1,34 @@
 """``collab report SWEEP``: the report of a sweep (runtime.htmlreport for the page and the
 pieces it shares with a run's report). Each setting of the sweep (its grid params and its
-ablation) is run once per seed; every plotted value is the mean over the setting's finished
-runs with its 95% interval over seeds as error bars. A run that did not finish is listed and
-left out of the means (the page says how many)."""
+ablation) runs once per seed. Means and 95% intervals are those ``collab sweep`` prints
+(runtime.sweepsummary: a t interval over seeds, or a bootstrap over rows where there is one
+seed or the seeds agree). A run that did not finish is listed and left out (the page says so).
+"""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 from collabdsl.masking import mask_all
-from runtime.htmlreport import (AUX, E, LARGE_AXIS, PARETO_NOTE, Page, _metrics_of, _note, _ok, _table,
-                                eval_metric, graph_section, results_with_n, last_evals, node_table, pick_large, system_costs)
+from runtime.htmlreport import (
+    AUX,
+    LARGE_AXIS,
+    PARETO_NOTE,
+    E,
+    Page,
+    _note,
+    _ok,
+    _table,
+    eval_metric,
+    graph_section,
+    last_evals,
+    node_table,
+    pick_large,
+    results_with_n,
+    system_costs,
+)
 from runtime.reportgraph import Program, load_program
-
-
-def interval(values: list[float]) -> tuple[float, tuple[float, float] | None]:
-    """(mean, its 95% Student-t interval over seeds; None for a single value): runtime.stats,
-    the statistics ``collab sweep`` prints."""
-    from runtime.stats import mean_interval
-
-    m, lo, hi = mean_interval(values)
-    return m, None if lo is None or hi is None else (lo, hi)
-
-
-def _setting_key(setting: dict) -> str:
-    """The setting without its seed, as text: ``lr=0.1, ablation=w/o X``."""
-    s = {k: v for k, v in (setting or {}).items() if k != "seed"}
-    abl = s.pop("ablation", None)
-    return ", ".join(f"{k}={v}" for k, v in sorted(s.items())) + (f", ablation={abl}" if abl else "") or "(no params)"
-
-
-def _fmt(m: float, ci) -> str:
-    return f"{m:.4g}" + (f" [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else "")
+from runtime.sweepsummary import label
 
 
 def sweep_report(store, sweep: dict, out: Path, large: str | None = None) -> Page:
@@ -51,103 +48,118 @@ def sweep_report(store, sweep: dict, out: Path, large: str | None = None) -> Pag
                   f"out of every mean and interval below (see the runs table)</p>")
     header += '<p class="meta">' + "<br>".join(E(m) for m in meta) + "</p>"
     page.add("Runs", _table(["run", "setting", "seed", "status", "error"],
-                            [[r["id"], _setting_key(r.get("setting")), (r.get("setting") or {}).get("seed"),
+                            [[r["id"], label(r.get("setting")), (r.get("setting") or {}).get("seed"),
                               r.get("status"), r.get("error") or ""] for r in runs]) if runs
              else _note("the sweep has no runs yet"))
-    # values[(setting, table, system, metric)] = [value per finished run]: each run's last iteration
-    values: dict = {}
-    settings: dict = {}
-    for r in done:
-        key = _setting_key(r.get("setting"))
-        settings.setdefault(key, r.get("setting") or {})
-        res = store.results_table(r["id"])
-        last = {}
-        for row in res:
-            it = row.get("iteration")
-            t = row.get("table_name")
-            last[t] = max(last.get(t, it), it) if it is not None else None
-        for row in res:
-            if row.get("iteration") != last.get(row.get("table_name")):
-                continue
-            for m in _metrics_of([row]):
-                if _ok(row.get(m)):
-                    values.setdefault((key, row.get("table_name"), row["system"], m), []).append(row[m])
-    _results(page, values)
-    _swept(page, grid, settings, values)
-    _pareto(page, store, done, large)
-    page.add("Metric per loop iteration", _note("per run: `collab report RUN` of each run listed above; the "
-                                                "tables here use each run's last iteration"))
+    from runtime.sweepsummary import RULE, summarize
+
+    summary = summarize(store, sweep["id"])
+    _results(page, summary, RULE)
+    _swept(page, grid, summary)
+    progs = _programs(done)
+    _pareto(page, store, done, summary, progs, large)
+    page.add("Metric per loop iteration", _note("per run: `collab report RUN` of each run listed above"))
     page.add("Training loss", _note("per run: `collab report RUN` of each run listed above"))
-    _costs(page, store, runs)
-    prog = load_program(done[0]) if done else Program(note="no run of the sweep finished")
+    # one graph for all settings when their programs have the same operations, else none
+    graphs = list({id(p): p for p in progs.values()}.values())
+    same = graphs and all(p.G is not None for p in graphs) and all(
+        {n: p.label(n) for n in p.G} == {n: graphs[0].label(n) for n in graphs[0].G} for p in graphs)
+    prog = graphs[0] if same else Program(note="no run of the sweep finished" if not graphs else
+                                          graphs[0].note or "its settings compile to different graphs "
+                                          "(a swept param changes the program's operations)")
+    _costs(page, store, runs, prog)
     graph_section(page, prog)
     page.write(header)
     return page
 
 
-def _results(page: Page, values: dict) -> None:
-    if not values:
-        page.add("Results (mean [95% interval] over seeds)", _note("no finished run recorded results"))
+def _last_tables(summary: dict) -> list[dict]:
+    """The summary's tables, of a table evaluated in a loop only its last iteration."""
+    last: dict = {}
+    for t in summary["tables"]:
+        it = t["iteration"]
+        if t["table"] not in last or (it is not None and (last[t["table"]]["iteration"] or 0) < it):
+            last[t["table"]] = t
+    return list(last.values())
+
+
+def _results(page: Page, summary: dict, rule: str) -> None:
+    title = "Results (mean [95% interval])"
+    if not summary["tables"]:
+        page.add(title, _note("no finished run recorded results"))
         return
-    tables: dict = {}
-    for (setting, table, system, metric), vs in values.items():
-        tables.setdefault(table, {}).setdefault((setting, system), {})[metric] = vs
-    body = ""
-    for table, rows in tables.items():
-        metrics = list(dict.fromkeys(m for cells in rows.values() for m in cells))
-        body += _table(["setting", "system"] + metrics + ["seeds"],
-                       [[s, sy] + [_fmt(*interval(cells[m])) if m in cells else "" for m in metrics]
-                        + [max(len(v) for v in cells.values())] for (s, sy), cells in rows.items()],
-                       caption=table or "results")
-    page.add("Results (mean [95% interval] over seeds)", body)
+    from runtime.sweepsummary import cell_text, method_text
+
+    body = "".join(_table(["setting", "system"] + t["metrics"] + ["rows", "seeds", "interval"],
+                          [[r["label"] + (" (reference)" if r["reference"] else ""), r["system"]]
+                           + [cell_text(r["cells"][m]) if m in r["cells"] else "" for m in t["metrics"]]
+                           + [", ".join(map(str, r["n"])), r["seeds"], method_text(r)] for r in t["rows"]],
+                          caption=(t["table"] or "results")
+                          + (f" (iteration {t['iteration']})" if t["iteration"] is not None else ""))
+                   for t in summary["tables"])
+    body += f'<p class="meta">{E(rule)}; the intervals as `collab sweep` prints them (runtime.sweepsummary: ' \
+            "t over seeds, or a bootstrap over rows with one seed or seeds that agree)</p>"
+    body += "".join(_note(n) for n in summary["notes"])
+    page.add(title, body)
 
 
 def _num(v):
     return float(v) if isinstance(v, bool) else v
 
 
-def _swept(page: Page, grid: dict, settings: dict, values: dict) -> None:
-    title = "Metric against a swept param (mean, 95% interval over seeds)"
+def _swept(page: Page, grid: dict, summary: dict) -> None:
+    title = "Metric against a swept param (mean, 95% interval)"
     swept = [p for p, vs in grid.items() if len(vs) > 1]
     if not swept:
         page.add(title, _note("no param of the sweep takes more than one value"))
         return
     panels, skipped = [], []
     for p in swept:
-        if not all(isinstance(_num(s.get(p)), (int, float)) for s in settings.values()):
+        rows = [(t, r) for t in _last_tables(summary) for r in t["rows"]]
+        if not all(isinstance(_num(r["setting"].get(p)), (int, float)) for _, r in rows):
             skipped.append(p)
             continue
-        for table, metric in dict.fromkeys((t, m) for (_, t, _, m) in values if m not in AUX):
-            series: dict = {}
-            for (setting, t, system, m), vs in values.items():
-                if (t, m) != (table, metric):
-                    continue
-                s = settings[setting]
-                rest = ", ".join(f"{k}={v}" for k, v in sorted(s.items()) if k not in (p, "seed") and v is not None)
-                mean, ci = interval(vs)
-                series.setdefault(system + (f" ({rest})" if rest else ""), []).append((_num(s.get(p)), mean, ci))
-            panels.append({"title": f"{table}: {metric} against {p}", "ylabel": metric, "series": series,
-                           "x": p})
+        for t in _last_tables(summary):
+            for metric in [m for m in t["metrics"] if m not in AUX]:
+                series: dict = {}
+                for r in t["rows"]:
+                    c = r["cells"].get(metric)
+                    if c is None or c["mean"] is None:
+                        continue
+                    rest = ", ".join(f"{k}={v}" for k, v in sorted(r["setting"].items()) if k != p and v is not None)
+                    ci = None if c["low"] is None else (c["low"], c["high"])
+                    series.setdefault(r["system"] + (f" ({rest})" if rest else ""), []).append(
+                        (_num(r["setting"].get(p)), c["mean"], ci))
+                if series:
+                    where = t["table"] + (f" (iteration {t['iteration']}, the last)" if t["iteration"] is not None else "")
+                    panels.append({"title": f"{where}: {metric} against {p}", "ylabel": metric, "series": series,
+                                   "x": p})
     body = _note(f"not plotted (values are not numbers): {', '.join(skipped)}") if skipped else ""
     if panels:
         from runtime import reportplots
 
         for p in dict.fromkeys(x["x"] for x in panels):
             body += page.figure(f"swept_{p}", reportplots.lines([x for x in panels if x["x"] == p], p),
-                                f"each metric against {p}: mean over seeds, 95% interval as error bars")
+                                f"each metric against {p}: the mean, the 95% interval as error bars")
     page.add(title, body)
 
 
-def _pareto(page: Page, store, done: list[dict], large: str | None) -> None:
-    title = "Accuracy against large-model calls (one point per setting)"
-    progs: dict = {}
-    points: dict = {}  # (table, metric, system) -> setting -> [(x, y)]
-    role, note = None, "no run of the sweep finished"
+def _programs(done: list[dict]) -> dict:
+    """{run id: its program compiled again}, compiled once per distinct params."""
+    by_params: dict = {}
     for r in done:
         pk = json.dumps(r.get("params"), sort_keys=True, default=str)
-        if pk not in progs:
-            progs[pk] = load_program(r)
-        prog = progs[pk]
+        if pk not in by_params:
+            by_params[pk] = load_program(r)
+    return {r["id"]: by_params[json.dumps(r.get("params"), sort_keys=True, default=str)] for r in done}
+
+
+def _pareto(page: Page, store, done: list[dict], summary: dict, progs: dict, large: str | None) -> None:
+    title = "Accuracy against large-model calls (one point per setting)"
+    points: dict = {}  # (table, metric, system, iteration) -> setting -> [(x, y)]
+    role, note = None, "no run of the sweep finished"
+    for r in done:
+        prog = progs[r["id"]]
         if prog.G is None:
             note = prog.note
             continue
@@ -161,18 +173,24 @@ def _pareto(page: Page, store, done: list[dict], large: str | None) -> None:
             rows = {x["system"]: x for x in res if x.get("table_name") == table and x.get("iteration") == it}
             for s, c in system_costs(prog, nodes, key, role).items():
                 if s in rows and rows[s].get("n") and _ok(rows[s].get(metric)):
-                    points.setdefault((table, metric, s), {}).setdefault(
-                        _setting_key(r.get("setting")), []).append((c["large"] / rows[s]["n"], rows[s][metric]))
+                    points.setdefault((table, metric, s, it), {}).setdefault(
+                        label(r.get("setting")), []).append((c["large"] / rows[s]["n"], rows[s][metric]))
+    cells = {(t["table"], t["iteration"], r["label"], r["system"]): r["cells"] for t in summary["tables"]
+             for r in t["rows"]}
     panels: dict = {}
-    for (table, metric, system), per in points.items():
+    for (table, metric, system, it), per in points.items():
         pts = []
         for setting, xy in per.items():
-            mx = sum(x for x, _ in xy) / len(xy)
-            my, ci = interval([y for _, y in xy])
-            pts.append((mx, my, ci, setting))
-        if any(p[0] for p in pts):
+            c = cells.get((table, it, setting, system), {}).get(metric)
+            if c is None or c["mean"] is None:
+                continue
+            pts.append((sum(x for x, _ in xy) / len(xy), c["mean"],
+                        None if c["low"] is None else (c["low"], c["high"]), setting))
+        if pts:
             panels.setdefault((table, metric), {"title": table, "xlabel": LARGE_AXIS.format(large=role),
                                                 "ylabel": metric, "series": {}})["series"][system] = pts
+    # a table none of whose systems calls the large role has no curve to show
+    panels = {k: p for k, p in panels.items() if any(pt[0] for pts in p["series"].values() for pt in pts)}
     if not panels:
         page.add(title, _note(f"not drawn: {note}" if note else f"no evaluated system calls role '{role}'"))
         return
@@ -184,7 +202,7 @@ def _pareto(page: Page, store, done: list[dict], large: str | None) -> None:
                            f"metric against {role} requests per row, one point per setting"))
 
 
-def _costs(page: Page, store, runs: list[dict]) -> None:
+def _costs(page: Page, store, runs: list[dict], prog: Program) -> None:
     title = "Calls, tokens, time and cost per operation (summed over the sweep's runs)"
     total: dict = {}
     for r in runs:
@@ -197,4 +215,4 @@ def _costs(page: Page, store, runs: list[dict]) -> None:
     if not total:
         page.add(title, _note("the sweep's runs recorded no operations"))
         return
-    page.add(title, node_table(Program(), list(total.values())))
+    page.add(title, node_table(prog, list(total.values())))

@@ -160,8 +160,11 @@ def test_a_sweep_report_shows_means_and_intervals_over_seeds(tmp_path, store):
     assert r.exit_code == 0, r.output
     text = out.read_text()
     assert "1 of 5 runs did not finish: they are left out of every mean and interval" in text and failed in text
-    # cascade at threshold 0.3: mean 0.75 of (0.5, 1.0), 95% t interval 0.75 +- 12.706 * 0.3536 / sqrt(2)
-    assert re.search(r"<td>threshold=0.3</td><td>cascade</td><td>0.75 \[-2.427, 3.927\]</td><td>2</td>", text)
-    assert re.search(r"<td>threshold=0.7</td><td>cascade</td><td>0.75 \[0.75, 0.75\]</td><td>2</td>", text)
+    # the cells collab sweep prints (runtime.sweepsummary). cascade at threshold 0.3: mean 0.75 of
+    # (0.5, 1.0), 95% t interval 0.75 +- 12.706 * 0.3536 / sqrt(2); at 0.7 the seeds agree and
+    # there are no row scores (a store made by hand): no spread
+    assert "<td>threshold=0.3 (reference)</td><td>cascade</td><td>0.750 [-2.427, 3.927]</td><td>4</td>" \
+           "<td>2/2</td><td>t over 2 seeds</td>" in text
+    assert "<td>threshold=0.7</td><td>cascade</td><td>0.750 [0.750, 0.750]</td><td>4</td><td>2/3</td>" in text
     files = sorted(p.name for p in (tmp_path / "out" / "rep_files").iterdir())
     assert files == ["pareto.png", "swept_threshold.png"]
