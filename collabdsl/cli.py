@@ -614,6 +614,11 @@ def show(
     for other tools); an unknown NAME lists the run's tables."""
     if format == ShowFormat.csv and table is None:
         _fail("collab show: --format csv prints one table: add --table NAME (e.g. --table results)", 2)
+    if run_id.startswith("sweep-"):  # a sweep id: the sweep's summary (collab sweep --show)
+        from collabdsl.sweepcmd import show_summary
+
+        show_summary(store, run_id, "json" if format.value == "json" else "text")
+        return
     s = _open_store("show", store)
     if s is None:
         _fail(f"collab show: no run store at {store} (see `collab runs --store FILE`)", 1)

@@ -392,3 +392,8 @@ def _run(store: Path, key, items, program, base, typed, seed_list, abl, spec, li
         typer.echo(f"continue with the same command (or `collab sweep --resume`); details: collab sweep --show "
                    f"{sw['id']}", err=True)
         raise typer.Exit(130 if outcome.status == "interrupted" else 1)
+
+
+def show_summary(store: Path, sweep_id: str, fmt: str = "text") -> None:
+    """``collab show SWEEP``: the summary of a recorded sweep."""
+    _show(store, sweep_id, fmt)

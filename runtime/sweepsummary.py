@@ -190,6 +190,8 @@ def method_text(row: dict) -> str:
         if c["method"] is None:
             continue
         t = METHODS[c["method"]].format(k=c["seeds"], n=c["rows"])
+        if c["method"] == "bootstrap" and c["seeds"] > 1:
+            t += f" (its {c['seeds']} seeds agree)"
         if t not in parts:
             parts.append(t)
     return "; ".join(parts)

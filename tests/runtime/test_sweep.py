@@ -300,6 +300,10 @@ def test_show_prints_a_recorded_sweep(prog, tmp_path, monkeypatch):
     assert sweep(prog, "--grid", "p=0.5,0.7", "--store", db).exit_code == 0
     r = sweep("--show", "latest", "--store", db)
     assert r.exit_code == 0 and "p=0.7" in r.output and "flagged" in r.output and "* differs" in r.output
+    with RunStore(db, readonly=True) as s:
+        sid = s.list_sweeps()[0]["id"]
+    shown = runner.invoke(cli.app, ["show", sid, "--store", str(db)])  # collab show SWEEP: the same summary
+    assert shown.exit_code == 0 and shown.output == r.output
     r = sweep("--show", "sweep-nope", "--store", db)
     assert r.exit_code == 1 and r.output.strip() == f"collab sweep --show: no sweep 'sweep-nope' in {db}"
 
