@@ -154,7 +154,7 @@ def _own_svg(G) -> str:
         parts.append(f'<g><title>{html.escape(str(n))}: {html.escape(label)}</title>'
                      f'<rect x="{x}" y="{yy}" width="{right - x}" height="{row_h - 6}" rx="4" fill="{fill}" '
                      f'stroke="{stroke}"/><text x="{x + 6}" y="{yy + 14}" font-size="11" '
-                     f'font-family="monospace">{html.escape(label[:64])}</text></g>')
+                     f'font-family="monospace">{html.escape(label[:60])}</text></g>')
     width = right + 20
     for i, (u, v, d, _, _) in enumerate(render._drawn_edges(G)):
         if u not in rows or v not in rows:
