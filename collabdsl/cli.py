@@ -347,6 +347,10 @@ def run(
     accelerate_config: Path | None = typer.Option(None, "--accelerate-config",
                                                   help="accelerate config file (DDP, FSDP, DeepSpeed) of every "
                                                        "launched training that sets none.", show_default=False),
+    track: str | None = typer.Option(None, "--track", show_default=False,
+                                     help="When the run ends, export it to this tracker: mlflow (as "
+                                          "`collab export RUN --to mlflow`; off by default)."),
+    track_dir: Path = typer.Option(Path("mlruns"), "--track-dir", help="The tracker's folder (--track)."),
 ) -> None:
     """Compile and run a program.
 
@@ -355,6 +359,10 @@ def run(
     its own folder and the current directory (more with --allow-read), and a server model
     gets an API key only through --key."""
     set_values, model_values = parse_sets(sets), parse_models(models)
+    if track is not None and track != "mlflow":
+        _fail(f"--track {track!r}: expected mlflow", 2)
+    if track is not None and not _has_module("mlflow"):
+        _fail("--track mlflow: MLflow is not installed: pip install 'collab[track]'", 2)
     result = _compile(program, set_values, model_values, profile, parse_allow_read(allow_read), parse_keys(keys))
     import os
 
@@ -400,6 +408,8 @@ def run(
         _fail(f"collab run: {_one_line(exc)}", 1)
     _print_outcome(outcome)
     typer.echo(f"{thread_settings.describe()}; {malloc_settings}")
+    if track is not None and getattr(outcome, "run_id", None):
+        _track_run(store, outcome.run_id, track_dir)
     if outcome.status == "interrupted":
         raise typer.Exit(130)
     if outcome.status != "finished":
@@ -734,6 +744,21 @@ def datasette_metadata(
     from runtime.store import datasette_metadata as make  # type: ignore[import-not-found]
 
     typer.echo(json.dumps(make(store.stem), indent=2))
+
+
+def _track_run(store: Path, run_id: str, folder: Path) -> None:
+    """``collab run --track mlflow``: export the run that just ended; exit 1 when that fails
+    (the run itself is recorded either way: `collab export` can try again)."""
+    from runtime.store import RunStore, StoreError  # type: ignore[import-not-found]
+    from runtime.track import ExportError, export_mlflow  # type: ignore[import-not-found]
+
+    try:
+        with RunStore(store, readonly=True) as s:
+            lines = export_mlflow(s, run_id, folder)
+    except (ExportError, StoreError) as exc:
+        _fail(f"--track mlflow: {_one_line(exc)} (the run is recorded: `collab export {run_id} --to mlflow`)", 1)
+    for line in lines:
+        typer.echo(line, err=True)
 
 
 def _show_table(s, run_id: str, name: str, format: ShowFormat) -> None:

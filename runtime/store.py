@@ -708,7 +708,7 @@ class RunStore:
                           node_id: str | None = None, id: str | None = None) -> str:
         vid = id or f"{role}-{secrets.token_hex(6)}"
         self.db["model_versions"].insert({
-            "id": vid, "role": role, "parent_id": parent_id, "base_ref": base_ref,
+            "id": vid, "role": role, "parent_id": parent_id, "base_ref": _clean(redact(base_ref)),
             "adapter_path": str(adapter_path) if adapter_path else None, "run_id": run_id,
             "node_id": node_id, "created": _now()})
         return vid

@@ -91,7 +91,7 @@ def read_table(store, run_id: str, name: str) -> list[dict]:
             rows = [{"row_index": i, **(d if isinstance(d, dict) else {"value": d})}
                     for i, d in enumerate(store.read_rows(run_id, node))]
     else:
-        table = name[len(RESULTS_PREFIX):] if name.startswith(RESULTS_PREFIX) else name
+        table = name.removeprefix(RESULTS_PREFIX)
         if table in result_table_names(store, run_id):
             rows = store.results_table(run_id, table)
     if rows is None:

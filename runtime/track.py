@@ -19,7 +19,8 @@ prints them (:mod:`runtime.tables`):
   retries, parse failures, seconds, peak_mb) with their sums as ``total/COUNTER``, each
   training's ``train/NODE/train_loss`` (mean), ``steps`` and ``examples``, and, where the
   store keeps the trainer's log (``trainings.info.log_history``), its losses per step as
-  ``train/NODE/loss`` (and ``loss_TASK``) at their steps; characters MLflow does not take in
+  ``train/NODE/loss`` (and ``loss_TASK``, ``learning_rate``, ``grad_norm``) at their steps;
+  a training recorded before the store kept that log has its mean loss only (the export says so); characters MLflow does not take in
   a name become ``_`` (the names as they were are in ``collab/metrics.csv``);
 - artifacts: the program file (``program/NAME.collab``, masked; tag
   ``collab.program_file`` says whether its hash is still the run's), ``collab/run.json``
@@ -44,6 +45,7 @@ DEFAULT_DIR = Path("mlruns")
 STATUS = {"finished": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 _BAD_CHAR = re.compile(r"[^\w.\- :]")  # what MLflow takes in a name, less the "/" that joins parts
 NODE_FIGURES = (*COUNTERS, "seconds", "peak_mb")
+STEP_KEYS = ("loss", "learning_rate", "grad_norm")  # logged per step from a training's log_history
 
 
 class ExportError(Exception):
@@ -125,7 +127,7 @@ def run_metrics(store: RunStore, run_id: str) -> tuple[list[tuple[str, float, in
         for i, h in enumerate(history):
             step = int(h.get("step") or i + 1)
             for k, v in h.items():
-                if k == "loss" or k.startswith("loss_"):
+                if k in STEP_KEYS or k.startswith("loss_"):
                     add(metric_name("train", node, k), v, step, f"training {node} {k} at step {step}")
     return out, notes
 
@@ -144,9 +146,9 @@ def _program_artifact(run: dict) -> tuple[str | None, str, str | None]:
     text = redact(path.read_text(encoding="utf-8", errors="replace"))
     if program_hash(path) == run.get("program_hash"):
         return text, "same as the run's", None
-    return text, "differs from the run's (edited since, or the run's hash covers its imports)", \
-        f"program file {path}: its hash differs from the run's (edited since the run, or it imports " \
-        f"other files, which are not logged); logged as it is now"
+    note = (f"program file {path}: its hash differs from the run's (edited since the run, or it imports "
+            f"other files, which are not logged); logged as it is now")
+    return text, "differs from the run's (edited since, or the run's hash covers its imports)", note
 
 
 def _mlflow():
@@ -241,8 +243,8 @@ def export_mlflow(store: RunStore, ref: str, folder: str | Path = DEFAULT_DIR,
     client = MlflowClient(tracking_uri=tracking_uri(folder))
     name = experiment or f"collab/{(run or sweep).get('program_name')}"
     exp = _experiment(client, name, folder)
-    lines = [f"MLflow: experiment {name!r} in {tracking_uri(folder)} "
-             f"(mlflow ui --backend-store-uri {tracking_uri(folder)})"]
+    lines = [(f"MLflow: experiment {name!r} in {tracking_uri(folder)} "
+              f"(mlflow ui --backend-store-uri {tracking_uri(folder)})")]
     if run is not None:
         _export_run(client, exp, store, run["id"], None, lines)
         return lines

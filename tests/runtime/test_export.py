@@ -15,13 +15,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from runtime_testing import fake_trainer, run_program, write_program
 from typer.testing import CliRunner
 
 from collabdsl import cli
 from runtime.store import RunStore
 from runtime.tables import STORE_TABLES, read_table
-
-from runtime_testing import fake_trainer, run_program, write_program
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "sk-collab-export-test-9f8e7d6c5b4a"  # the value of the --key variable
@@ -192,8 +191,8 @@ def test_export_to_mlflow_reads_back_equal_to_the_store(recorded, tmp_path, monk
     assert m[f"train/{t['node_id']}/train_loss"] == t["info"]["train_loss"]
     assert m[f"train/{t['node_id']}/examples"] == t["examples"] == 7
     history = client.get_metric_history(mr.info.run_id, f"train/{t['node_id']}/loss")
-    if t["info"].get("log_history") is not None:  # the store keeps the trainer's log
-        assert [(h.step, h.value) for h in history] == [(1, 2.5), (2, 1.25)]
+    assert [(h["step"], h["loss"]) for h in t["info"]["log_history"]] == [(1, 2.5), (2, 1.25)]  # the trainer's log
+    assert [(h.step, h.value) for h in history] == [(1, 2.5), (2, 1.25)]
     assert mr.data.tags["collab.status"] == "finished" and mr.info.status == "FINISHED"
     assert mr.data.tags["collab.program_file"] == "same as the run's"
     arts = {a.path for a in client.list_artifacts(mr.info.run_id, "collab")}
@@ -241,6 +240,27 @@ def test_export_of_a_sweep_nests_its_runs(recorded, tmp_path):
         assert k.data.metrics["t/s/acc"] == json.loads(k.data.tags["collab.setting"])["n"] / 4
     r = invoke("export", "nope", "--to", "mlflow", "--dir", tmp_path / "ml", "--store", db)
     assert r.exit_code == 1 and "no run or sweep 'nope'" in r.stderr
+
+
+def test_run_track_mlflow_exports_the_run_when_it_ends(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    from mlflow import MlflowClient
+
+    from runtime.track import tracking_uri
+
+    monkeypatch.chdir(tmp_path)
+    prog = write_program(tmp_path, "\n".join(line for line in PROGRAM.splitlines() if "train student" not in line), ROWS)
+    r = invoke("run", prog.name, "--store", "runs.db", "--track", "mlflow", "--track-dir", "ml")
+    assert r.exit_code == 0, r.output
+    with RunStore(tmp_path / "runs.db", readonly=True) as s:
+        (run,) = s.list_runs()
+        results = s.results_table(run["id"], "res")
+    client = MlflowClient(tracking_uri=tracking_uri(tmp_path / "ml"))
+    (mr,) = client.search_runs([client.get_experiment_by_name("collab/tiny").experiment_id])
+    assert mr.data.tags["collab.run_id"] == run["id"] and mr.info.status == "FINISHED"
+    assert mr.data.metrics["res/teacher _column__a/exact_match"] == results[0]["exact_match"] == 1.0
+    r = invoke("run", prog.name, "--store", "runs.db", "--track", "wandb")
+    assert r.exit_code == 2 and "expected mlflow" in r.stderr
 
 
 # ------------------------------------------------------------------ Datasette
@@ -311,3 +331,12 @@ def test_datasette_serves_the_store_and_its_descriptions(recorded, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_served_roles_version_keeps_no_url_credentials(tmp_path, monkeypatch):
+    """model_versions.base_ref is the trained role's binding: a served role's URL is masked
+    there as everywhere else in the store (Datasette shows this table)."""
+    monkeypatch.setenv("MY_SERVER_KEY", SECRET_KEY)
+    with RunStore(tmp_path / "runs.db") as s:
+        vid = s.add_model_version("m2", f"server:http://user:{URL_PASSWORD}@h/v1?api_key={QUERY_KEY}#{SECRET_KEY}")
+        assert s.get_model_version(vid)["base_ref"] == "server:http://h/v1?api_key=***#[REDACTED]"
