@@ -135,12 +135,13 @@ def results_html(results: list[dict]) -> str:
 
 
 def pick_large(roles, large: str | None) -> tuple[str | None, str | None]:
-    """(the role whose calls count as large-model calls, a note when there is none)."""
+    """(the role whose calls count as large-model calls, a note when there is none); a role
+    named with --large that the program lacks is a ReportError (nothing is written)."""
     roles = sorted(set(roles))
     if large is not None:
         if large in roles:
             return large, None
-        return None, f"--large {large}: the program has no role {large!r} (roles: {', '.join(roles) or 'none'})"
+        raise ReportError(f"--large {large}: the program has no role {large!r} (roles: {', '.join(roles) or 'none'})")
     found = next((r for r in LARGE_ROLES if r in roles), None)
     if found is None:
         return None, (f"no role named {', '.join(LARGE_ROLES)} (roles: {', '.join(roles) or 'none'}): "

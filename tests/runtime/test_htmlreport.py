@@ -132,7 +132,7 @@ def test_a_failed_run_says_it_failed(tmp_path, store):
     assert "This run FAILED: cas.collab:7:7: in choose: the model ran out of memory" in text
 
 
-@pytest.mark.parametrize("what", ["store", "run"])
+@pytest.mark.parametrize("what", ["store", "run", "large"])
 def test_a_missing_store_or_run_is_one_line(tmp_path, store, what):
     st, prog = store
     _record(st, prog)
@@ -140,6 +140,9 @@ def test_a_missing_store_or_run_is_one_line(tmp_path, store, what):
         r = CliRunner().invoke(cli.app, ["report", "latest", "--store", str(tmp_path / "nope.db")])
         assert r.output.strip() == f"collab report: no run store at {tmp_path / 'nope.db'} " \
                                    "(see `collab runs --store FILE`)"
+    elif what == "large":
+        r, _ = _report(tmp_path, "latest", "--large", "big")
+        assert r.output.strip() == "collab report: --large big: the program has no role 'big' (roles: large, small)"
     else:
         r, _ = _report(tmp_path, "20990101T000000-abcdef")
         assert r.output.strip().startswith("collab report: no run or sweep '20990101T000000-abcdef' in ")

@@ -1,12 +1,14 @@
 """The report of a real run (the embedded model: a loop of two rounds, each a 2-step LoRA
 training, a cascade and an eval) opened in headless Chromium with no network: the page loads
 without console errors, every figure decodes (naturalWidth > 0) and the graph's SVG has a size.
-Chromium comes from Debian's package (.ci/setup-browser); without it this test fails."""
+The report of a sweep recorded by hand (no model) is checked the same way. Chromium comes
+from Debian's package (.ci/setup-browser); without it these tests fail."""
 from __future__ import annotations
 
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -94,6 +96,11 @@ def test_a_real_runs_report_opens_in_headless_chromium(tmp_path, monkeypatch):
     assert files == ["iterations.png", "losses.png", "operations.png", "pareto.png"]
     assert 'class="note">a single run' in text and text.count('class="note"') == 1  # nothing else left out
 
+    _check_in_browser(exe, page, imgs=4)
+
+
+def _check_in_browser(exe: str, page: Path, imgs: int) -> None:
+    text = page.read_text()
     # 1. the report itself, no network: no console error, no refused or failed load
     shown = _browse(exe, page.as_uri(), "--dump-dom")
     assert shown.returncode == 0, shown.stderr[-2000:]
@@ -104,15 +111,32 @@ def test_a_real_runs_report_opens_in_headless_chromium(tmp_path, monkeypatch):
 
     # 2. a copy with a script that reports what the browser decoded
     probe = page.with_name("probe.html")
-    probe.write_text(text.replace("script-src 'none'", "").replace(
-        "default-src 'none';", "default-src 'none'; script-src 'unsafe-inline';")
-        .replace("<head>", "<head>" + ERRORS, 1).replace("</body>", CHECK + "</body>"))
+    probe.write_text(text.replace("default-src 'none';", "default-src 'none'; script-src 'unsafe-inline';")
+                     .replace("<head>", "<head>" + ERRORS, 1).replace("</body>", CHECK + "</body>"))
     dom = _browse(exe, probe.as_uri(), "--dump-dom").stdout
     m = re.search(r'<pre id="report-check">([^<]*)</pre>', dom)
     assert m, dom[-2000:]
-    assert m.group(1) == "imgs=4 bad=[] svgs=1 svgsized=1 errors=[]", m.group(1)
+    assert m.group(1) == f"imgs={imgs} bad=[] svgs=1 svgsized=1 errors=[]", m.group(1)
 
     # 3. a screenshot is not blank
-    shot = tmp_path / "shot.png"
+    shot = page.with_name("shot.png")
     _browse(exe, page.as_uri(), f"--screenshot={shot}", "--window-size=1200,3000")
     assert shot.stat().st_size > 20_000
+
+
+def test_a_sweeps_report_opens_in_headless_chromium(tmp_path):
+    """A sweep recorded by hand (test_htmlreport's cascade: 2 thresholds x 2 seeds, no model)."""
+    from test_htmlreport import CASCADE, _record
+
+    exe = _chromium()
+    prog = tmp_path / "cas.collab"
+    prog.write_text(CASCADE)
+    with RunStore(tmp_path / "runs.db") as st:
+        sid = st.add_sweep(prog, "cas", {"threshold": [0.3, 0.7]}, seeds=[0, 1])
+        for i, (t, seed) in enumerate([(0.3, 0), (0.3, 1), (0.7, 0), (0.7, 1)]):
+            _record(st, prog, acc=(0.5, 0.75, 0.5 + i / 8), threshold=t, sweep_id=sid,
+                    setting={"threshold": t, "seed": seed, "ablation": None})
+    r = CliRunner().invoke(cli.app, ["report", sid, "--store", str(tmp_path / "runs.db"),
+                                     "--out", str(tmp_path / "rep" / "sweep.html")])
+    assert r.exit_code == 0, r.output
+    _check_in_browser(exe, tmp_path / "rep" / "sweep.html", imgs=2)
