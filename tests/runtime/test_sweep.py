@@ -135,9 +135,11 @@ def test_a_failed_setting_stops_the_sweep_and_the_rerun_resumes_it(prog, tmp_pat
         assert sw["status"] == "failed" and [x["status"] for x in runs] == ["finished", "failed"]
     assert "seed=2: run - not run" not in r.output  # a setting after the failure does not start
     fail["on"] = False
-    r = sweep(*args)
+    r = sweep("--resume", "--store", db)  # the newest unfinished sweep, as it was started
     assert r.exit_code == 0, r.output
+    assert f"continuing sweep {sw['id']}" in r.output
     with RunStore(db, readonly=True) as s:
+        assert len(s.list_sweeps()) == 1
         again = s.sweep_runs(sw["id"])
         assert [x["id"] for x in again[:2]] == [x["id"] for x in runs]  # the failed one resumed, not a new run
         assert [x["status"] for x in again] == ["finished"] * 3 and s.get_sweep(sw["id"])["status"] == "finished"
