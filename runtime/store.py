@@ -307,7 +307,8 @@ def datasette_metadata(database: str = "runs") -> dict:
                            for t, d in DESCRIPTIONS.items()},
                 "queries": {"results": {"sql": RESULTS_SQL, "title": "Results of a run",
                                         "description": "One row per result table, iteration and system; "
-                                                       "metrics: {metric: value} as JSON text."}}}}}
+                                                       "metrics: {metric: value} as JSON text (exact "
+                                                       "doubles); n: the rows evaluated."}}}}}
 
 
 class RunStore:

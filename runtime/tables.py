@@ -9,11 +9,13 @@ The names (``TABLES``; docs/runtime.md, "The run store"):
                metric, value, n, node_id): all result tables in long form
 ``trainings``  what each training did (examples kept and dropped per task, steps, loss)
 ``warnings``   what the run noticed without stopping
-``rows:NODE``  the output rows of node NODE (its id as in ``nodes``)
+``rows:NODE``  the output rows of node NODE (its id as in ``nodes``): ``row_index``, then the
+               row's fields (one named row_index itself as ``data.row_index``)
 NAME           a result table by its eval's name (``eval results for ...`` -> ``results``):
-               one row per (iteration, system), a column per metric, exactly
-               ``RunStore.results_table(run, NAME)``; also ``results:NAME``, which is the
-               only way to reach an eval table named like one of the tables above.
+               one row per (iteration, system), a column per metric:
+               ``RunStore.results_table(run, NAME)`` with ``n`` (the rows evaluated) last;
+               also ``results:NAME``, which is the only way to reach an eval table named
+               like one of the tables above.
 
 Every value passes :func:`collabdsl.masking.mask_all` (what the store holds is redacted
 already; this masks again whatever an older or foreign store may hold).
@@ -63,6 +65,19 @@ def list_metrics(store, run_id: str) -> list[dict]:
                                "from metrics where run_id = ? order by id", [run_id])
 
 
+def with_n(results: list[dict], metrics: list[dict]) -> list[dict]:
+    """``results_table`` rows with ``n`` (the rows evaluated) last, where every metric of the
+    row was computed on the same number of rows (an eval's are) and no metric is named n."""
+    ns: dict[tuple, set] = {}
+    for m in metrics:
+        ns.setdefault((m["table_name"], m["iteration"], m["system"]), set()).add(m["n"])
+    out = []
+    for r in results:
+        found = ns.get((r["table_name"], r["iteration"], r["system"]), set())
+        out.append({**r, "n": next(iter(found))} if "n" not in r and len(found) == 1 else r)
+    return out
+
+
 def table_names(store, run_id: str) -> list[str]:
     """Every name ``read_table`` accepts for this run (result tables by their bare name unless
     that is a store table's name, then as ``results:NAME``)."""
@@ -88,12 +103,13 @@ def read_table(store, run_id: str, name: str) -> list[dict]:
     elif name.startswith(ROWS_PREFIX):
         node = name[len(ROWS_PREFIX):]
         if node in row_nodes(store, run_id):
-            rows = [{"row_index": i, **(d if isinstance(d, dict) else {"value": d})}
+            rows = [{"row_index": i, **{(f"data.{k}" if k == "row_index" else k): v
+                                        for k, v in (d if isinstance(d, dict) else {"value": d}).items()}}
                     for i, d in enumerate(store.read_rows(run_id, node))]
     else:
         table = name.removeprefix(RESULTS_PREFIX)
         if table in result_table_names(store, run_id):
-            rows = store.results_table(run_id, table)
+            rows = with_n(store.results_table(run_id, table), list_metrics(store, run_id))
     if rows is None:
         raise UnknownTable(f"no table {name!r} in run {run_id}; its tables: "
                            + ", ".join(table_names(store, run_id)))

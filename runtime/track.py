@@ -6,6 +6,9 @@ imported only inside :func:`export_mlflow`) writes to a local SQLite backend,
 file-system backend in maintenance mode and refuses it by default). View it with
 ``mlflow ui --backend-store-uri sqlite:///DIR/mlflow.db``.
 
+MLflow's usage telemetry is switched off (``MLFLOW_DISABLE_TELEMETRY=true``) before it is
+imported.
+
 One collab run becomes one MLflow run (tag ``collab.run_id``; a second export of the same
 run replaces the first, which MLflow marks deleted) holding, all masked as ``collab show``
 prints them (:mod:`runtime.tables`):
@@ -152,6 +155,10 @@ def _program_artifact(run: dict) -> tuple[str | None, str, str | None]:
 
 
 def _mlflow():
+    import os
+
+    # offline means offline: MLflow 3 sends usage telemetry to its makers unless this is set
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     try:
         import mlflow  # noqa: F401
         from mlflow import MlflowClient

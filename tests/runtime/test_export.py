@@ -100,12 +100,13 @@ def test_show_table_csv_and_json_equal_the_store(recorded):
         trainings = s.list_trainings(rid)
     r = invoke("show", rid, "--store", db, "--format", "json", "--table", "res")
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout) == results and results[0]["exact_match"] == 1.0
+    assert json.loads(r.stdout) == [{**results[0], "n": 7}] and results[0]["exact_match"] == 1.0
     r = invoke("show", rid, "--store", db, "--format", "csv", "--table", "res")
     assert r.exit_code == 0, r.output
     (row,) = list(csv.DictReader(io.StringIO(r.stdout)))
     assert row["system"] == "teacher (column)/a" and float(row["exact_match"]) == results[0]["exact_match"]
-    assert row["iteration"] == "" and row["table_name"] == "res"
+    assert row["iteration"] == "" and row["table_name"] == "res" and row["n"] == "7"
+    assert list(row)[-1] == "n"
     got = list(csv.DictReader(io.StringIO(invoke("show", rid, "--store", db, "-f", "csv", "-t", "nodes").stdout)))
     assert [g["node_id"] for g in got] == [n["node_id"] for n in nodes]
     assert [int(g["calls"]) for g in got] == [n["calls"] for n in nodes]
@@ -156,7 +157,17 @@ def test_tables_are_masked(tmp_path):
     assert set(STORE_TABLES) == {"run", "nodes", "metrics", "trainings", "warnings"}
 
 
+def test_a_rows_field_named_row_index_is_kept(tmp_path):
+    db = tmp_path / "runs.db"
+    with RunStore(db) as s:
+        rid = s.start_run("p.collab", "p", "h", {}, {})
+        s.write_rows(rid, "n1", 0, [{"row_index": 9, "v": "a"}, "plain"])
+        assert read_table(s, rid, "rows:n1") == [{"row_index": 0, "data.row_index": 9, "v": "a"},
+                                                 {"row_index": 1, "value": "plain"}]
+
+
 # ------------------------------------------------------------------ collab export --to mlflow
+@pytest.mark.slow  # MLflow creates its database: about 10 s
 def test_export_to_mlflow_reads_back_equal_to_the_store(recorded, tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
     from mlflow import MlflowClient
@@ -166,8 +177,10 @@ def test_export_to_mlflow_reads_back_equal_to_the_store(recorded, tmp_path, monk
     db, rid = recorded["db"], recorded["run_id"]
     monkeypatch.chdir(recorded["program"].parent.parent)  # the run's program path is relative to here
     out = tmp_path / "mlruns"
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "false")
     r = invoke("export", rid, "--to", "mlflow", "--dir", out, "--store", db)
     assert r.exit_code == 0, r.output
+    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"  # nothing sent to MLflow's makers
     client = MlflowClient(tracking_uri=tracking_uri(out))
     exp = client.get_experiment_by_name("collab/tiny")
     (mr,) = client.search_runs([exp.experiment_id], filter_string=f"tags.`collab.run_id` = '{rid}'")
