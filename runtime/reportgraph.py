@@ -52,7 +52,8 @@ class Program:
         base, it = self.split_key(eval_key)
         if G is None or base not in G or G.nodes[base].get("kind") != "eval":
             return {}
-        sets = {str(a.get("out")) for _, a in G.nodes(data=True) if a.get("kind") in render.DATA_KINDS}
+        sets = {str(o) for _, a in G.nodes(data=True) if a.get("kind") in render.DATA_KINDS
+                for o in (a.get("out") if isinstance(a.get("out"), (list, tuple)) else [a.get("out")])}
         out = {}
         for s in (G.nodes[base].get("options") or {}).get("systems") or []:
             todo = [u for u, _, d in G.in_edges(base, data=True) if str(d.get("label")) == s.get("column")]
