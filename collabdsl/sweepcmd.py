@@ -174,7 +174,8 @@ def echo_summary(summary: dict, fmt: str = "text") -> None:
         typer.echo("no finished run of this sweep has results yet")
     for t in summary["tables"]:
         title = f"{t['table'] or 'results'}" + (f" (iteration {t['iteration']})" if t["iteration"] is not None else "")
-        rows = [[r["label"] + (" (reference)" if r["reference"] else ""), r["system"]]
+        rows = [[r["label"] + (" (reference)" if r["reference"] else ""),
+                 r["system"] + (f" (vs {r['compared_with']})" if r.get("compared_with") else "")]
                 + [cell_text(r["cells"][m]) if m in r["cells"] else "" for m in t["metrics"]]
                 + ["-".join(str(n) for n in (r["n"][0], r["n"][-1]) if True) if len(r["n"]) > 1
                    else (str(r["n"][0]) if r["n"] else ""), r["seeds"], method_text(r)] for r in t["rows"]]

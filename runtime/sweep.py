@@ -33,6 +33,7 @@ class Setting:
     ablation: str | None = None  # the ablation's label, as the program names it
     flip: dict = field(default_factory=dict)  # the ablation's param -> its flipped value
     raw: dict = field(default_factory=dict)  # param -> the --set text that gives this setting
+    of_ablations: bool = False  # a setting of a sweep with --ablations (its full method is labelled so)
 
     def record(self) -> dict:
         """The ``runs.setting`` JSON: the grid point's params, the seed and the ablation."""
@@ -42,6 +43,8 @@ class Setting:
         parts = [f"{k}={_show(v)}" for k, v in self.grid.items()]
         if self.ablation is not None:
             parts.append(self.ablation)
+        elif self.of_ablations:
+            parts.append("full")
         if with_seed:
             parts.append(f"seed={self.seed}")
         return ", ".join(parts) or "(defaults)"
@@ -72,7 +75,8 @@ def expand(grid: dict[str, list[tuple[str, object]]], seeds: list[int],
         for label, flip in variants:
             for seed in seeds:
                 out.append(Setting(values, seed, label, flip,
-                                   {**raw, **{p: "true" if v else "false" for p, v in flip.items()}}))
+                                   {**raw, **{p: "true" if v else "false" for p, v in flip.items()}},
+                                   ablations is not None))
     return out
 
 

@@ -20,6 +20,11 @@ reference's cell beyond the interval:
   bootstrap interval of the mean per-row difference (rows resampled together, 1000
   resamples, seed 0) excludes 0;
 * otherwise both with intervals: they do not overlap. Else no test, no mark.
+
+A row is compared with the reference's row of the same label; an ablated run's rows that its
+reference lacks (the program labels an ablation's row by the ablation: ``w/o k^m``) are
+compared with the reference's rows that the ablated run lacks (``NesyCD``), in order of
+appearance, when there are as many of each; the summary names the row compared with.
 """
 from __future__ import annotations
 
@@ -124,11 +129,13 @@ def summarize(store, sweep_id: str) -> dict:
                 c["rows"] = _averaged_rows(c["per_seed"]) if len(c["per_seed"]) == len(c["ns"]) else {}
                 c["interval"] = _cell_interval(c)
         rows = []
+        paired = _pairs(by, ref_of)
         for (gk, system), mm in by.items():
             out_cells = {}
+            vs = paired.get((gk, system), system)
             for m, c in mm.items():
                 iv = c["interval"]
-                ref = by.get((ref_of.get(gk), system), {}).get(m)
+                ref = by.get((ref_of.get(gk), vs), {}).get(m)
                 differs, test = (None, None) if ref is None or ref_of.get(gk) == gk else _differs(c, ref)
                 out_cells[m] = {"mean": None if iv is None else iv.mean,
                                 "low": None if iv is None else iv.low, "high": None if iv is None else iv.high,
@@ -137,6 +144,7 @@ def summarize(store, sweep_id: str) -> dict:
             ns = sorted({n for c in mm.values() for n in c["ns"] if n is not None})
             g = groups[gk]
             rows.append({"setting": g["setting"], "label": label(g["setting"]), "system": system,
+                         "compared_with": vs if vs != system else None,
                          "reference": gk == ref_of.get(gk), "n": ns,
                          "seeds": f"{len(g['finished'])}/{len(g['runs'])}", "cells": out_cells})
         tables.append({"table": table, "iteration": iteration, "metrics": metrics, "rows": rows})
@@ -150,6 +158,25 @@ def summarize(store, sweep_id: str) -> dict:
                                           "runs": [r["id"] for r in g["runs"]], "finished": len(g["finished"])}
                                          for g in groups.values()],
             "tables": tables, "rule": RULE, "notes": notes}
+
+
+def _pairs(by: dict, ref_of: dict) -> dict:
+    """(group, system) -> the reference's system it is compared with, for the rows an ablation
+    renames: an ablated run's rows its reference lacks stand for the reference's rows it lacks
+    (``w/o k^m`` for ``NesyCD``), paired in order of appearance when there are as many of each."""
+    systems: dict = {}
+    for gk, system in by:
+        systems.setdefault(gk, []).append(system)
+    out = {}
+    for gk, mine in systems.items():
+        rk = ref_of.get(gk)
+        if rk is None or rk == gk or rk not in systems:
+            continue
+        new = [x for x in mine if x not in systems[rk]]
+        missing = [x for x in systems[rk] if x not in mine]
+        if new and len(new) == len(missing):
+            out.update({(gk, a): b for a, b in zip(new, missing)})
+    return out
 
 
 def _references(groups: dict) -> dict:

@@ -329,3 +329,26 @@ def test_cascade_sweep_on_the_embedded_model(tmp_path, monkeypatch):
     assert "share of questions sent to the large model  1.000 [1.000, 1.000] *" in " ".join(r.output.split("\n"))
     again = sweep(*args)
     assert again.exit_code == 0 and again.output.count("finished before, skipped") == 4
+
+
+def test_an_ablation_row_is_compared_with_the_row_it_replaces(tmp_path):
+    """NesyCD labels its ablated row "w/o k^m": compared with the full method's "NesyCD"."""
+    db = tmp_path / "runs.db"
+    with RunStore(db) as s:
+        sid = s.add_sweep("p.collab", "p", {}, [0], ablations=["w/o k^m"], key="x")
+        for abl, label, scores in ((None, "NesyCD", [1, 1, 1, 1, 1, 1, 1, 1]),
+                                   ("w/o k^m", "w/o k^m", [0, 0, 0, 0, 0, 0, 0, 1])):
+            rid = s.start_run("p.collab", sweep_id=sid, setting={"seed": 0, "ablation": abl})
+            rows = {"Zero-shot": [1, 0] * 4, label: scores}
+            s.add_metrics(rid, "e1", [{"system": k, "metric": "accuracy", "value": sum(v) / 8, "n": 8}
+                                      for k, v in rows.items()], table_name="results")
+            s.write_rows(rid, "e1", 0, [{"rid": f"test:{i}", "scores": {k: {"accuracy": v[i]} for k, v in rows.items()}}
+                                        for i in range(8)])
+            s.finish_run(rid)
+        summary = summarize(s, sid)
+    rows = {(r["label"], r["system"]): r for r in summary["tables"][0]["rows"]}
+    ablated = rows[("w/o k^m", "w/o k^m")]
+    assert ablated["compared_with"] == "NesyCD" and ablated["cells"]["accuracy"]["differs"] is True
+    assert rows[("w/o k^m", "Zero-shot")]["compared_with"] is None
+    assert rows[("w/o k^m", "Zero-shot")]["cells"]["accuracy"]["differs"] is False
+    assert rows[("(full)", "NesyCD")]["reference"] is True
