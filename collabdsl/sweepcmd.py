@@ -271,7 +271,7 @@ def prepare(program: Path, grid: list[str], seeds: str | None, ablations: bool, 
                              allow, key_values)
     spec = _spec_of(raw_grid, seed_list, ablations, set_values, model_values, profile, limit, allow_read,
                     key_values)
-    return base, typed, seed_list, abl, items, spec, sweep_key(str(program), items[0][2], spec)
+    return base, typed, seed_list, abl, items, spec, sweep_key(str(program), items, spec)
 
 
 def plan_sweep(program: Path, grid: list[str], seeds: str | None, ablations: bool, sets: list[str], profile,

@@ -80,12 +80,28 @@ def expand(grid: dict[str, list[tuple[str, object]]], seeds: list[int],
     return out
 
 
-def sweep_key(program_path: str, sources: dict, spec: dict) -> str:
-    """The key that finds a sweep again: the program's bytes (and its imports') and the
-    command's inputs (grid, seeds, ablations, --set, --model, --profile, --limit)."""
+def sweep_key(program_path: str, items: list, spec: dict) -> str:
+    """The key that finds a sweep again: the program's bytes (and its imports'), the bytes of
+    every local data file its settings load, and the command's inputs (grid, seeds, ablations,
+    --set, --model, --profile, --limit). An edited program or data file makes another sweep
+    (whose operations on unchanged inputs are still reused): a finished setting is never
+    skipped on inputs other than those it ran on."""
+    from collabdsl.access import ReadPolicy
+    from runtime.run import _attach_stamp, _source_stamp
+
+    sources = items[0][2] if items else {}
     imports = [p for p in sources if Path(p).resolve() != Path(program_path).resolve()]
+    base, stamps = Path(program_path).resolve().parent, set()
+    for _, G, _ in items:
+        policy = ReadPolicy.for_program(program_path, (G.graph.get("access") or {}).get("allow_read", ()))
+        for _, a in G.nodes(data=True):
+            if a.get("kind") == "load":
+                o = a.get("options") or {}
+                stamps.add(json.dumps([_source_stamp(o.get("source"), o.get("split"), base, None, policy),
+                                       {k: _attach_stamp(v, o.get("split"), base, None, policy)
+                                        for k, v in sorted((o.get("attach") or {}).items())}], default=str))
     return stable_hash({"program": Path(program_path).resolve().as_posix(),
-                        "hash": program_hash(program_path, imports), "spec": spec})
+                        "hash": program_hash(program_path, imports), "data": sorted(stamps), "spec": spec})
 
 
 @dataclass

@@ -352,3 +352,23 @@ def test_an_ablation_row_is_compared_with_the_row_it_replaces(tmp_path):
     assert rows[("w/o k^m", "Zero-shot")]["compared_with"] is None
     assert rows[("w/o k^m", "Zero-shot")]["cells"]["accuracy"]["differs"] is False
     assert rows[("(full)", "NesyCD")]["reference"] is True
+
+
+def test_an_edited_data_file_makes_a_new_sweep(prog, tmp_path, monkeypatch):
+    """A finished setting is skipped only on the inputs it ran on."""
+    fake_backend(monkeypatch)
+    fake_trainer(monkeypatch)
+    db = tmp_path / "runs.db"
+    assert sweep(prog, "--grid", "p=0.5,0.7", "--store", db).exit_code == 0
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS[:4]))
+    r = sweep(prog, "--grid", "p=0.5,0.7", "--store", db)
+    assert r.exit_code == 0 and "finished before" not in r.output
+    with RunStore(db, readonly=True) as s:
+        new, old = s.list_sweeps()
+        assert [x["params"]["p"] for x in s.sweep_runs(new["id"])] == [0.5, 0.7]
+        assert by_label(summarize(s, new["id"]))["p=0.5"]["n"] == [4]
+        assert by_label(summarize(s, old["id"]))["p=0.5"]["n"] == [6]
+
+
+def by_label(summary: dict) -> dict:
+    return {r["label"]: r for t in summary["tables"] for r in t["rows"] if t["table"] == "results"}
