@@ -380,8 +380,11 @@ def _run(store: Path, key, items, program, base, typed, seed_list, abl, spec, li
         if res.error:
             typer.echo(f"  error: {res.error}", err=True)
 
-    outcome = run_sweep(store, sw, items, program_path=str(program), limit=limit, console=console,
-                        on_setting=on_setting)
+    try:
+        outcome = run_sweep(store, sw, items, program_path=str(program), limit=limit, console=console,
+                            on_setting=on_setting)
+    except Exception as exc:  # noqa: BLE001 - the sweep is busy in another process, the store failed
+        cli._fail(f"collab sweep: {cli._one_line(exc)}", 1)
     with RunStore(store, readonly=True) as s:
         from runtime.sweepsummary import summarize
 

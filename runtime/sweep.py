@@ -143,7 +143,20 @@ def run_sweep(store_path: str | Path, sweep: dict, items: list, *, program_path:
     arguments); ``on_setting(i, n, SettingResult)`` is told each setting's end."""
     if run is None:
         from runtime.run import run_graph as run
+    from runtime.runlock import RunBusy, RunLock
+
     t0 = time.perf_counter()
+    try:  # one process per sweep (a second one would start the same settings again)
+        lock = RunLock(store_path, sweep["id"]).acquire()
+    except RunBusy as exc:
+        raise RunBusy(str(exc).replace(f"run {sweep['id']}", f"sweep {sweep['id']}", 1)) from None
+    try:
+        return _run_settings(store_path, sweep, items, program_path, limit, console, progress, run, on_setting, t0)
+    finally:
+        lock.release()
+
+
+def _run_settings(store_path, sweep, items, program_path, limit, console, progress, run, on_setting, t0):
     with RunStore(store_path) as store:
         existing = store.sweep_runs(sweep["id"])
         store.finish_sweep(sweep["id"], "running")

@@ -98,6 +98,10 @@ def summarize(store, sweep_id: str) -> dict:
                                                                   if k != "seed"}, "runs": [], "finished": []})
         g["runs"].append(r)
         if r["status"] == "finished":
+            same = [x for x in g["finished"] if (x.get("setting") or {}).get("seed") == (r.get("setting") or {}).get("seed")]
+            for x in same:  # one run per seed: a later one replaces it (never counted as two seeds)
+                g["finished"].remove(x)
+                g.setdefault("replaced", []).append(x["id"])
             g["finished"].append(r)
     cells: dict = {}  # (table, iteration) -> (group, system) -> metric -> {values, ns, per_seed_rows}
     for gk, g in groups.items():
@@ -151,6 +155,8 @@ def summarize(store, sweep_id: str) -> dict:
     notes = [f"{label(g['setting'])}: {len(g['runs']) - len(g['finished'])} of its runs did not finish "
              f"({', '.join(r['id'] + ' ' + r['status'] for r in g['runs'] if r['status'] != 'finished')}): "
              "left out" for g in groups.values() if len(g["finished"]) < len(g["runs"])]
+    notes += [f"{label(g['setting'])}: runs {', '.join(g['replaced'])} repeat a seed of a later finished run: "
+              "left out" for g in groups.values() if g.get("replaced")]
     expected = len(sweep.get("seeds") or []) if sweep else 0
     notes += [f"{label(g['setting'])}: {len(g['runs'])} of {expected} seeds recorded"
               for g in groups.values() if expected and len(g["runs"]) < expected]

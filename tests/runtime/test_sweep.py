@@ -372,3 +372,29 @@ def test_an_edited_data_file_makes_a_new_sweep(prog, tmp_path, monkeypatch):
 
 def by_label(summary: dict) -> dict:
     return {r["label"]: r for t in summary["tables"] for r in t["rows"] if t["table"] == "results"}
+
+
+def test_a_busy_sweep_is_one_line_and_a_repeated_seed_counts_once(prog, tmp_path, monkeypatch):
+    from runtime.runlock import RunLock
+
+    fake_backend(monkeypatch)
+    fake_trainer(monkeypatch)
+    db = tmp_path / "runs.db"
+    assert sweep(prog, "--grid", "p=0.5,0.7", "--store", db).exit_code == 0
+    with RunStore(db) as s:
+        sw = s.list_sweeps()[0]
+        first = s.sweep_runs(sw["id"])[0]
+        dup = s.start_run(prog, sweep_id=sw["id"], setting=first["setting"])  # the same setting and seed again
+        s.add_metrics(dup, "x", [{"system": "small", "metric": "accuracy", "value": 0.25, "n": 6}],
+                      table_name="results")
+        s.finish_run(dup)
+        summary = summarize(s, sw["id"])
+    row = by_label(summary)["p=0.5"]
+    assert row["seeds"] == "1/2" and row["cells"]["accuracy"]["mean"] == 0.25
+    assert any("repeat a seed" in n and first["id"] in n for n in summary["notes"])
+    lock = RunLock(db, sw["id"]).acquire()  # another process runs the sweep
+    try:
+        r = sweep(prog, "--grid", "p=0.5,0.7", "--store", db)
+    finally:
+        lock.release()
+    assert r.exit_code == 1 and r.output.strip().splitlines()[-1].startswith(f"collab sweep: sweep {sw['id']} is busy")
