@@ -64,11 +64,13 @@ def _cell_interval(cell: dict) -> stats.Interval | None:
 
 
 def _averaged_rows(per_seed: list[dict]) -> dict:
-    """rid -> the mean score over the seeds that scored it (only rows every seed scored)."""
+    """rid -> the mean score over the seeds (only rows every seed scored), in the first seed's
+    row order: the bootstrap draws rows by position, so the order must not depend on anything
+    but the data (a set's order changes from one process to the next)."""
     if not per_seed:
         return {}
-    common = set(per_seed[0]).intersection(*per_seed[1:])
-    return {rid: sum(p[rid] for p in per_seed) / len(per_seed) for rid in common}
+    return {rid: sum(p[rid] for p in per_seed) / len(per_seed) for rid in per_seed[0]
+            if all(rid in p for p in per_seed[1:])}
 
 
 def _differs(a: dict, ref: dict) -> tuple[bool | None, str | None]:

@@ -398,3 +398,28 @@ def test_a_busy_sweep_is_one_line_and_a_repeated_seed_counts_once(prog, tmp_path
     finally:
         lock.release()
     assert r.exit_code == 1 and r.output.strip().splitlines()[-1].startswith(f"collab sweep: sweep {sw['id']} is busy")
+
+
+def test_row_intervals_do_not_depend_on_the_process(tmp_path):
+    """The bootstrap draws rows by position: their order is the data's, never a set's (whose
+    order changes with PYTHONHASHSEED from one process to the next)."""
+    import subprocess
+
+    db = tmp_path / "runs.db"
+    with RunStore(db) as s:
+        sid = s.add_sweep("p.collab", "p", {}, [0, 1], key="x")
+        for seed in (0, 1):
+            rid = s.start_run("p.collab", sweep_id=sid, setting={"seed": seed, "ablation": None})
+            scores = [1 if i in (3, 7, 11, 19, 23, 31) else 0 for i in range(40)]  # a set's order: [0.05, 0.275]
+            s.add_metrics(rid, "e", [{"system": "s", "metric": "accuracy", "value": 0.15, "n": 40}],
+                          table_name="t")
+            s.write_rows(rid, "e", 0, [{"rid": f"test:{i}", "scores": {"s": {"accuracy": v}}}
+                                       for i, v in enumerate(scores)])
+            s.finish_run(rid)
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from runtime.store import RunStore; "
+            f"from runtime.sweepsummary import summarize; "
+            f"c = summarize(RunStore({str(db)!r}, readonly=True), {sid!r})['tables'][0]['rows'][0]['cells']['accuracy']; "
+            f"print(c['low'], c['high'])")
+    got = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={"PYTHONHASHSEED": str(h), "PATH": "/usr/bin:/bin"}).stdout for h in (1, 2, 3, 4)}
+    assert got == {"0.05 0.25\n"}, got
