@@ -49,6 +49,10 @@ trainings       pk (run_id -> runs, node_id); model (the new role), objective, e
                 tasks (JSON: per training task, or objective field, the examples kept and
                 dropped and why: ``[{task, weight, kept, dropped: {reason: n}}]``), info (JSON:
                 steps, loss, adapter, or why nothing was trained), created
+eval_scores     pk (run_id -> runs, node_id: an eval node); rids (JSON: the row ids in the eval's
+                order), scores (JSON: {system: {metric: [each row's score]}}, a metric's mean
+                over the rows is its value; none for a metric of the whole column), created.
+                ``collab sweep`` draws its intervals over rows from them.
 
 Opening a store checks it (``PRAGMA quick_check``): a folder, a file that is not SQLite, a
 damaged or a read-only file raise ``StoreError`` with one line naming the file.
@@ -286,6 +290,10 @@ DESCRIPTIONS: dict[str, dict] = {
         "tasks": "Per task: the examples kept and dropped and why" + _J + ".",
         "info": "steps, train_loss, log_history (losses per step), adapter, ..." + _J + ".",
         "created": "ISO-8601 UTC."}},
+    "eval_scores": {"description": "Each eval's score per row (collab sweep's intervals over rows).", "columns": {
+        "run_id": "-> runs.id.", "node_id": "The eval node.", "rids": "The row ids, in order" + _J + ".",
+        "scores": "{system: {metric: [score per row]}}" + _J + "; a metric's mean is its value.",
+        "created": "ISO-8601 UTC."}},
 }
 # SQLite's JSON prints a REAL with 15 significant digits (1/7 -> 0.142857142857143, not the
 # stored double): the query prints 17 ('%!.17g'), which reads back as the very value stored
@@ -454,6 +462,8 @@ class RunStore:
             db["trainings"].create({"run_id": T, "node_id": T, "model": T, "objective": T,
                                     "examples": I, "tasks": T, "info": T, "created": T},
                                    pk=("run_id", "node_id"), foreign_keys=runs, if_not_exists=True)
+            db["eval_scores"].create({"run_id": T, "node_id": T, "rids": T, "scores": T, "created": T},
+                                     pk=("run_id", "node_id"), foreign_keys=runs, if_not_exists=True)
             for table, cols in [("runs", ["program_path", "started"]),
                                 ("nodes", ["fingerprint"]), ("metrics", ["run_id"]),
                                 ("runs", ["sweep_id"]), ("sweeps", ["key"])]:
@@ -614,7 +624,8 @@ class RunStore:
         if fresh:
             args = [run_id, node_id]
             for table, col in (("rows", "node_id"), ("metrics", "node_id"), ("kb", "source_node"),
-                               ("warnings", "node_id"), ("trainings", "node_id"), ("nodes", "node_id")):
+                               ("warnings", "node_id"), ("trainings", "node_id"), ("eval_scores", "node_id"),
+                               ("nodes", "node_id")):
                 self.db.execute(f"delete from {table} where run_id = ? and {col} = ?", args)
         rec = {"run_id": run_id, "node_id": node_id, "status": "running", "started": _now(),
                "finished": None, "error": None}
@@ -775,6 +786,22 @@ class RunStore:
     def list_trainings(self, run_id: str) -> list[dict]:
         return [{**r, "tasks": _loads(r["tasks"]), "info": _loads(r["info"])}
                 for r in self.db["trainings"].rows_where("run_id = ?", [run_id], order_by="rowid")]
+
+    def add_eval_scores(self, run_id: str, node_id: str, rids: list, scores: Mapping) -> None:
+        """Record (or replace) an eval node's score per row: ``scores`` {system: {metric:
+        [score per row]}} in the order of ``rids``."""
+        with self.transaction():
+            self.db["eval_scores"].upsert({"run_id": run_id, "node_id": node_id, "rids": _dumps(list(rids)),
+                                           "scores": _dumps(dict(scores)), "created": _now()},
+                                          pk=("run_id", "node_id"))
+
+    @_locked
+    def eval_scores(self, run_id: str, node_id: str) -> dict | None:
+        """{rids, scores} of an eval node (None: not recorded, e.g. a store made before)."""
+        if not self._has("eval_scores"):
+            return None
+        r = self._one("eval_scores", "run_id = ? and node_id = ?", [run_id, node_id])
+        return r and {"rids": _loads(r["rids"]), "scores": _loads(r["scores"])}
 
     # ---------------------------------------------------------------- knowledge bases
     def kb_write(self, kb: str, entries: str | Mapping | Iterable[str | Mapping],

@@ -51,6 +51,13 @@ def _metric_rows(store, run_id: str) -> list[dict]:
         return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
+def _eval_rows(store, run_id: str, node_id: str) -> tuple[list[str], dict]:
+    """(row ids, {system: {metric: [score per row]}}) of an eval node (the store's
+    ``eval_scores``); a run recorded before keeps none: ([], {})."""
+    rec = store.eval_scores(run_id, node_id) or {}
+    return [str(x) for x in rec.get("rids") or []], rec.get("scores") or {}
+
+
 def _cell_interval(cell: dict) -> stats.Interval | None:
     vals = cell["values"]
     if not vals:
@@ -118,10 +125,10 @@ def summarize(store, sweep_id: str) -> dict:
                     c["values"].append(float(m["value"]))
                 c["ns"].append(m["n"])
                 if m["node_id"] not in row_cache:
-                    row_cache[m["node_id"]] = store.read_rows(r["id"], m["node_id"])
-                scores = {str(x.get("rid")): x["scores"][m["system"]][m["metric"]]
-                          for x in row_cache[m["node_id"]]
-                          if isinstance(x, dict) and m["metric"] in (x.get("scores") or {}).get(m["system"], {})}
+                    row_cache[m["node_id"]] = _eval_rows(store, r["id"], m["node_id"])
+                rids, by_system = row_cache[m["node_id"]]
+                per = (by_system.get(m["system"]) or {}).get(m["metric"])
+                scores = dict(zip(rids, per)) if per is not None and len(per) == len(rids) else {}
                 if scores:
                     c["per_seed"].append(scores)
     ref_of = _references(groups)

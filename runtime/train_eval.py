@@ -312,12 +312,13 @@ async def eval_(ctx, node, key):
     golds = [r.get(o["gold"]) if o["gold"] else None for r in rows]
     metrics = []
     iteration = ctx.iteration[-1] if ctx.iteration else None
-    per_row = [{"rid": r.get("_rid"), "scores": {}} for r in rows]  # for intervals over rows (collab sweep)
+    per_row: dict = {}  # system -> metric -> each row's score, for intervals over rows (collab sweep)
     for s in o["systems"]:
         preds = [r.get(s["column"]) for r in rows]
         for m in o["metrics"]:
-            for pr, v in zip(per_row, row_scores(m, preds, golds) or ()):
-                pr["scores"].setdefault(s["label"], {})[m] = v
+            scores = row_scores(m, preds, golds)
+            if scores is not None:
+                per_row.setdefault(s["label"], {})[m] = scores
         row = {"table": o["name"], "iteration": iteration, "system": s["label"], "n": len(rows)}
         for m in o["metrics"]:
             v = score(m, preds, golds)
@@ -353,7 +354,7 @@ async def eval_(ctx, node, key):
         values[d["label"]] = row
         ctx.results.append(row)
     ctx.store.add_metrics(ctx.run_id, key, metrics, table_name=o["name"], iteration=iteration)
-    ctx.store.write_rows(ctx.run_id, key, 0, per_row)
+    ctx.store.add_eval_scores(ctx.run_id, key, [r.get("_rid") for r in rows], per_row)
 
 
 def derived_value(ctx, key, node, d: dict, metric: str, values: dict):

@@ -342,8 +342,8 @@ def test_an_ablation_row_is_compared_with_the_row_it_replaces(tmp_path):
             rows = {"Zero-shot": [1, 0] * 4, label: scores}
             s.add_metrics(rid, "e1", [{"system": k, "metric": "accuracy", "value": sum(v) / 8, "n": 8}
                                       for k, v in rows.items()], table_name="results")
-            s.write_rows(rid, "e1", 0, [{"rid": f"test:{i}", "scores": {k: {"accuracy": v[i]} for k, v in rows.items()}}
-                                        for i in range(8)])
+            s.add_eval_scores(rid, "e1", [f"test:{i}" for i in range(8)],
+                              {k: {"accuracy": v} for k, v in rows.items()})
             s.finish_run(rid)
         summary = summarize(s, sid)
     rows = {(r["label"], r["system"]): r for r in summary["tables"][0]["rows"]}
@@ -413,8 +413,7 @@ def test_row_intervals_do_not_depend_on_the_process(tmp_path):
             scores = [1 if i in (3, 7, 11, 19, 23, 31) else 0 for i in range(40)]  # a set's order: [0.05, 0.275]
             s.add_metrics(rid, "e", [{"system": "s", "metric": "accuracy", "value": 0.15, "n": 40}],
                           table_name="t")
-            s.write_rows(rid, "e", 0, [{"rid": f"test:{i}", "scores": {"s": {"accuracy": v}}}
-                                       for i, v in enumerate(scores)])
+            s.add_eval_scores(rid, "e", [f"test:{i}" for i in range(40)], {"s": {"accuracy": scores}})
             s.finish_run(rid)
     code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from runtime.store import RunStore; "
             f"from runtime.sweepsummary import summarize; "

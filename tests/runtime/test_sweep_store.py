@@ -49,3 +49,15 @@ def test_old_store_opens_and_is_migrated(tmp_path):
         assert {"sweep_id", "setting"} <= set(s.db["runs"].columns_dict)
         assert s.db["sweeps"].exists() and s.list_sweeps() == []
         assert s.get_run("r1")["sweep_id"] is None
+
+
+def test_eval_scores_are_kept_per_eval_node_and_start_afresh_with_their_node(tmp_path):
+    with RunStore(tmp_path / "runs.db") as s:
+        rid = s.start_run("p.collab")
+        s.node_start(rid, "e", kind="eval", fingerprint="f1")
+        s.add_eval_scores(rid, "e", ["d:0", "d:1"], {"sys": {"accuracy": [1.0, 0.0]}})
+        s.add_eval_scores(rid, "e", ["d:0", "d:1"], {"sys": {"accuracy": [0.0, 0.0]}})  # replaced
+        assert s.eval_scores(rid, "e") == {"rids": ["d:0", "d:1"], "scores": {"sys": {"accuracy": [0.0, 0.0]}}}
+        assert s.eval_scores(rid, "other") is None
+        s.node_start(rid, "e", kind="eval", fingerprint="f2")  # its inputs changed: nothing old is read
+        assert s.eval_scores(rid, "e") is None
