@@ -23,6 +23,8 @@ from pathlib import Path
 
 from runtime.store import RunStore, program_hash, stable_hash
 
+MODEL_KINDS = ("generate", "sample", "score", "choose")  # a retrieve counts its searches as calls too
+
 
 @dataclass
 class Setting:
@@ -109,7 +111,7 @@ class SettingResult:
     setting: Setting
     run_id: str | None
     status: str  # finished | failed | interrupted | skipped (finished before) | not run
-    calls: int = 0
+    calls: int = 0  # model calls (of generate, sample, score, choose)
     cache_hits: int = 0
     reused: int = 0  # operations and trainings reused from the store
     seconds: float = 0.0
@@ -182,8 +184,8 @@ def _run_settings(store_path, sweep, items, program_path, limit, console, progre
             else:
                 stats = getattr(o, "stats", {}) or {}
                 res = SettingResult(st, o.run_id, o.status, seconds=o.seconds, error=o.error,
-                                    calls=sum(s.calls for s in stats.values()),
-                                    cache_hits=sum(s.cache_hits for s in stats.values()),
+                                    calls=sum(s.calls for s in stats.values() if s.kind in MODEL_KINDS),
+                                    cache_hits=sum(s.cache_hits for s in stats.values() if s.kind in MODEL_KINDS),
                                     reused=sum(1 for s in stats.values() if s.reused))
         out.results.append(res)
         if on_setting is not None:
