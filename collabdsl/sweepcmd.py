@@ -385,17 +385,25 @@ def _run(store: Path, key, items, program, base, typed, seed_list, abl, spec, li
                             on_setting=on_setting)
     except Exception as exc:  # noqa: BLE001 - the sweep is busy in another process, the store failed
         cli._fail(f"collab sweep: {cli._one_line(exc)}", 1)
-    with RunStore(store, readonly=True) as s:
+    try:
         from runtime.sweepsummary import summarize
 
-        summary = summarize(s, sw["id"])
-    echo_summary(summary, fmt)
+        with RunStore(store, readonly=True) as s:
+            summary = summarize(s, sw["id"])
+    except Exception as exc:  # noqa: BLE001 - the runs are recorded; the summary is made again by --show
+        typer.echo(f"collab sweep: the summary could not be made ({type(exc).__name__}: {cli._one_line(exc)}); "
+                   f"the runs are recorded: collab sweep --show {sw['id']}", err=True)
+        summary = None
+    if summary is not None:
+        echo_summary(summary, fmt)
     typer.echo(f"sweep {sw['id']}: {outcome.status} in {outcome.seconds:.1f}s; "
                f"{thread_settings.describe()}")
     if outcome.status != "finished":
         typer.echo(f"continue with the same command (or `collab sweep --resume`); details: collab sweep --show "
                    f"{sw['id']}", err=True)
         raise typer.Exit(130 if outcome.status == "interrupted" else 1)
+    if summary is None:
+        raise typer.Exit(1)
 
 
 def show_summary(store: Path, sweep_id: str, fmt: str = "text") -> None:

@@ -422,3 +422,19 @@ def test_row_intervals_do_not_depend_on_the_process(tmp_path):
     got = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={"PYTHONHASHSEED": str(h), "PATH": "/usr/bin:/bin"}).stdout for h in (1, 2, 3, 4)}
     assert got == {"0.05 0.25\n"}, got
+
+
+def test_a_summary_that_fails_is_one_line_and_the_runs_stay(prog, tmp_path, monkeypatch):
+    fake_backend(monkeypatch)
+    fake_trainer(monkeypatch)
+
+    def broken(store, sweep_id):
+        raise ValueError("no such column")
+
+    monkeypatch.setattr("runtime.sweepsummary.summarize", broken)
+    db = tmp_path / "runs.db"
+    r = sweep(prog, "--grid", "p=0.5,0.7", "--store", db)
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "collab sweep: the summary could not be made (ValueError: no such column); the runs are recorded" in r.output
+    with RunStore(db, readonly=True) as s:
+        assert [x["status"] for x in s.sweep_runs(s.list_sweeps()[0]["id"])] == ["finished", "finished"]
