@@ -237,8 +237,8 @@ def register(app) -> None:
         if show_id is not None:
             _show(store, show_id, format)
             return
-        if resume and program is None:
-            program, grid, seeds, ablations, sets, models, profile, limit, allow_read, keys = _from_store(store)
+        if resume and (program is None or not (grid or seeds or ablations)):
+            program, grid, seeds, ablations, sets, models, profile, limit, allow_read, keys = _from_store(store, program)
         if program is None:
             C._fail("collab sweep: give the program (collab sweep PROGRAM --grid p=a,b --seeds 0,1,2), "
                     "or --resume, or --show SWEEP")
@@ -281,15 +281,16 @@ def plan_sweep(program: Path, grid: list[str], seeds: str | None, ablations: boo
     _plan(store, key, items, program, limit)
 
 
-def _from_store(store: Path):
-    """The command of the newest unfinished sweep, from its record."""
+def _from_store(store: Path, program: Path | None = None):
+    """The command of the newest unfinished sweep (of ``program`` if given), from its record."""
     cli = _cli()
     s = cli._open_store("sweep", store)
-    found = None if s is None else next((w for w in s.list_sweeps() if w["status"] != "finished"), None)
+    found = None if s is None else next((w for w in s.list_sweeps() if w["status"] != "finished" and (
+        program is None or Path(w["program_path"]).resolve() == program.resolve())), None)
     if s is not None:
         s.close()
     if found is None:
-        cli._fail(f"collab sweep --resume: no unfinished sweep in {store}", 1)
+        cli._fail(f"collab sweep --resume: no unfinished sweep{f' of {program}' if program else ''} in {store}", 1)
     sp = found.get("spec") or {}
     if not sp.get("resumable", True):
         cli._fail(f"collab sweep --resume: sweep {found['id']} was started with a secret in its command (masked "
