@@ -15,6 +15,7 @@ first setting that fails (its runs so far are kept; the summary lists what is mi
 """
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import time
@@ -171,7 +172,9 @@ def _run_settings(store_path, sweep, items, program_path, limit, console, progre
             res = SettingResult(st, prev["id"], "skipped")
         else:
             try:
-                o = run(G, program_path=program_path, sources=sources, store_path=str(store_path),
+                # each run gets its own copy of the setting's graph (its seeds share one compile;
+                # a run may note things on the graph's node attributes)
+                o = run(copy.deepcopy(G), program_path=program_path, sources=sources, store_path=str(store_path),
                         limit=limit, seed=st.seed, console=console, progress=progress,
                         sweep_id=sweep["id"], setting=st.record(),
                         resume_run=prev["id"] if prev is not None else None)
