@@ -193,7 +193,11 @@ def test_choose_logprobs_and_parse(runner):
     with OpenAIServer(runner=runner) as srv:
         by_lp = _executor(srv).choose(reqs)
         by_text = _executor(srv, choose_mode="parse").choose(reqs)
-        with pytest.raises(ValueError, match="adapter"):
+        # a server without vLLM's runtime LoRA loading cannot serve a trained version: one error
+        # that says how to start one that can (served versions: tests/runtime/test_served_versions.py)
+        from runtime.executors.litellm_exec import LiteLLMCallError
+
+        with pytest.raises(LiteLLMCallError, match="no runtime LoRA loading .*--enable-lora"):
             _executor(srv).choose([ChoiceRequest("x", ("a", "b"), adapter="/tmp/lora")])
     for r, a, b in zip(reqs, by_lp, by_text):
         assert len(a.probs) == len(b.probs) == len(r.options)
@@ -248,3 +252,12 @@ def test_sync_call_inside_running_loop_and_async_api(runner, expected):
         with pytest.raises(RuntimeError, match="closed"):
             ex.generate(_reqs()[:1])
     assert [g[0].text for g in out] == [expected[p]["message"]["content"] for p in PROMPTS[:4]]
+
+
+def test_an_api_model_refuses_a_trained_versions_adapter_before_any_call():
+    from runtime.executors.litellm_exec import LiteLLMExecutor
+
+    ex = LiteLLMExecutor(model="openai/gpt-4o-mini", max_retries=0)
+    with pytest.raises(ValueError, match="API models take no LoRA adapter"):
+        ex.choose([ChoiceRequest("x", ("a", "b"), adapter="/tmp/lora")])
+    ex.close()
