@@ -67,6 +67,7 @@ def scatter(panels: list[dict]) -> bytes:
     the points of a series joined in the given order, each annotated with its text."""
     fig, axes = _grid(len(panels))
     for ax, p in zip(axes, panels):
+        labels: dict = {}  # (x, y) -> {series: [texts]}
         for name, pts in p["series"].items():
             pts = [pt for pt in pts if _ok(pt[0]) and _ok(pt[1])]
             if not pts:
@@ -81,7 +82,18 @@ def scatter(panels: list[dict]) -> bytes:
                         label=name)
             for x, y, _, text in pts:
                 if text:
-                    ax.annotate(text, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+                    labels.setdefault((x, y), {}).setdefault(name, []).append(text)
+        # points where several settings (of one or more series) land share one label, a line
+        # per series, instead of texts printed over each other
+        for i, ((x, y), by_series) in enumerate(sorted(labels.items(), key=lambda kv: kv[0])):
+            lines = []
+            for name, texts in by_series.items():
+                text = texts[0] if len(texts) == 1 else (
+                    f"{len(texts)} settings" if len(texts) > 2 else " and ".join(texts))
+                lines.append(f"{name}: {text}" if len(by_series) > 1 else text)
+            # neighbours alternate above and below the line, so long labels do not run into each other
+            ax.annotate("\n".join(lines), (x, y), fontsize=7, xytext=(3, 4 if i % 2 == 0 else -10 * len(lines) - 4),
+                        textcoords="offset points")
         ax.set_title(p["title"], fontsize=10)
         ax.set_xlabel(p["xlabel"])
         ax.set_ylabel(p["ylabel"])
