@@ -108,14 +108,11 @@ def _metrics_of(rows: list[dict]) -> list[str]:
 
 
 def results_with_n(store, run_id: str) -> list[dict]:
-    """``RunStore.results_table`` with each row's ``n`` (the rows evaluated), which the store
-    keeps beside every metric value."""
-    with store._lock:
-        ns = {(t, it, sy): n for t, it, sy, n in store.db.execute(
-            "select table_name, iteration, system, max(n) from metrics where run_id = ? "
-            "group by table_name, iteration, system", [run_id]).fetchall()}
-    return [{**r, "n": ns.get((r.get("table_name"), r.get("iteration"), r.get("system")))}
-            for r in store.results_table(run_id)]
+    """``RunStore.results_table`` with each row's ``n`` (the rows evaluated), as
+    ``collab show --table`` gives it (runtime.tables.with_n)."""
+    from runtime.tables import list_metrics, with_n
+
+    return with_n(store.results_table(run_id), list_metrics(store, run_id))
 
 
 def results_html(results: list[dict]) -> str:
