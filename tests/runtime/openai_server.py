@@ -82,6 +82,16 @@ def smollm2_dir() -> Path:
     return out
 
 
+def send_json(handler: BaseHTTPRequestHandler, code: int, obj) -> None:
+    """Answer ``obj`` as JSON with status ``code`` (the test servers' one way to reply)."""
+    data = json.dumps(obj).encode()
+    handler.send_response(code)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 class ModelRunner:
     """transformers generation with OpenAI-shaped outputs. One call at a time (a lock)."""
 
@@ -280,12 +290,7 @@ class OpenAIServer:
                 pass
 
             def _send(self, code: int, obj: dict) -> None:
-                data = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, code, obj)
 
             def do_GET(self):
                 server.record("GET", self.path, self.headers, b"")

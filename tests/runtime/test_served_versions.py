@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from openai_server import send_json
 from runtime_testing import fake_trainer, run_program
 
 from collabdsl.compiler import check_path, compile_path
@@ -39,12 +40,7 @@ class FakeVLLM:
                 pass
 
             def _send(self, code, obj):
-                data = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, code, obj)
 
             def do_GET(self):
                 cards = [{"id": "srv", "object": "model", "root": outer.root}]
