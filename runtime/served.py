@@ -26,8 +26,9 @@ def training_spec(spec: dict) -> dict:
 
 
 def weights_path(w: dict | None) -> str | None:
-    """What the trainer loads for a weights spec: the embedded model's folder, a located local
-    folder, or the hub id."""
+    """What the trainer loads for a weights spec (a served role's ``weights``, or any local
+    model spec: backend, ref, resolved): the embedded model's folder, a local path located by
+    the compiler, or the hub id."""
     if not w:
         return None
     if w.get("backend") == "embedded":

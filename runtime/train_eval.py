@@ -20,11 +20,11 @@ DONE_MARK = "collab_version.json"
 
 
 def _base_path(spec: dict) -> str:
-    if spec["backend"] == "embedded":
-        from runtime.embedded import embedded_model_dir
+    """What the trainer loads for a local spec (runtime.served.weights_path: the embedded
+    model's folder, a local path located by the compiler, or the hub id)."""
+    from runtime.served import weights_path
 
-        return str(embedded_model_dir(spec["ref"]))
-    return str(spec.get("resolved") or spec["ref"])  # a local file located by the compiler
+    return weights_path(spec)
 
 
 def _training_rows(ctx, node, rows) -> tuple[list, list | None, list]:
