@@ -46,6 +46,19 @@ def _values(db, run_id) -> dict:
     return got
 
 
+def _one_and_two(tmp_path, program: str):
+    """``program`` run in one process and with 2 replicas, each into its own store: (run of
+    one, run of two, values of one, values of two)."""
+    out = []
+    for name, replicas in (("one", ""), ("two", "replicas 2")):
+        path = write_program(tmp_path / name, program.replace("REPLICAS", replicas), ROWS)
+        res = run_program(path, tmp_path / name / "runs.db")
+        assert res.status == "finished", res.error
+        out.append(res)
+    a, b = out
+    return a, b, _values(tmp_path / "one" / "runs.db", a.run_id), _values(tmp_path / "two" / "runs.db", b.run_id)
+
+
 def _same(va: dict, vb: dict) -> None:
     """The texts (greedy and seeded samples) and the chosen options equal; option
     probabilities equal to float rounding (a shard is another batch: other padding, other
@@ -97,13 +110,8 @@ def spread_log(monkeypatch):
 
 def test_two_replicas_answer_as_one_process_and_the_count_is_no_part_of_the_fingerprint(
         tmp_path, spread_log):
-    one = write_program(tmp_path / "one", PROGRAM.replace("REPLICAS", ""), ROWS)
-    a = run_program(one, tmp_path / "one" / "runs.db")
-    assert a.status == "finished", a.error
-    two = write_program(tmp_path / "two", PROGRAM.replace("REPLICAS", "replicas 2"), ROWS)
-    b = run_program(two, tmp_path / "two" / "runs.db")
-    assert b.status == "finished", b.error
-    va, vb = _values(tmp_path / "one" / "runs.db", a.run_id), _values(tmp_path / "two" / "runs.db", b.run_id)
+    _a, b, va, vb = _one_and_two(tmp_path, PROGRAM)
+    two = tmp_path / "two" / "prog.collab"
     assert len(va) == 3 * len(ROWS)
     _same(va, vb)
     assert any(isinstance(v, list) and len(set(v)) == 2 for (n, _), v in va.items() if n == "n2"), \
@@ -128,10 +136,6 @@ def test_two_replicas_answer_as_one_process_and_the_count_is_no_part_of_the_fing
 def test_a_replica_killed_mid_batch_is_retried_without_losing_or_duplicating_rows(tmp_path, monkeypatch):
     """Replica 0's process is killed (SIGKILL) while it works on its shard of the first batch;
     Ray restarts it and retries the shard; every row is answered once, as by one process."""
-    one = write_program(tmp_path / "one", PROGRAM.replace("REPLICAS", ""), ROWS)
-    a = run_program(one, tmp_path / "one" / "runs.db")
-    assert a.status == "finished", a.error
-
     killed: dict = {}
     real = R.ReplicatedExecutor._spread
 
@@ -157,13 +161,10 @@ def test_a_replica_killed_mid_batch_is_retried_without_losing_or_duplicating_row
                 killed["after"] = self.pids()
         return real(self, method, requests)
 
-    monkeypatch.setattr(R.ReplicatedExecutor, "_spread", spread)
-    two = write_program(tmp_path / "two", PROGRAM.replace("REPLICAS", "replicas 2"), ROWS)
-    b = run_program(two, tmp_path / "two" / "runs.db")
-    assert b.status == "finished", b.error
+    monkeypatch.setattr(R.ReplicatedExecutor, "_spread", spread)  # the one-process run has no replicas
+    _a, _b, va, vb = _one_and_two(tmp_path, PROGRAM)
     assert killed.get("in_flight"), "the replica was killed after its batch finished: nothing was tested"
     assert killed["after"][0] != killed["pid"], "replica 0 was not restarted"
-    va, vb = _values(tmp_path / "one" / "runs.db", a.run_id), _values(tmp_path / "two" / "runs.db", b.run_id)
     assert len(vb) == 3 * len(ROWS)
     _same(va, vb)
 
@@ -202,13 +203,7 @@ for x in d {
 def test_replicas_answer_with_the_version_the_run_trains(tmp_path):
     """The training runs in the driver; the replicas load its adapter from the version folder
     and answer as one process does with it (and unlike the base model)."""
-    one = write_program(tmp_path / "one", TRAINED.replace("REPLICAS", ""), ROWS)
-    a = run_program(one, tmp_path / "one" / "runs.db")
-    assert a.status == "finished", a.error
-    two = write_program(tmp_path / "two", TRAINED.replace("REPLICAS", "replicas 2"), ROWS)
-    b = run_program(two, tmp_path / "two" / "runs.db")
-    assert b.status == "finished", b.error
-    va, vb = _values(tmp_path / "one" / "runs.db", a.run_id), _values(tmp_path / "two" / "runs.db", b.run_id)
+    _a, b, va, vb = _one_and_two(tmp_path, TRAINED)
     _same(va, vb)
     after = [v for (n, _), v in va.items() if n == "n3"]
     before = [v for (n, _), v in va.items() if n == "n2"]
