@@ -37,6 +37,11 @@ def training_line(t: dict) -> str:
             (f" ({t['distributed']})" if t.get("distributed") not in (None, "NO") else "")
     if t.get("micro_batch") and t.get("batch_size") and t["micro_batch"] < t["batch_size"] // world:
         line += f" (batches of {t['batch_size']} in passes of {t['micro_batch']}: activations by memory)"
+    elif t.get("passes") and t.get("batches") and t["passes"] > t["batches"]:
+        line += f" ({t['passes']} passes: each step's sequences grouped by length"
+        if t.get("padded_tokens") and t.get("tokens"):
+            line += f", {t['tokens'] / t['padded_tokens']:.0%} of the computed tokens real"
+        line += ")"
     tasks = t.get("tasks") or []
     if len(tasks) > 1 or any(x["dropped"] or x["weight"] <= 0 for x in tasks):
         line += "; " + "; ".join(describe_task(x) for x in tasks)

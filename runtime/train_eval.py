@@ -280,6 +280,7 @@ async def train(ctx, node, key):
                 "steps": result.steps, "examples": result.examples, "seconds": result.seconds,
                 "train_loss": result.train_loss, "tokens": result.tokens, "optimizer": result.optimizer,
                 "batch_size": result.batch_size, "micro_batch": result.micro_batch,
+                "passes": result.passes, "batches": result.batches, "padded_tokens": result.padded_tokens,
                 "precision": result.precision, "launcher": result.launcher, "world_size": result.world_size,
                 "distributed": result.distributed,
                 # the trainer's per-step logs (loss, learning rate ...; collab report draws them)

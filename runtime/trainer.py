@@ -127,9 +127,14 @@ class TrainResult:
     log_history: list[dict] = field(default_factory=list)
     # the torch optimizer that ran: {"class": "RMSprop", "weight_decay": [values of its param groups]}
     optimizer: dict | None = None
-    # inputs per forward/backward pass: batch_size, or a divisor of it when the batch's
-    # activations would not fit (:func:`micro_batch`); the step accumulates the rest
+    # inputs per forward/backward pass when fixed: the micro_batch given, or (dpo, or several
+    # processes) batch_size or a divisor of it when the batch's activations would not fit
+    # (:func:`micro_batch`); the step accumulates the rest. None: each step's passes were
+    # planned by length and memory (runtime.trainpasses; ``passes`` says how many ran)
     micro_batch: int | None = None
+    passes: int | None = None  # forward/backward passes run (sft, kd, multitask)
+    batches: int | None = None  # batches the sampler gave (micro-batches of a step included)
+    padded_tokens: int | None = None  # token slots those passes computed, padding included
     batch_size: int | None = None  # inputs per optimizer step (before grad_accum)
     precision: str | None = None  # what the passes computed in: bfloat16 / float16 autocast, or float32
     launcher: str = "none"  # how the training processes were started: "none" (in process) or "accelerate"
@@ -252,17 +257,26 @@ def train(
             model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
 
         share = batch_size // world  # inputs per optimizer step of each process
-        micro = _fit_micro_batch(micro_batch, share, model.config, lora, configs.args.bf16,
-                                 _longest(tokenizer, rows, groups), 2 if groups is None else len(groups),
-                                 gradient_checkpointing)
-        configs.args.per_device_train_batch_size = micro
-        configs.args.gradient_accumulation_steps = grad_accum * (share // micro)
+        pass_fit = None
+        if micro_batch is None and world == 1 and groups is not None:
+            # the step's inputs come as one batch, run in passes planned per step by the
+            # sequences' lengths and the memory their activations take (runtime.trainpasses)
+            micro = None
+            pass_fit = _pass_fit(model.config, lora, configs.args.bf16, gradient_checkpointing)
+            configs.args.per_device_train_batch_size = share
+            configs.args.gradient_accumulation_steps = grad_accum
+        else:
+            micro = _fit_micro_batch(micro_batch, share, model.config, lora, configs.args.bf16,
+                                     _longest(tokenizer, rows, groups), 2 if groups is None else len(groups),
+                                     gradient_checkpointing)
+            configs.args.per_device_train_batch_size = micro
+            configs.args.gradient_accumulation_steps = grad_accum * (share // micro)
 
         if groups is None:
             trainer, n_examples = _dpo_trainer(model, tokenizer, rows, configs.args, configs.peft_config, chat)
         else:
             trainer, n_examples = _sft_trainer(model, tokenizer, groups, configs.args, configs.peft_config, chat,
-                                               global_batch=batch_size)
+                                               global_batch=batch_size, pass_fit=pass_fit)
 
         from transformers.trainer_callback import PrinterCallback
 
@@ -331,6 +345,9 @@ def train(
                 "class": type(ran).__name__,
                 "weight_decay": sorted({float(g.get("weight_decay", 0.0)) for g in ran.param_groups})},
             micro_batch=micro,
+            passes=getattr(trainer, "passes_run", None),
+            batches=getattr(trainer, "batches_run", None),
+            padded_tokens=getattr(trainer, "slots_run", None),
             batch_size=batch_size,
             precision="bfloat16" if configs.args.bf16 else "float16" if configs.args.fp16 else "float32",
             launcher=launcher,
@@ -420,6 +437,19 @@ def _fit_micro_batch(given: int | None, batch_size: int, config, lora, bf16: boo
     per_input = activation_bytes(config, seqs_per_input * longest, lora_dropout=dropout, bf16=bf16,
                                  checkpointing=checkpointing, length=longest)
     return micro_batch(batch_size, per_input, train_memory())
+
+
+def _pass_fit(config, lora, bf16: bool, checkpointing: bool):
+    """``fits(n, L)``: whether a pass of ``n`` sequences padded to ``L`` tokens keeps its
+    activations within the training's memory budget (:func:`train_memory`)."""
+    dropout = None if lora is None else float(_lora_settings(lora)["dropout"])
+    budget = train_memory()
+
+    def fits(n: int, length: int) -> bool:
+        return activation_bytes(config, n * length, lora_dropout=dropout, bf16=bf16, checkpointing=checkpointing,
+                                length=length) <= budget
+
+    return fits
 
 
 def release_memory() -> None:
@@ -648,9 +678,9 @@ def _pc_record(prompt: str, completion: str, chat: bool) -> dict:
     return {"prompt": prompt, "completion": completion}
 
 
-def _sft_trainer(model, tokenizer, groups, args, peft_config, chat: bool, global_batch: int | None = None):
+def _sft_trainer(model, tokenizer, groups, args, peft_config, chat: bool, global_batch: int | None = None,
+                 pass_fit=None):
     from datasets import Dataset
-    from trl import SFTTrainer
 
     records = []
     for g, (_, _, pairs) in enumerate(groups):
@@ -661,20 +691,20 @@ def _sft_trainer(model, tokenizer, groups, args, peft_config, chat: bool, global
         cls = _input_batched_cls() if plain else _weighted_sft_cls()
         extra = {} if plain else {"group_names": [g[0] for g in groups], "group_weights": [g[1] for g in groups]}
         trainer = cls(model=model, args=args, train_dataset=Dataset.from_list(records), processing_class=tokenizer,
-                      peft_config=peft_config, global_batch=global_batch, **extra)
+                      peft_config=peft_config, global_batch=global_batch, pass_fit=pass_fit, **extra)
         return trainer, len(records)
     if plain:  # one sequence per input: plain SFT batches
         dataset = Dataset.from_list([{k: v for k, v in r.items() if k not in ("group", "item")}
                                      for r in records])
-        trainer = SFTTrainer(
+        trainer = _pass_split_cls()(
             model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-            peft_config=peft_config,
+            peft_config=peft_config, pass_fit=pass_fit,
         )
     else:
         trainer = _weighted_sft_cls()(
             model=model, args=args, train_dataset=Dataset.from_list(records),
             processing_class=tokenizer, peft_config=peft_config,
-            group_names=[g[0] for g in groups], group_weights=[g[1] for g in groups],
+            group_names=[g[0] for g in groups], group_weights=[g[1] for g in groups], pass_fit=pass_fit,
         )
     return trainer, len(records)
 
@@ -787,6 +817,66 @@ class _Marked:
 
 _WEIGHTED_CLS = None
 _INPUT_BATCHED_CLS = None
+_PASS_SPLIT_CLS = None
+
+
+def _pass_split_cls():
+    """Build (once) ``SFTTrainer`` whose steps run in passes grouped by length
+    (:mod:`runtime.trainpasses`) when built with ``pass_fit``; the base of the input-batched
+    and weighted trainers. Without ``pass_fit`` (a fixed ``micro_batch``, dpo, several
+    processes) every batch is one pass, as in TRL. It counts the passes it ran and their
+    token slots (padding included) in ``passes_run`` and ``slots_run``, and the batches it
+    was given in ``batches_run``."""
+    global _PASS_SPLIT_CLS
+    if _PASS_SPLIT_CLS is not None:
+        return _PASS_SPLIT_CLS
+
+    import torch
+    from trl import SFTTrainer
+
+    from runtime.trainpasses import plan_passes, right_padded_lengths, split_batch
+
+    class _PassSplitSFTTrainer(SFTTrainer):
+        def __init__(self, *args, pass_fit=None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._pass_fit = pass_fit
+            self.passes_run = 0
+            self.batches_run = 0
+            self.slots_run = 0
+
+        def _passes(self, inputs, num_items_in_batch):
+            """The row groups of this batch's passes, or None for one pass. Only where the
+            loss is normalised by the step's token count (``num_items_in_batch``), so that the
+            passes' losses add up to the batch's, and in one process (DDP would reduce the
+            gradients at every pass's backward)."""
+            mask = inputs.get("attention_mask")
+            if (self._pass_fit is None or num_items_in_batch is None or mask is None or mask.dim() != 2
+                    or self.accelerator.num_processes > 1 or self.padding_free or mask.shape[0] < 2):
+                return None
+            lengths = right_padded_lengths(mask)
+            if lengths is None:
+                return None
+            passes = plan_passes(lengths, self._pass_fit)
+            return passes if len(passes) > 1 else None
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            passes = self._passes(inputs, num_items_in_batch) if self.model.training else None
+            mask = inputs.get("attention_mask")
+            self.batches_run += 1
+            if passes is None:
+                self.passes_run += 1
+                self.slots_run += int(mask.numel()) if torch.is_tensor(mask) else 0
+                return super().training_step(model, inputs, num_items_in_batch)
+            total = None
+            for part in split_batch(inputs, passes, int(mask.shape[1])):
+                self.passes_run += 1
+                self.slots_run += int(part["attention_mask"].numel())
+                loss = super().training_step(model, part, num_items_in_batch)
+                total = loss if total is None else total + loss
+            return total
+
+    _PASS_SPLIT_CLS = _PassSplitSFTTrainer
+    return _PASS_SPLIT_CLS
 
 
 def _input_batched_cls():
@@ -799,9 +889,8 @@ def _input_batched_cls():
         return _INPUT_BATCHED_CLS
 
     import torch
-    from trl import SFTTrainer
 
-    class _InputBatchedSFTTrainer(SFTTrainer):
+    class _InputBatchedSFTTrainer(_pass_split_cls()):
         def __init__(self, *args, global_batch=None, **kwargs):
             super().__init__(*args, **kwargs)
             self._global_batch = global_batch

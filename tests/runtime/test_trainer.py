@@ -390,7 +390,9 @@ def test_a_batch_whose_activations_do_not_fit_runs_in_micro_batches_with_the_sam
     monkeypatch.delenv("COLLAB_BATCH_GB")
     big = memory.measured(lambda: train("multitask", tiny_model_dir, rows, tmp_path / "big", micro_batch=8, **kw),
                           ["big"])
-    assert (small.micro_batch, big.micro_batch) == (1, 8)
+    # each step's 8 inputs x 2 tasks: 16 sequences, one per pass when not even 2 fit
+    assert (small.micro_batch, small.passes, small.batches) == (None, 32, 2)
+    assert (big.micro_batch, big.passes, big.batches) == (8, 2, 2)
     assert small.steps == big.steps == 2
     assert small.train_loss == pytest.approx(big.train_loss, rel=1e-5)
     a, b = adapter_tensors(tmp_path / "small"), adapter_tensors(tmp_path / "big")
@@ -400,12 +402,42 @@ def test_a_batch_whose_activations_do_not_fit_runs_in_micro_batches_with_the_sam
     losses = [[h["loss"] for h in r.log_history if "loss" in h] for r in (small, big)]
     assert losses[0] == pytest.approx(losses[1], rel=1e-4)  # the second step starts from the update
     meta = json.loads((tmp_path / "small" / "collab_train.json").read_text())
-    assert meta["hyperparameters"]["micro_batch"] == 1 and meta["hyperparameters"]["batch_size"] == 8
+    assert meta["hyperparameters"]["micro_batch"] is None and meta["hyperparameters"]["batch_size"] == 8
+    assert meta["result"]["passes"] == 32
     peak_small, peak_big = memory.take_peak("small"), memory.take_peak("big")
     if peak_small is not None:  # Linux
         assert peak_small < peak_big - 200, (peak_small, peak_big)
     with pytest.raises(ValueError, match="micro_batch must divide batch_size"):
         train("sft", tiny_model_dir, SFT_ROWS, tmp_path / "bad", micro_batch=3, **{**FAST, "batch_size": 4})
+
+
+LONG = ("The sky looks blue because air scatters the short blue wavelengths of sunlight much more "
+        "than the long red ones, so blue light reaches our eyes from every direction of the sky. ") * 3
+
+
+@pytest.mark.parametrize("objective", ["sft", "multitask"])
+def test_a_step_of_mixed_lengths_runs_in_passes_grouped_by_length_with_the_same_loss(
+        tiny_model_dir, tmp_path, objective):
+    """Issue 11: a batch padded to its longest sequence spends its compute on padding. A step
+    whose sequences differ much in length runs in passes grouped by length (fewer padded
+    tokens computed); the loss is normalised over the whole step, so losses and update equal
+    those of the one-pass batch (micro_batch = batch_size) up to float rounding."""
+    rows = [{"input": q, "target": (LONG if i % 3 == 0 else g)} for i, (q, g, _) in enumerate(QA)]
+    if objective == "multitask":
+        rows = [{"input": r["input"], "targets": {"a": r["target"], "r": t}} for r, (_, _, t) in zip(rows, QA)]
+    kw = {"lora": {"dropout": 0.0}, "lr": 1e-3, "max_length": 256, "max_steps": 2, "seed": 0, "batch_size": 4,
+          **({"tasks": [{"name": "a", "prefix": "A: ", "weight": 1.0}, {"name": "r", "prefix": "R: ", "weight": 0.3}]}
+             if objective == "multitask" else {})}
+    planned = train(objective, tiny_model_dir, rows, tmp_path / "planned", **kw)
+    one = train(objective, tiny_model_dir, rows, tmp_path / "one", micro_batch=4, **kw)
+    assert one.passes == one.batches == 2 and planned.batches == 2
+    assert planned.passes > planned.batches
+    assert planned.padded_tokens < 0.8 * one.padded_tokens
+    assert planned.tokens == one.tokens  # the same real tokens, less padding
+    losses = [[h["loss"] for h in r.log_history if "loss" in h] for r in (planned, one)]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    a, b = adapter_tensors(tmp_path / "planned"), adapter_tensors(tmp_path / "one")
+    assert all(torch.allclose(a[k], b[k], atol=2 * kw["lr"]) for k in a)
 
 
 def test_a_bf16_role_trains_under_bf16_autocast_also_on_a_cpu(tiny_model_dir, tmp_path):
