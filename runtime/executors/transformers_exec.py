@@ -52,6 +52,7 @@ from transformers.generation.utils import GenerateDecoderOnlyOutput
 
 from collabdsl.memsize import BATCH_CAP  # default most rows per batch: on a CPU, on CUDA
 
+from runtime.executors.prefill import prefill
 from runtime.executors.base import (
     ChoiceRequest,
     ChoiceResult,
@@ -255,6 +256,10 @@ class TransformersExecutor:
         self._merged: str | None = None  # the adapter merged into the weights (see _using)
         self._saved: list = []  # (LoRA layer, [(live tensor, its base values)]) while merged
         self._keep_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        # read a batch's prompts in groups of similar length (runtime/executors/prefill.py);
+        # counted: batches decoded, and those whose prompts were read in groups
+        self.grouped_prefill = self._keep_logits
+        self.prefills = self.grouped_prefills = 0
         tok = self.tokenizer
         eos = self.model.generation_config.eos_token_id
         eos = list(eos) if isinstance(eos, (list, tuple)) else ([] if eos is None else [eos])
@@ -499,7 +504,12 @@ class TransformersExecutor:
         lps: list[list[float]] = [[] for _ in rows]
         margins: list[list[float]] = [[] for _ in rows]
         active = torch.arange(len(rows), device=self.device)  # rows still decoding
-        cache, done = None, 0  # steps decoded so far (the same for every active row)
+        # the prompts read in groups of similar length (runtime/executors/prefill.py); None:
+        # the first generate reads the whole batch
+        cache = prefill(model, ids, mask, _CACHE) if self.grouped_prefill else None
+        self.prefills += 1
+        self.grouped_prefills += cache is not None
+        done = 0  # steps decoded so far (the same for every active row)
         while active.numel():
             steps = min(SEGMENT, int(budgets[active].max()) - done)
             picker = _RowPicker(prompt_len, temps[active], top_ps[active],

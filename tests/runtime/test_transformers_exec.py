@@ -221,6 +221,39 @@ def test_finished_rows_leave_the_batch(ex):
     assert long_.token_logprobs == pytest.approx(alone.token_logprobs, abs=1e-4)
 
 
+def test_prompts_of_mixed_lengths_are_read_in_groups_with_the_outputs_of_one_batch(ex, monkeypatch):
+    """Issue 11: a batch's prompts are read (prefilled) in groups of similar length instead
+    of all padded to the longest; decoding goes on from the groups' caches laid side by
+    side. Greedy texts, log-probabilities and seeded samples are those of reading the batch
+    at once (fp32 here, so up to float noise)."""
+    long_prompt = "Read this carefully. " + "The quick brown fox jumps over the lazy dog. " * 25 + "What animal jumps?"
+    reqs = [GenRequest(long_prompt, max_tokens=6, logprobs=True)] + \
+        [GenRequest(p, max_tokens=6, logprobs=True) for p in PROMPTS] + \
+        [GenRequest(PROMPTS[2], max_tokens=6, temperature=0.8, seed=7, logprobs=True)]
+    widths = []
+    hook = ex.model.register_forward_pre_hook(
+        lambda mod, args, kwargs: widths.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+    before = ex.grouped_prefills
+    try:
+        grouped = ex.generate(reqs)
+    finally:
+        hook.remove()
+    assert ex.grouped_prefills == before + 1
+    assert widths[0][0] == 4 and widths[0][1] < 60 < widths[1][1]  # the 4 short prompts read apart, narrow
+    monkeypatch.setattr(ex, "grouped_prefill", False)
+    whole = ex.generate(reqs)
+    for [a], [b] in zip(grouped, whole):
+        assert a.text == b.text and a.completion_tokens == b.completion_tokens
+        assert a.token_logprobs == pytest.approx(b.token_logprobs, abs=1e-4)
+
+
+def test_the_prefill_plan_groups_by_length():
+    from runtime.executors.prefill import plan
+
+    assert plan([20, 21, 22]) == [[0, 1, 2]]  # padding cheaper than another pass
+    assert sorted(map(sorted, plan([300, 12, 14, 290, 13]))) == [[0, 3], [1, 2, 4]]
+
+
 def test_batches_are_cut_by_their_estimated_memory(ex, monkeypatch):
     """Rows that would pass the batch memory go into the next batch; a single row always goes."""
     cost = ex._row_cost(100)
