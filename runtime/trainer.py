@@ -844,13 +844,11 @@ def _pass_split_cls():
             self.batches_run = 0
             self.slots_run = 0
 
-        def _passes(self, inputs, num_items_in_batch):
-            """The row groups of this batch's passes, or None for one pass. Only where the
-            loss is normalised by the step's token count (``num_items_in_batch``), so that the
-            passes' losses add up to the batch's, and in one process (DDP would reduce the
-            gradients at every pass's backward)."""
+        def _passes(self, inputs):
+            """The row groups of this batch's passes, or None for one pass. In one process
+            only (DDP would reduce the gradients at every pass's backward)."""
             mask = inputs.get("attention_mask")
-            if (self._pass_fit is None or num_items_in_batch is None or mask is None or mask.dim() != 2
+            if (self._pass_fit is None or mask is None or mask.dim() != 2 or "labels" not in inputs
                     or self.accelerator.num_processes > 1 or self.padding_free or mask.shape[0] < 2):
                 return None
             lengths = right_padded_lengths(mask)
@@ -860,13 +858,18 @@ def _pass_split_cls():
             return passes if len(passes) > 1 else None
 
         def training_step(self, model, inputs, num_items_in_batch=None):
-            passes = self._passes(inputs, num_items_in_batch) if self.model.training else None
+            passes = self._passes(inputs) if self.model.training else None
             mask = inputs.get("attention_mask")
             self.batches_run += 1
             if passes is None:
                 self.passes_run += 1
                 self.slots_run += int(mask.numel()) if torch.is_tensor(mask) else 0
                 return super().training_step(model, inputs, num_items_in_batch)
+            if num_items_in_batch is None:
+                # transformers counts the step's tokens only for models whose forward takes
+                # loss arguments; without it TRL takes each batch's token mean: the batch's
+                # own count given to every pass gives that mean
+                num_items_in_batch = inputs["labels"][..., 1:].ne(-100).sum()
             total = None
             for part in split_batch(inputs, passes, int(mask.shape[1])):
                 self.passes_run += 1

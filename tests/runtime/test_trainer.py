@@ -440,6 +440,30 @@ def test_a_step_of_mixed_lengths_runs_in_passes_grouped_by_length_with_the_same_
     assert all(torch.allclose(a[k], b[k], atol=2 * kw["lr"]) for k in a)
 
 
+def test_passes_keep_the_batch_mean_for_a_model_whose_forward_takes_no_loss_arguments(
+        tiny_model_dir, tmp_path, monkeypatch):
+    """transformers counts a step's tokens only for models whose forward takes loss
+    arguments; for the others TRL normalises each batch by its own token count. The passes
+    then share the batch's count, so the loss is still the one-pass batch mean."""
+    from runtime import trainer as trainer_mod
+
+    cls = trainer_mod._pass_split_cls()
+
+    class NoLossKwargs(cls):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.model_accepts_loss_kwargs = False
+
+    monkeypatch.setattr(trainer_mod, "_PASS_SPLIT_CLS", NoLossKwargs)
+    rows = [{"input": q, "target": (LONG if i % 3 == 0 else g)} for i, (q, g, _) in enumerate(QA)]
+    kw = {"lora": {"dropout": 0.0}, "lr": 1e-3, "max_length": 256, "max_steps": 2, "seed": 0, "batch_size": 4}
+    planned = train("sft", tiny_model_dir, rows, tmp_path / "planned", **kw)
+    one = train("sft", tiny_model_dir, rows, tmp_path / "one", micro_batch=4, **kw)
+    assert planned.passes > planned.batches == one.passes == 2
+    losses = [[h["loss"] for h in r.log_history if "loss" in h] for r in (planned, one)]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
 def test_a_bf16_role_trains_under_bf16_autocast_also_on_a_cpu(tiny_model_dir, tmp_path):
     """Issue 11: ``precision="bf16"`` trains under bf16 autocast on the CPU too (TRL needs
     bf16 with use_cpu there); the losses follow the fp32 ones closely but not bit for bit,
