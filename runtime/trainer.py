@@ -983,7 +983,14 @@ def _weighted_sft_cls():
         def __init__(self, *args, group_names, group_weights, **kwargs):
             self._group_names = list(group_names)
             self._group_weights = torch.tensor(group_weights, dtype=torch.float32)
+            self._group_sums: dict[str, dict[str, list[float]]] = {}  # mode -> group -> [nll, tokens]
             super().__init__(*args, **kwargs)
+
+        def log(self, logs, start_time=None):
+            mode = "train" if self.model.training else "eval"
+            for name, (nll, tokens) in self._group_sums.pop(mode, {}).items():
+                self._metrics[mode][f"loss_{name}"] = [nll / tokens]
+            super().log(logs, start_time)
 
         def _group_token_counts(self, labels, group):
             per_example = labels[..., 1:].ne(-100).sum(-1).float()
@@ -1035,10 +1042,14 @@ def _weighted_sft_cls():
                     stats = self.accelerator.gather(stats).view(world, -1).sum(0)
                 g_nll, g_tokens = stats[:n_groups], stats[n_groups:2 * n_groups]
                 n_valid, n_top1, n_attended = stats[2 * n_groups], stats[2 * n_groups + 1], stats[2 * n_groups + 2]
+                # each group's NLL and tokens summed over the passes until the next log, so the
+                # logged loss_<group> is its token mean over the step(s), however they were cut
+                sums = self._group_sums.setdefault(mode, {})
                 for g, name in enumerate(self._group_names):
                     if g_tokens[g] > 0:
-                        value = (g_nll[g] / g_tokens[g]).item()
-                        self._metrics[mode][f"loss_{name}"].append(value)
+                        acc = sums.setdefault(name, [0.0, 0.0])
+                        acc[0] += float(g_nll[g])
+                        acc[1] += float(g_tokens[g])
                 if n_valid > 0 and outputs.is_top1 is not None:
                     self._metrics[mode]["mean_token_accuracy"].append((n_top1 / n_valid).item())
                 if mode == "train":

@@ -438,6 +438,9 @@ def test_a_step_of_mixed_lengths_runs_in_passes_grouped_by_length_with_the_same_
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
     a, b = adapter_tensors(tmp_path / "planned"), adapter_tensors(tmp_path / "one")
     assert all(torch.allclose(a[k], b[k], atol=2 * kw["lr"]) for k in a)
+    if objective == "multitask":  # each task's logged loss is its token mean over the step's passes
+        for h in (h for h in planned.log_history if "loss" in h):
+            assert h["loss"] == pytest.approx(1.0 * h["loss_a"] + 0.3 * h["loss_r"], rel=1e-4), h
 
 
 def test_passes_keep_the_batch_mean_for_a_model_whose_forward_takes_no_loss_arguments(
