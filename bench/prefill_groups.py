@@ -21,26 +21,21 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+for folder in (ROOT, ROOT / "bench"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
-TEACHER = """Question: {question}
-Options:
-{options}
-The correct answer is {answer}.
-Explain why this is the correct answer. Write a rationale that is specific to this question; do not restate the answer.
-Let's think step by step."""
+from scicot_by_hand import TEACHER, rows  # noqa: E402  (what programs/scicot.collab sends)
 
 
-def prompt_sets(rows: int) -> dict[str, list[str]]:
+def prompt_sets(n: int) -> dict[str, list[str]]:
     from collabdsl.builtins import format_options
 
-    sci = [json.loads(x) for x in
-           (ROOT / "runtime" / "datasets" / "science-mc" / "train.jsonl").read_text().splitlines()[:rows]]
     out = {"scicot teacher": [TEACHER.format(question=x["question"], options=format_options(x["options"], style="(A)"),
-                                             answer=x["answer"]) for x in sci]}
+                                             answer=x["answer"]) for x in rows("train", n)]}
     gsm = ROOT.parent / "shared" / "data" / "gsm8k" / "test.jsonl"
     if gsm.exists():
-        out["gsm8k questions"] = [json.loads(x)["question"] for x in gsm.read_text().splitlines()[:rows]]
+        out["gsm8k questions"] = [json.loads(x)["question"] for x in gsm.read_text().splitlines()[:n]]
     return out
 
 

@@ -26,7 +26,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+for folder in (ROOT, ROOT / "bench"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 
 def _jsonl(path: Path, n: int) -> list[dict]:
@@ -46,9 +48,10 @@ def datasets(data: Path, n: int) -> dict[str, list[dict]]:
     cot = json.loads((data / "arc" / "llm" / "train_CoT_0.json").read_text())[:n]
     out["arc q -> flan-t5 rationale"] = [{"input": f"{x['question']}\n{format_options(x['choices'], style='(A)')}",
                                           "target": r.split("\n\nQ:")[0].strip()} for x, r in zip(arc, cot)]
-    sci = _jsonl(ROOT / "runtime" / "datasets" / "science-mc" / "train.jsonl", n)
+    from scicot_by_hand import rows as science_mc
+
     rows = []
-    for x in sci:
+    for x in science_mc("train", n):
         i = index_of(x["answer"], x["options"])
         if i is not None:
             rows.append({"input": f"{x['question']}\n{format_options(x['options'], style='(A)')}",

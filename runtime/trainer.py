@@ -433,23 +433,27 @@ def _fit_micro_batch(given: int | None, batch_size: int, config, lora, bf16: boo
         if given < 1 or batch_size % given:
             raise ValueError(f"micro_batch must divide batch_size ({batch_size}); got {given}")
         return given
-    dropout = None if lora is None else float(_lora_settings(lora)["dropout"])
-    per_input = activation_bytes(config, seqs_per_input * longest, lora_dropout=dropout, bf16=bf16,
-                                 checkpointing=checkpointing, length=longest)
+    per_input = _pass_bytes(config, lora, bf16, checkpointing)(seqs_per_input, longest)
     return micro_batch(batch_size, per_input, train_memory())
+
+
+def _pass_bytes(config, lora, bf16: bool, checkpointing: bool):
+    """``bytes(n, L)``: the estimated activations of a pass of ``n`` sequences padded to
+    ``L`` tokens (:func:`activation_bytes` with the training's LoRA dropout and precision)."""
+    dropout = None if lora is None else float(_lora_settings(lora)["dropout"])
+
+    def estimate(n: int, length: int) -> int:
+        return activation_bytes(config, n * length, lora_dropout=dropout, bf16=bf16, checkpointing=checkpointing,
+                                length=length)
+
+    return estimate
 
 
 def _pass_fit(config, lora, bf16: bool, checkpointing: bool):
     """``fits(n, L)``: whether a pass of ``n`` sequences padded to ``L`` tokens keeps its
     activations within the training's memory budget (:func:`train_memory`)."""
-    dropout = None if lora is None else float(_lora_settings(lora)["dropout"])
-    budget = train_memory()
-
-    def fits(n: int, length: int) -> bool:
-        return activation_bytes(config, n * length, lora_dropout=dropout, bf16=bf16, checkpointing=checkpointing,
-                                length=length) <= budget
-
-    return fits
+    estimate, budget = _pass_bytes(config, lora, bf16, checkpointing), train_memory()
+    return lambda n, length: estimate(n, length) <= budget
 
 
 def release_memory() -> None:

@@ -3,7 +3,7 @@
 A batch is left-padded to its longest prompt, and reading the prompts (the prefill) costs
 every padded slot: on 2 CPU cores a Sci-CoT teacher batch of 32 prompts, 104-152 tokens,
 took 4.3 s of its 11.4 s to read at width 152 and 3.2 s read in groups of 8 sorted by length
-(bench/generate_ceiling.py measures it on the node). :func:`prefill` reads all but the last
+(bench/prefill_groups.py measures it). :func:`prefill` reads all but the last
 token of each prompt in groups chosen by :func:`runtime.trainpasses.plan_passes` (each group
 left-padded only to its own longest prompt), and lays the groups' key/value caches side by
 side in one cache of the batch's width, the padding's slots zero and masked. Decoding then
